@@ -1,0 +1,257 @@
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrNotConnected is returned (wrapped in ErrNotSent) for commands given to
+// a Client while it has no connection.
+var ErrNotConnected = errors.New("esl: not connected")
+
+// State is a Client's connection state.
+type State int
+
+// The states a Client goes through.
+const (
+	Disconnected State = iota
+	Connecting
+	Connected
+)
+
+func (s State) String() string {
+	switch s {
+	case Connecting:
+		return "connecting"
+	case Connected:
+		return "connected"
+	default:
+		return "disconnected"
+	}
+}
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	Config
+	// Name identifies the switch in logs and metrics (default: Address).
+	Name    string
+	Address string
+	// Format is the event format: plain (default), json or xml.
+	Format string
+	// Events to subscribe to after every connect (default ALL).
+	// BACKGROUND_JOB is always added, or job results would never arrive.
+	Events []string
+	// Filters are re-added after every connect. When there are any, a filter
+	// on Event-Name BACKGROUND_JOB is added too, for the same reason.
+	Filters []Header
+	// MinBackoff and MaxBackoff bound the wait between connection attempts
+	// (defaults 100 ms and 10 s). Each failure doubles it; each wait is
+	// drawn between half and all of it, so many clients do not reconnect
+	// in step.
+	MinBackoff, MaxBackoff time.Duration
+	// OnState is called on every state change, from Run's goroutine, after
+	// every event of a lost connection has been handed to OnEvent.
+	OnState func(node string, s State, err error)
+}
+
+// Client keeps a connection to one switch: it reconnects with backoff,
+// re-subscribes, and reports its state. Run drives it.
+type Client struct {
+	cfg ClientConfig
+
+	mu      sync.Mutex
+	conn    *Conn
+	state   State
+	err     error
+	changed chan struct{}
+}
+
+// NewClient returns a Client; nothing happens until Run.
+func NewClient(cfg ClientConfig) *Client {
+	cfg.Config = cfg.Config.withDefaults()
+	if cfg.Name == "" {
+		cfg.Name = cfg.Address
+	}
+	if cfg.Format == "" {
+		cfg.Format = "plain"
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(10*time.Second, cfg.MinBackoff)
+	}
+	return &Client{cfg: cfg, changed: make(chan struct{})}
+}
+
+// Name returns the switch's name.
+func (c *Client) Name() string { return c.cfg.Name }
+
+// State returns the current state and the error that caused the last
+// disconnection.
+func (c *Client) State() (State, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state, c.err
+}
+
+// WaitState waits until the client is in state want.
+func (c *Client) WaitState(ctx context.Context, want State) error {
+	for {
+		c.mu.Lock()
+		st, ch := c.state, c.changed
+		c.mu.Unlock()
+		if st == want {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s to be %s: %w", c.cfg.Name, want, ctx.Err())
+		}
+	}
+}
+
+func (c *Client) setState(s State, conn *Conn, err error) {
+	c.mu.Lock()
+	c.state, c.conn, c.err = s, conn, err
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+	if c.cfg.OnState != nil {
+		c.cfg.OnState(c.cfg.Name, s, err)
+	}
+}
+
+// Run connects and stays connected until ctx ends; it returns ctx's error.
+func (c *Client) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		c.setState(Connecting, nil, nil)
+		conn, err := Dial(ctx, c.cfg.Address, c.cfg.Config)
+		if err == nil {
+			if err = c.setup(ctx, conn); err != nil {
+				conn.Close()
+				<-conn.Done()
+			}
+		}
+		if err == nil {
+			failures = 0
+			c.setState(Connected, conn, nil)
+			select {
+			case <-conn.Done():
+			case <-ctx.Done():
+				conn.Close()
+				<-conn.Done()
+			}
+			err = conn.Err()
+		}
+		if ctx.Err() != nil {
+			c.setState(Disconnected, nil, ctx.Err())
+			return ctx.Err()
+		}
+		c.setState(Disconnected, nil, err)
+		c.cfg.Logger.Warn("esl: connection lost", "node", c.cfg.Name, "error", err)
+		wait := c.backoff(failures)
+		failures++
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// backoff returns the wait after n consecutive failures: MinBackoff·2^n
+// capped at MaxBackoff, with "equal jitter".
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.MaxBackoff
+	if n < 30 {
+		d = min(c.cfg.MinBackoff<<n, c.cfg.MaxBackoff)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// setup subscribes and adds the filters on a new connection.
+func (c *Client) setup(ctx context.Context, conn *Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	events := c.cfg.Events
+	if len(events) == 0 {
+		events = []string{"ALL"}
+	}
+	if !hasEvent(events, "BACKGROUND_JOB") && !hasEvent(events, "ALL") {
+		events = append(events[:len(events):len(events)], "BACKGROUND_JOB")
+	}
+	if err := conn.Subscribe(ctx, c.cfg.Format, events...); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	for _, f := range c.cfg.Filters {
+		if err := conn.Filter(ctx, f.Name, f.Value); err != nil {
+			return fmt.Errorf("filter %s %s: %w", f.Name, f.Value, err)
+		}
+	}
+	if len(c.cfg.Filters) > 0 {
+		if err := conn.Filter(ctx, "Event-Name", "BACKGROUND_JOB"); err != nil {
+			return fmt.Errorf("filter Event-Name BACKGROUND_JOB: %w", err)
+		}
+	}
+	return nil
+}
+
+func hasEvent(events []string, name string) bool {
+	for _, e := range events {
+		if strings.EqualFold(e, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// current returns the live connection or an error wrapping ErrNotSent.
+func (c *Client) current() (*Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotSent, c.cfg.Name, ErrNotConnected)
+	}
+	return c.conn, nil
+}
+
+// API runs an api command on the current connection.
+func (c *Client) API(ctx context.Context, command string) (string, error) {
+	conn, err := c.current()
+	if err != nil {
+		return "", err
+	}
+	return conn.API(ctx, command)
+}
+
+// BgAPIJob starts a background command with the given job id on the
+// current connection.
+func (c *Client) BgAPIJob(ctx context.Context, jobID, command string) (*Job, error) {
+	conn, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	return conn.BgAPIJob(ctx, jobID, command)
+}
+
+// BgAPI starts a background command under a new job id.
+func (c *Client) BgAPI(ctx context.Context, command string) (*Job, error) {
+	return c.BgAPIJob(ctx, NewUUID(), command)
+}
+
+// Send sends any command on the current connection.
+func (c *Client) Send(ctx context.Context, line string, headers []Header, body string) (*Message, error) {
+	conn, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	return conn.Send(ctx, line, headers, body)
+}

@@ -1,0 +1,499 @@
+package esl
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+var (
+	// ErrClosed is returned for commands on, and jobs of, a connection that ended.
+	ErrClosed = errors.New("esl: connection closed")
+	// ErrAuth means the switch refused the password.
+	ErrAuth = errors.New("esl: authentication failed")
+	// ErrRejected means the switch's ACL turned the connection away
+	// (text/rude-rejection).
+	ErrRejected = errors.New("esl: connection rejected by the switch")
+	// ErrNotSent is wrapped by errors about commands that never reached the
+	// socket: the switch cannot have acted on them. Any other error of a
+	// command leaves it unknown whether the switch ran it.
+	ErrNotSent = errors.New("esl: command not sent")
+)
+
+// CommandError is a "-ERR ..." answer to a command, an api call or a job.
+type CommandError struct {
+	Command string // the command's first word
+	Reply   string // the text after "-ERR "
+}
+
+func (e *CommandError) Error() string { return fmt.Sprintf("esl: %s: -ERR %s", e.Command, e.Reply) }
+
+// replyError turns a "-ERR ..." answer into a *CommandError and anything
+// else into nil.
+func replyError(command, reply string) error {
+	rest, ok := strings.CutPrefix(reply, "-ERR")
+	if !ok {
+		return nil
+	}
+	verb, _, _ := strings.Cut(command, " ")
+	return &CommandError{Command: verb, Reply: strings.TrimSpace(rest)}
+}
+
+// Config configures a connection.
+type Config struct {
+	Password string
+	// DialTimeout bounds the TCP connect and the authentication (default 5 s).
+	DialTimeout time.Duration
+	// WriteTimeout bounds writing one command (default 10 s).
+	WriteTimeout time.Duration
+	// OnEvent receives every event, in the order the switch sent them, from
+	// one goroutine. It must not block for long: events queue behind it
+	// (replies do not).
+	OnEvent func(*Event)
+	// OnLog receives log/data messages, in order with the events.
+	OnLog func(*Message)
+	// Logger gets connection-level warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Conn is one authenticated inbound event socket connection. Its methods
+// are safe for concurrent use.
+type Conn struct {
+	cfg Config
+	nc  net.Conn
+	r   *Reader
+
+	wmu sync.Mutex // serializes writes and keeps pending in write order
+	bw  *bufio.Writer
+
+	mu      sync.Mutex
+	pending []*call // commands written, replies not yet read, oldest first
+	jobs    map[string]*Job
+	closed  bool
+	err     error
+
+	items *queue[item]
+	done  chan struct{} // closed once the reader stopped and every event was handed over
+}
+
+// call is one command waiting for its reply. The reply channel is buffered,
+// so a reply whose caller gave up is read off the socket and dropped instead
+// of reaching the next caller.
+type call struct {
+	reply chan *Message
+}
+
+type item struct {
+	event *Event
+	log   *Message
+}
+
+// Dial connects to an event socket and authenticates.
+func Dial(ctx context.Context, address string, cfg Config) (*Conn, error) {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", address)
+	if err != nil {
+		return nil, fmt.Errorf("esl: dial %s: %w", address, err)
+	}
+	c := &Conn{
+		cfg:   cfg,
+		nc:    nc,
+		r:     NewReader(nc),
+		bw:    bufio.NewWriterSize(nc, 16<<10),
+		jobs:  make(map[string]*Job),
+		items: newQueue[item](),
+		done:  make(chan struct{}),
+	}
+	deadline, _ := ctx.Deadline()
+	if err := c.authenticate(deadline); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("esl: %s: %w", address, err)
+	}
+	go c.readLoop()
+	go c.dispatchLoop()
+	return c, nil
+}
+
+// authenticate runs the handshake before the reader starts.
+func (c *Conn) authenticate(deadline time.Time) error {
+	_ = c.nc.SetDeadline(deadline)
+	defer c.nc.SetDeadline(time.Time{})
+	m, err := c.r.ReadMessage()
+	if err != nil {
+		return fmt.Errorf("waiting for auth/request: %w", err)
+	}
+	switch ct := m.ContentType(); ct {
+	case TypeAuthRequest:
+	case TypeRudeRejection:
+		return fmt.Errorf("%w: %s", ErrRejected, strings.TrimSpace(m.Body))
+	default:
+		return fmt.Errorf("%w: expected auth/request, got %q", ErrProtocol, ct)
+	}
+	if _, err := c.nc.Write([]byte("auth " + c.cfg.Password + "\n\n")); err != nil {
+		return fmt.Errorf("send auth: %w", err)
+	}
+	m, err = c.r.ReadMessage()
+	if err != nil {
+		return fmt.Errorf("waiting for the auth reply: %w", err)
+	}
+	if reply := m.ReplyText(); !strings.HasPrefix(reply, "+OK") {
+		return fmt.Errorf("%w: %s", ErrAuth, reply)
+	}
+	return nil
+}
+
+func (c *Conn) readLoop() {
+	for {
+		m, err := c.r.ReadMessage()
+		if err != nil {
+			c.shutdown(err)
+			return
+		}
+		switch ct := m.ContentType(); ct {
+		case TypeCommandReply, TypeAPIResponse:
+			c.deliverReply(m)
+		case TypeEventPlain, TypeEventJSON, TypeEventXML:
+			ev, err := ParseEvent(m)
+			if err != nil {
+				c.cfg.Logger.Warn("esl: event dropped", "error", err)
+				continue
+			}
+			if ev.Name() == "BACKGROUND_JOB" {
+				c.finishJob(ev)
+			}
+			c.items.push(item{event: ev})
+		case TypeLogData:
+			c.items.push(item{log: m})
+		case TypeDisconnect:
+			// The switch closes after this (or lingers and sends the
+			// rest of the events first); keep reading until it does.
+			c.cfg.Logger.Info("esl: disconnect notice", "text", strings.TrimSpace(m.Body))
+		case TypeRudeRejection:
+			c.shutdown(fmt.Errorf("%w: %s", ErrRejected, strings.TrimSpace(m.Body)))
+			return
+		default:
+			c.cfg.Logger.Warn("esl: message of unknown type ignored", "content_type", ct)
+		}
+	}
+}
+
+func (c *Conn) dispatchLoop() {
+	defer close(c.done)
+	var buf []item
+	for {
+		items, ok := c.items.take(buf)
+		if !ok {
+			return
+		}
+		for i, it := range items {
+			switch {
+			case it.event != nil && c.cfg.OnEvent != nil:
+				c.cfg.OnEvent(it.event)
+			case it.log != nil && c.cfg.OnLog != nil:
+				c.cfg.OnLog(it.log)
+			}
+			items[i] = item{}
+		}
+		buf = items
+	}
+}
+
+func (c *Conn) deliverReply(m *Message) {
+	c.mu.Lock()
+	if len(c.pending) == 0 {
+		c.mu.Unlock()
+		c.cfg.Logger.Warn("esl: reply without a command", "reply", m.ReplyText())
+		return
+	}
+	cl := c.pending[0]
+	c.pending[0] = nil
+	c.pending = c.pending[1:]
+	c.mu.Unlock()
+	cl.reply <- m // buffered: never blocks
+}
+
+func (c *Conn) finishJob(ev *Event) {
+	id := ev.Get("Job-UUID")
+	c.mu.Lock()
+	j := c.jobs[id]
+	delete(c.jobs, id)
+	c.mu.Unlock()
+	if j != nil {
+		j.finish(ev.Body(), replyError(j.Command, ev.Body()))
+	}
+}
+
+// shutdown ends the connection once: waiting commands and jobs fail with
+// the reason, queued events are still delivered.
+func (c *Conn) shutdown(reason error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.err = fmt.Errorf("%w: %v", ErrClosed, reason)
+	pending, jobs := c.pending, c.jobs
+	c.pending, c.jobs = nil, nil
+	c.mu.Unlock()
+	c.nc.Close()
+	for _, cl := range pending {
+		close(cl.reply)
+	}
+	for _, j := range jobs {
+		j.finish("", c.err)
+	}
+	c.items.close()
+}
+
+// Close closes the connection at once. Queued events are still delivered.
+func (c *Conn) Close() error {
+	c.shutdown(errors.New("closed by the client"))
+	return nil
+}
+
+// Done is closed when the connection has ended and every event read from it
+// has been handed to OnEvent.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended, or nil while it is open.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// QueuedEvents returns how many events wait for OnEvent.
+func (c *Conn) QueuedEvents() int { return c.items.len() }
+
+// Send writes a command (a line and optional header lines and body) and
+// waits for its reply. When ctx ends first Send returns ctx's error; the
+// reply, when it comes, is discarded.
+func (c *Conn) Send(ctx context.Context, line string, headers []Header, body string) (*Message, error) {
+	var b []byte
+	b = append(b, line...)
+	b = append(b, '\n')
+	if body != "" {
+		headers = append(headers[:len(headers):len(headers)], Header{"Content-Length", itoa(len(body))})
+	}
+	b = AppendMessage(b, headers, body)
+	return c.roundTrip(ctx, b)
+}
+
+func itoa(n int) string { return string(appendInt(nil, n)) }
+
+func (c *Conn) roundTrip(ctx context.Context, wire []byte) (*Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotSent, err)
+	}
+	cl := &call{reply: make(chan *Message, 1)}
+	c.wmu.Lock()
+	c.mu.Lock()
+	if c.closed {
+		err := c.err
+		c.mu.Unlock()
+		c.wmu.Unlock()
+		return nil, fmt.Errorf("%w: %v", ErrNotSent, err)
+	}
+	c.pending = append(c.pending, cl)
+	c.mu.Unlock()
+	deadline := time.Now().Add(c.cfg.WriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.nc.SetWriteDeadline(deadline)
+	// The writer is flushed after every command, so it is empty here and
+	// whatever is still buffered after a failure never left.
+	n, err := c.bw.Write(wire)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	nothingSent := err != nil && (n == 0 || c.bw.Buffered() == len(wire))
+	c.wmu.Unlock()
+	if err != nil {
+		c.shutdown(err)
+		if nothingSent {
+			return nil, fmt.Errorf("%w: %v", ErrNotSent, err)
+		}
+		return nil, fmt.Errorf("esl: write: %w", err)
+	}
+	select {
+	case m, ok := <-cl.reply:
+		if !ok {
+			return nil, c.Err()
+		}
+		return m, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("esl: waiting for the reply: %w", ctx.Err())
+	}
+}
+
+// API runs an api command and returns its output. An output starting with
+// "-ERR" is also returned as a *CommandError. The switch runs one api at a
+// time per connection and sends no events meanwhile.
+func (c *Conn) API(ctx context.Context, command string) (string, error) {
+	m, err := c.Send(ctx, "api "+command, nil, "")
+	if err != nil {
+		return "", err
+	}
+	return m.Body, replyError(command, m.Body)
+}
+
+// Job is a bgapi command running on the switch.
+type Job struct {
+	ID      string
+	Command string
+	done    chan struct{}
+	output  string
+	err     error
+}
+
+func (j *Job) finish(output string, err error) {
+	j.output, j.err = output, err
+	close(j.done)
+}
+
+// Done is closed when the job's BACKGROUND_JOB arrived or the connection ended.
+func (j *Job) Done() <-chan struct{} { return j.done }
+
+// Result returns the job's output once Done is closed; an output starting
+// with "-ERR" also comes back as a *CommandError, a lost connection as an
+// error wrapping ErrClosed.
+func (j *Job) Result() (string, error) {
+	select {
+	case <-j.done:
+		return j.output, j.err
+	default:
+		return "", errors.New("esl: job still running")
+	}
+}
+
+// Wait waits for the job's result.
+func (j *Job) Wait(ctx context.Context) (string, error) {
+	select {
+	case <-j.done:
+		return j.output, j.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// BgAPI starts a background command under a new job id.
+func (c *Conn) BgAPI(ctx context.Context, command string) (*Job, error) {
+	return c.BgAPIJob(ctx, NewUUID(), command)
+}
+
+// BgAPIJob starts a background command under the given job id, which is
+// registered before the command is written so no result can be missed. The
+// BACKGROUND_JOB event also reaches OnEvent.
+func (c *Conn) BgAPIJob(ctx context.Context, jobID, command string) (*Job, error) {
+	j := &Job{ID: jobID, Command: command, done: make(chan struct{})}
+	c.mu.Lock()
+	if c.closed {
+		err := c.err
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: %v", ErrNotSent, err)
+	}
+	if _, dup := c.jobs[jobID]; dup {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: job id %s is already running", ErrNotSent, jobID)
+	}
+	c.jobs[jobID] = j
+	c.mu.Unlock()
+	m, err := c.Send(ctx, "bgapi "+command, []Header{{"Job-UUID", jobID}}, "")
+	if err == nil {
+		err = replyError(command, m.ReplyText())
+	}
+	if err != nil {
+		c.mu.Lock()
+		delete(c.jobs, jobID)
+		c.mu.Unlock()
+		return nil, err
+	}
+	return j, nil
+}
+
+// RunningJobs returns how many bgapi jobs wait for their result.
+func (c *Conn) RunningJobs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.jobs)
+}
+
+// command sends a command whose reply is a Reply-Text and turns -ERR into
+// an error.
+func (c *Conn) command(ctx context.Context, line string) error {
+	m, err := c.Send(ctx, line, nil, "")
+	if err != nil {
+		return err
+	}
+	return replyError(line, m.ReplyText())
+}
+
+// Subscribe asks for events by name in format plain, json or xml. Names are
+// FreeSWITCH event names (CHANNEL_ANSWER, ALL, CUSTOM sub::class ...).
+func (c *Conn) Subscribe(ctx context.Context, format string, names ...string) error {
+	return c.command(ctx, "event "+format+" "+strings.Join(names, " "))
+}
+
+// Filter adds an event filter: once one exists only matching events come.
+func (c *Conn) Filter(ctx context.Context, header, value string) error {
+	return c.command(ctx, "filter "+header+" "+value)
+}
+
+// Exit asks the switch to close the connection and waits until it has.
+func (c *Conn) Exit(ctx context.Context) error {
+	if err := c.command(ctx, "exit"); err != nil {
+		return err
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		c.Close()
+		return ctx.Err()
+	}
+}
+
+// NewUUID returns a random (version 4) UUID.
+func NewUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	const hex = "0123456789abcdef"
+	var out [36]byte
+	j := 0
+	for i, x := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hex[x>>4], hex[x&15]
+		j += 2
+	}
+	return string(out[:])
+}

@@ -1,0 +1,3 @@
+module github.com/fsdialer/fsdialer
+
+go 1.26.8
