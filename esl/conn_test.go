@@ -54,7 +54,9 @@ func startTestSwitch(t testing.TB, password string, options ...func(*Server)) (*
 	for _, o := range options {
 		o(ts.srv)
 	}
-	ts.srv.NewEvent = func(name string) *EventBuilder { return ts.event(name) }
+	ts.srv.FireJob = func(job, cmd, args, out string) {
+		ts.srv.Publish(JobEvent(ts.event("BACKGROUND_JOB"), job, cmd, args, out))
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -40,9 +40,10 @@ const rudeRejectionText = "Access Denied, go away.\n"
 type Server struct {
 	Password string
 	Handler  Handler
-	// NewEvent starts the events the server makes itself (BACKGROUND_JOB)
-	// with the switch's common headers; default NewEvent.
-	NewEvent func(name string) *EventBuilder
+	// FireJob publishes the BACKGROUND_JOB of a finished bgapi. A switch
+	// sets it to add its common headers and to keep Event-Sequence in
+	// order with its other events; by default a bare event is published.
+	FireJob func(jobUUID, command, args, output string)
 	// Allow, if set, turns away connections it returns false for with a
 	// text/rude-rejection, as an ACL does.
 	Allow func(remote net.Addr) bool
@@ -64,9 +65,6 @@ func (s *Server) init() {
 	if s.listeners == nil {
 		s.listeners = make(map[*listener]struct{})
 		s.sockets = make(map[net.Listener]struct{})
-	}
-	if s.NewEvent == nil {
-		s.NewEvent = NewEvent
 	}
 	if s.QueueLimit <= 0 {
 		s.QueueLimit = 100000
@@ -525,15 +523,23 @@ func levelName(n int) string {
 
 func (s *Server) runJob(job, cmd, args string) {
 	out, then := s.Handler.API(context.Background(), cmd, args)
-	ev := s.NewEvent("BACKGROUND_JOB").
-		Add("Job-UUID", job).
-		Add("Job-Command", cmd).
-		Add("Job-Command-Arg", args).
-		SetBody(out).Event()
-	s.Publish(ev)
+	if s.FireJob != nil {
+		s.FireJob(job, cmd, args, out)
+	} else {
+		s.Publish(JobEvent(NewEvent("BACKGROUND_JOB"), job, cmd, args, out))
+	}
 	if then != nil {
 		then()
 	}
+}
+
+// JobEvent completes a BACKGROUND_JOB event started with the switch's
+// common headers.
+func JobEvent(b *EventBuilder, jobUUID, command, args, output string) *Event {
+	return b.Add("Job-UUID", jobUUID).
+		Add("Job-Command", command).
+		Add("Job-Command-Arg", args).
+		SetBody(output).Event()
 }
 
 // subscribe handles "event [plain|json|xml] NAMES... [CUSTOM sub...]".

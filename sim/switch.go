@@ -1,0 +1,1176 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/esl"
+)
+
+// Switch is a simulated FreeSWITCH: the channels of the calls it places,
+// the events they fire, and the api commands of mod_commands that a dialer
+// uses, served over a real event socket.
+type Switch struct {
+	sc       *Scenario
+	clock    clock.Clock
+	srv      *esl.Server
+	loc      *time.Location
+	coreUUID string
+	started  time.Time
+
+	mu       sync.Mutex
+	seq      uint64
+	channels map[string]*channel
+	sessions int // since start-up
+	peak     int
+	attempts map[string]int // originates per destination, for the seeded draws
+	gwActive map[string]int
+	gwRecent map[string][]time.Time
+}
+
+// Options tune a Switch.
+type Options struct {
+	Password string         // default ClueCon
+	Location *time.Location // for Event-Date-Local and stamps (default UTC)
+}
+
+// New returns a switch for the scenario on the clock.
+func New(sc *Scenario, clk clock.Clock, opts Options) *Switch {
+	if opts.Password == "" {
+		opts.Password = "ClueCon"
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	s := &Switch{
+		sc: sc, clock: clk, loc: opts.Location,
+		coreUUID: esl.NewUUID(), started: clk.Now(),
+		channels: map[string]*channel{}, attempts: map[string]int{},
+		gwActive: map[string]int{}, gwRecent: map[string][]time.Time{},
+	}
+	s.srv = &esl.Server{Password: opts.Password, Handler: s, FireJob: s.fireJob}
+	return s
+}
+
+// Server returns the event socket server in front of the switch.
+func (s *Switch) Server() *esl.Server { return s.srv }
+
+// Serve serves the event socket on l.
+func (s *Switch) Serve(l net.Listener) error { return s.srv.Serve(l) }
+
+// Close disconnects every listener and hangs up every call.
+func (s *Switch) Close() error {
+	s.mu.Lock()
+	for _, ch := range s.sortedChannels() {
+		s.hangup(ch, "SYSTEM_SHUTDOWN", false)
+	}
+	s.mu.Unlock()
+	return s.srv.Close()
+}
+
+// Channels returns how many channels exist.
+func (s *Switch) Channels() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.channels)
+}
+
+// event starts an event with the switch's common headers; s.mu is held.
+func (s *Switch) event(name string) *esl.EventBuilder {
+	now := s.clock.Now()
+	s.seq++
+	site := callSite[name]
+	return esl.NewEvent(name).
+		Add("Core-UUID", s.coreUUID).
+		Add("FreeSWITCH-Hostname", s.sc.Hostname).
+		Add("FreeSWITCH-Switchname", s.sc.Hostname).
+		Add("FreeSWITCH-IPv4", "127.0.0.1").
+		Add("FreeSWITCH-IPv6", "::1").
+		Add("Event-Date-Local", now.In(s.loc).Format("2006-01-02 15:04:05")).
+		Add("Event-Date-GMT", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")).
+		Add("Event-Date-Timestamp", usec(now)).
+		Add("Event-Calling-File", site.file).
+		Add("Event-Calling-Function", site.function).
+		Add("Event-Calling-Line-Number", strconv.Itoa(site.line)).
+		Add("Event-Sequence", strconv.FormatUint(s.seq, 10))
+}
+
+// emit fires a channel event; s.mu is held, so events leave in sequence order.
+func (s *Switch) emit(name string, ch *channel, extra ...kv) {
+	b := s.event(name)
+	if name == "CHANNEL_HANGUP_COMPLETE" {
+		b.Add("Hangup-Cause", ch.cause)
+	}
+	if name == "CHANNEL_BRIDGE" || name == "CHANNEL_UNBRIDGE" {
+		a, other := ch, ch.bridge
+		b.Add("Bridge-A-Unique-ID", a.uuid).Add("Bridge-B-Unique-ID", other.uuid)
+	}
+	s.addChannel(b, ch)
+	for _, x := range extra {
+		b.Add(x.k, x.v)
+	}
+	s.srv.Publish(b.Event())
+}
+
+func (s *Switch) fireJob(job, cmd, args, out string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.srv.Publish(esl.JobEvent(s.event("BACKGROUND_JOB"), job, cmd, args, out))
+}
+
+// API runs one api command (for api and bgapi alike).
+func (s *Switch) API(ctx context.Context, cmd, args string) (string, func()) {
+	switch strings.ToLower(cmd) {
+	case "originate":
+		return s.originate(args)
+	case "uuid_bridge":
+		return s.uuidBridge(args), nil
+	case "uuid_kill":
+		return s.uuidKill(args), nil
+	case "uuid_transfer":
+		return s.uuidTransfer(args), nil
+	case "uuid_broadcast":
+		return s.uuidBroadcast(args), nil
+	case "uuid_record":
+		return s.uuidRecord(args), nil
+	case "uuid_setvar":
+		return s.uuidSetvar(args), nil
+	case "uuid_getvar":
+		return s.uuidGetvar(args), nil
+	case "uuid_exists":
+		s.mu.Lock()
+		_, ok := s.channels[strings.TrimSpace(args)]
+		s.mu.Unlock()
+		return boolStr(ok), nil
+	case "hupall":
+		return s.hupall(args), nil
+	case "show":
+		return s.show(args), nil
+	case "status":
+		return s.status(), nil
+	case "version":
+		return "FreeSWITCH Version 1.10.12-release+fsim (simulated)\n", nil
+	case "msleep":
+		ms, _ := strconv.Atoi(strings.TrimSpace(args))
+		_ = clock.Sleep(ctx, s.clock, time.Duration(ms)*time.Millisecond)
+		return "+OK\n", nil
+	}
+	return "-ERR " + cmd + " Command not found!\n", nil
+}
+
+// SendMsg runs a sendmsg: call-command execute (an application) or hangup.
+func (s *Switch) SendMsg(uuid string, headers []esl.Header, body string) string {
+	get := func(name string) string {
+		for _, h := range headers {
+			if strings.EqualFold(h.Name, name) {
+				return h.Value
+			}
+		}
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channels[uuid]
+	if ch == nil || ch.hungUp {
+		return "-ERR invalid session id [" + uuid + "]"
+	}
+	switch strings.ToLower(get("call-command")) {
+	case "execute":
+		arg := get("execute-app-arg")
+		if arg == "" {
+			arg = body
+		}
+		s.stopCurrent(ch)
+		s.execute(ch, get("execute-app-name"), arg, nil)
+	case "hangup":
+		cause := strings.ToUpper(get("hangup-cause"))
+		if cause == "" {
+			cause = "NORMAL_CLEARING"
+		}
+		s.hangup(ch, cause, true)
+	default:
+		return "-ERR unknown call-command"
+	}
+	return "+OK"
+}
+
+// result is what originate answers, and what to fire once that is out.
+type result struct {
+	out  string
+	then func()
+}
+
+// originate places a call and blocks until it is answered or fails, like
+// mod_commands' originate.
+func (s *Switch) originate(args string) (string, func()) {
+	req, err := parseOriginate(args)
+	if err != nil {
+		return err.Error(), nil
+	}
+	s.mu.Lock()
+	ch, failure := s.place(req)
+	s.mu.Unlock()
+	if failure != "" {
+		return failure, nil
+	}
+	r := <-ch.result
+	return r.out, r.then
+}
+
+// place creates the channel and schedules its life, or returns the -ERR of a
+// call that fails before a channel exists; s.mu is held.
+func (s *Switch) place(req *originateReq) (*channel, string) {
+	now := s.clock.Now()
+	ch := &channel{
+		uuid: esl.NewUUID(), dest: req.number, cidName: req.cidName, cidNum: req.cidNum,
+		context: req.context, app: req.app, appArg: req.appArg, exten: req.exten,
+		profile: req.profile, gateway: req.gateway, profileIndex: 1,
+		state: "CS_INIT", callState: "DOWN", stateNum: 2, answerState: "ringing",
+		created: now, result: make(chan result, 1),
+	}
+	if u, ok := req.get("origination_uuid"); ok && u != "" {
+		ch.uuid = u
+	}
+	if _, dup := s.channels[ch.uuid]; dup {
+		return nil, "-ERR DESTINATION_OUT_OF_ORDER\n"
+	}
+	key := req.endpoint
+	switch req.tech {
+	case "error":
+		return nil, "-ERR " + strings.ToUpper(req.number) + "\n"
+	case "sofia":
+		if req.gateway != "" {
+			gw := s.sc.gateway(req.gateway)
+			if gw == nil {
+				s.destroyStillborn(ch)
+				return nil, "-ERR INVALID_GATEWAY\n"
+			}
+			if gw.Down {
+				s.destroyStillborn(ch)
+				return nil, "-ERR GATEWAY_DOWN\n"
+			}
+		} else if !s.sc.hasProfile(req.profile) {
+			s.destroyStillborn(ch)
+			return nil, "-ERR INVALID_PROFILE\n"
+		}
+		ch.kind = kindSubscriber
+		ch.name = "sofia/" + req.profile + "/" + req.number
+		key = req.number
+		ch.out = s.sc.drawSubscriber(req.number, s.attempts[key])
+		if req.gateway != "" {
+			if cause := s.gatewayAdmits(req.gateway, now); cause != "" {
+				ch.out = outcome{cause: cause, sipStatus: "503", delay: ch.out.setup}
+			}
+			s.gwActive[req.gateway]++
+		}
+	case "user":
+		a := s.sc.agent(req.number)
+		switch {
+		case a == nil:
+			return nil, "-ERR SUBSCRIBER_ABSENT\n"
+		case a.Unregistered:
+			return nil, "-ERR USER_NOT_REGISTERED\n"
+		}
+		ch.kind, ch.profile = kindAgent, "internal"
+		ch.name = "sofia/internal/" + req.number + "@127.0.0.1"
+		ch.out = s.sc.drawAgent(a, s.attempts[key])
+	case "loopback":
+		if _, ok := s.sc.Extensions[req.number]; !ok {
+			return nil, "-ERR NO_ROUTE_DESTINATION\n"
+		}
+		ch.kind, ch.profile = kindLoopback, "loopback"
+		ch.name = "loopback/" + req.number + "-a"
+		ch.exten, ch.app = req.number, ""
+	default:
+		return nil, "-ERR CHAN_NOT_IMPLEMENTED\n"
+	}
+	s.attempts[key]++
+	s.sessions++
+	ch.sessionID = s.sessions
+	s.channels[ch.uuid] = ch
+	s.peak = max(s.peak, len(s.channels))
+	s.setCreateVars(ch, req.vars)
+	s.emit("CHANNEL_CREATE", ch)
+	s.progress(ch, req)
+	return ch, ""
+}
+
+// destroyStillborn fires the lone CHANNEL_DESTROY of a call refused before
+// it reached the network (unknown gateway), as FreeSWITCH does.
+func (s *Switch) destroyStillborn(ch *channel) {
+	ch.state, ch.stateNum, ch.name = "CS_NONE", 0, "N/A"
+	s.sessions++
+	ch.sessionID = s.sessions
+	ch.v.set("direction", "outbound")
+	ch.v.set("is_outbound", "true")
+	ch.v.set("uuid", ch.uuid)
+	ch.v.set("call_uuid", ch.uuid)
+	ch.v.set("session_id", strconv.Itoa(ch.sessionID))
+	b := s.event("CHANNEL_DESTROY")
+	b.Add("Channel-State", ch.state).Add("Channel-Call-State", ch.callState).
+		Add("Channel-State-Number", "0").Add("Channel-Name", ch.name).
+		Add("Unique-ID", ch.uuid).Add("Call-Direction", "outbound").
+		Add("Presence-Call-Direction", "outbound").Add("Channel-HIT-Dialplan", "false").
+		Add("Channel-Call-UUID", ch.uuid).Add("Answer-State", "ringing")
+	for i, n := range ch.v.names {
+		b.Add("variable_"+n, ch.v.values[i])
+	}
+	s.srv.Publish(b.Event())
+}
+
+// gatewayAdmits applies a gateway's capacity and calls-per-second limit.
+func (s *Switch) gatewayAdmits(name string, now time.Time) string {
+	gw := s.sc.gateway(name)
+	recent := s.gwRecent[name]
+	for len(recent) > 0 && now.Sub(recent[0]) >= time.Second {
+		recent = recent[1:]
+	}
+	defer func() { s.gwRecent[name] = recent }()
+	if gw.Capacity > 0 && s.gwActive[name] >= gw.Capacity {
+		return "NORMAL_CIRCUIT_CONGESTION"
+	}
+	if gw.CallsPerSecond > 0 && float64(len(recent)) >= gw.CallsPerSecond {
+		return "NORMAL_CIRCUIT_CONGESTION"
+	}
+	recent = append(recent, now)
+	return ""
+}
+
+// after runs f under s.mu after d, unless the channel has hung up by then.
+func (s *Switch) after(ch *channel, d time.Duration, f func()) clock.Timer {
+	t := s.clock.AfterFunc(d, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !ch.hungUp {
+			f()
+		}
+	})
+	ch.timers = append(ch.timers, t)
+	return t
+}
+
+// progress schedules a placed call: ringing, then answer or failure.
+func (s *Switch) progress(ch *channel, req *originateReq) {
+	o := ch.out
+	if ch.kind == kindLoopback {
+		s.answer(ch)
+		return
+	}
+	if o.cause != "" && o.cause != "NO_ANSWER" {
+		s.after(ch, o.delay, func() { s.fail(ch, o.cause, o.sipStatus) })
+		return
+	}
+	if o.earlyMedia {
+		ch.progressMediaAt = s.clock.Now()
+		ch.state, ch.callState, ch.stateNum, ch.answerState = "CS_CONSUME_MEDIA", "EARLY", 7, "early"
+		s.setProgressVars(ch)
+		s.emit("CHANNEL_PROGRESS_MEDIA", ch)
+		if !req.ignoreEarlyMedia {
+			// Without ignore_early_media originate "succeeds" on 183.
+			ch.earlyAnswered = true
+			ch.result <- result{out: "+OK " + ch.uuid + "\n", then: func() {}}
+		}
+	} else {
+		ch.progressAt = s.clock.Now()
+		ch.state, ch.callState, ch.stateNum = "CS_CONSUME_MEDIA", "DOWN", 7
+		s.setProgressVars(ch)
+		s.emit("CHANNEL_PROGRESS", ch)
+	}
+	if o.cause == "" && o.delay < req.timeout {
+		s.after(ch, o.delay, func() { s.answer(ch) })
+		return
+	}
+	s.after(ch, req.timeout, func() {
+		ch.callState = "RINGING"
+		s.fail(ch, "NO_ANSWER", "487")
+	})
+}
+
+// answer marks the channel answered and lets originate return.
+func (s *Switch) answer(ch *channel) {
+	now := s.clock.Now()
+	ch.answeredAt = now
+	if ch.progressAt.IsZero() && ch.progressMediaAt.IsZero() {
+		ch.progressAt = now
+		s.setProgressVars(ch)
+	}
+	ch.state, ch.callState, ch.stateNum, ch.answerState = "CS_CONSUME_MEDIA", "RINGING", 7, "answered"
+	s.setAnswerVars(ch)
+	s.emit("CHANNEL_ANSWER", ch)
+	if ch.kind == kindSubscriber {
+		o := ch.out
+		if o.machine {
+			s.after(ch, o.talk, func() { s.hangup(ch, "NORMAL_CLEARING", false) })
+		}
+	}
+	start := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !ch.hungUp {
+			s.startApps(ch)
+		}
+	}
+	if ch.earlyAnswered {
+		s.startApps(ch)
+		return
+	}
+	ch.result <- result{out: "+OK " + ch.uuid + "\n", then: start}
+}
+
+// waitInSilence starts the subscriber's patience: a person who hears no one
+// hangs up after it.
+func (s *Switch) waitInSilence(ch *channel) {
+	if ch.kind != kindSubscriber || ch.out.machine || ch.heard {
+		return
+	}
+	s.after(ch, ch.out.patience, func() {
+		if !ch.heard {
+			s.hangup(ch, "NORMAL_CLEARING", false)
+		}
+	})
+}
+
+// hear starts the subscriber's talk time: someone is on the line.
+func (s *Switch) hear(ch *channel) {
+	if ch.kind != kindSubscriber || ch.out.machine || ch.heard {
+		return
+	}
+	ch.heard = true
+	s.after(ch, ch.out.talk, func() { s.hangup(ch, "NORMAL_CLEARING", false) })
+}
+
+// talkFromNow restarts a bridged subscriber's clock: whatever they heard
+// before, they now talk for their talk time (a machine records for its own).
+func (s *Switch) talkFromNow(ch *channel) {
+	for _, t := range ch.timers {
+		t.Stop()
+	}
+	ch.timers = nil
+	if ch.kind != kindSubscriber {
+		return
+	}
+	ch.heard = true
+	s.after(ch, ch.out.talk, func() { s.hangup(ch, "NORMAL_CLEARING", false) })
+}
+
+// startApps runs what follows the answer: execute_on_answer (amd), then the
+// originate's application or extension.
+func (s *Switch) startApps(ch *channel) {
+	ch.hitDialplan, ch.flipped = true, true
+	ch.state, ch.callState, ch.stateNum = "CS_EXECUTE", "ACTIVE", 4
+	ch.v.set("endpoint_disposition", "ANSWER")
+	ch.v.set("pre_transfer_caller_id_number", ch.cidNum)
+	ch.v.set("channel_cid_flipped", "true")
+	next := func() {
+		switch {
+		case ch.exten != "":
+			s.runExtension(ch, ch.exten)
+		case ch.app != "":
+			s.execute(ch, ch.app, ch.appArg, nil)
+		default:
+			s.execute(ch, "park", "", nil)
+		}
+	}
+	if onAnswer, _ := ch.v.get("execute_on_answer"); onAnswer != "" {
+		name, arg, _ := strings.Cut(onAnswer, " ")
+		s.execute(ch, name, arg, next)
+		return
+	}
+	next()
+}
+
+// execute runs an application on the channel; then, if not nil, runs when
+// it completes (blocking applications only).
+func (s *Switch) execute(ch *channel, name, arg string, then func()) {
+	app := &application{name: name, data: arg, uuid: esl.NewUUID()}
+	ch.current = app
+	ch.lastApp, ch.lastArg = name, arg
+	ch.v.unset("current_loop")
+	ch.v.unset("total_loops")
+	ch.v.set("current_application", name)
+	if arg != "" {
+		ch.v.set("current_application_data", arg)
+	} else {
+		ch.v.unset("current_application_data")
+	}
+	if name == "playback" {
+		ch.v.set("current_loop", "1")
+		ch.v.set("total_loops", "1")
+	}
+	s.emit("CHANNEL_EXECUTE", ch, s.appHeaders(app, false)...)
+	switch name {
+	case "park":
+		ch.parked = true
+		s.emit("CHANNEL_PARK", ch)
+		s.waitInSilence(ch)
+	case "playback":
+		s.hear(ch)
+		length := s.playbackLength(ch, arg)
+		app.timer = s.after(ch, length, func() {
+			ms := strconv.FormatInt(length.Milliseconds(), 10)
+			ch.v.set("playback_last_offset_pos", strconv.FormatInt(length.Milliseconds()*8, 10))
+			ch.v.set("playback_seconds", strconv.FormatInt(int64(length/time.Second), 10))
+			ch.v.set("playback_ms", ms)
+			ch.v.set("playback_samples", strconv.FormatInt(length.Milliseconds()*8, 10))
+			s.complete(ch, "FILE PLAYED")
+			if then != nil {
+				then()
+			} else if ch.app == "playback" && !ch.parked {
+				// The originate's own application ended: the call ends.
+				s.hangup(ch, "NORMAL_CLEARING", true)
+			} else if ch.parked {
+				s.waitInSilence(ch)
+			}
+		})
+	case "amd":
+		o := ch.out
+		app.timer = s.after(ch, o.amdDelay, func() {
+			verdict, cause := o.amdResult, o.amdCause
+			if ch.kind != kindSubscriber {
+				verdict, cause = "HUMAN", "HUMAN"
+			}
+			ch.v.set("amd_result", verdict)
+			ch.v.set("amd_cause", cause)
+			s.complete(ch, "")
+			if then != nil {
+				then()
+			} else {
+				s.execute(ch, "park", "", nil)
+			}
+		})
+	case "hangup":
+		cause := strings.ToUpper(strings.TrimSpace(arg))
+		if cause == "" {
+			cause = "NORMAL_CLEARING"
+		}
+		s.hangup(ch, cause, true)
+	default: // echo and the like: the channel just stays
+		s.waitInSilence(ch)
+	}
+}
+
+func (s *Switch) playbackLength(ch *channel, file string) time.Duration {
+	r := s.sc.rng("playback:"+file, ch.sessionID)
+	return s.sc.Playback.Draw(r)
+}
+
+// appHeaders are the Application-* headers of EXECUTE and EXECUTE_COMPLETE.
+func (s *Switch) appHeaders(app *application, complete bool) []kv {
+	h := []kv{{"Application", app.name}}
+	if app.data != "" {
+		h = append(h, kv{"Application-Data", app.data})
+	}
+	if complete {
+		resp := app.response
+		if resp == "" {
+			resp = "_none_"
+		}
+		h = append(h, kv{"Application-Response", resp})
+	}
+	if app.uuid != "" { // applications run by uuid_bridge have none
+		h = append(h, kv{"Application-UUID", app.uuid})
+	}
+	return h
+}
+
+// complete fires EXECUTE_COMPLETE of the running application.
+func (s *Switch) complete(ch *channel, response string) {
+	app := ch.current
+	if app == nil {
+		return
+	}
+	if response != "" {
+		app.response = response
+		ch.v.set("current_application_response", response)
+	} else if r, ok := ch.v.get("current_application_response"); ok {
+		app.response = r
+	}
+	if app.timer != nil {
+		app.timer.Stop()
+	}
+	ch.current = nil
+	s.emit("CHANNEL_EXECUTE_COMPLETE", ch, s.appHeaders(app, true)...)
+}
+
+// stopCurrent ends the running application early (a transfer, a bridge).
+func (s *Switch) stopCurrent(ch *channel) {
+	if ch.parked {
+		ch.parked = false
+		s.emit("CHANNEL_UNPARK", ch)
+	}
+	s.complete(ch, "")
+}
+
+// runExtension runs a dialplan extension: it plays for its duration and
+// hangs up; an unknown extension hangs up with NO_ROUTE_DESTINATION.
+func (s *Switch) runExtension(ch *channel, exten string) {
+	x, ok := s.sc.Extensions[exten]
+	if !ok {
+		s.hangup(ch, "NO_ROUTE_DESTINATION", true)
+		return
+	}
+	length := x.Duration.Draw(s.sc.rng("exten:"+exten, ch.sessionID))
+	app := &application{name: "playback", data: exten, uuid: esl.NewUUID()}
+	ch.current = app
+	ch.lastApp, ch.lastArg = app.name, app.data
+	ch.v.set("current_application", app.name)
+	s.emit("CHANNEL_EXECUTE", ch, s.appHeaders(app, false)...)
+	s.hear(ch)
+	app.timer = s.after(ch, length, func() {
+		s.complete(ch, "FILE PLAYED")
+		s.hangup(ch, "NORMAL_CLEARING", true)
+	})
+}
+
+// fail ends a call that was not answered: the order of the events and the
+// BACKGROUND_JOB is the one the captures show for each kind of failure.
+func (s *Switch) fail(ch *channel, cause, sipStatus string) {
+	if cause != "NO_ANSWER" {
+		// The far end refused: its reply brings these before the hangup.
+		v := &ch.v
+		if _, ok := v.get("sip_call_id"); !ok {
+			v.set("sip_call_id", ch.uuid[:8]+"-sim-"+strconv.Itoa(ch.sessionID))
+			v.unset("sip_local_network_addr")
+			v.set("sip_local_network_addr", "127.0.0.1")
+			v.set("sip_reply_host", "127.0.0.1")
+			v.set("sip_reply_port", "5080")
+			v.set("sip_network_ip", "127.0.0.1")
+			v.set("sip_network_port", "5080")
+		}
+		v.set("sip_hangup_disposition", "recv_refuse")
+		v.set("sip_invite_failure_status", sipStatus)
+		v.set("sip_invite_failure_phrase", sipPhrases[sipStatus])
+	}
+	s.hangup(ch, cause, false)
+}
+
+var sipPhrases = map[string]string{
+	"486": "Busy Here", "603": "Decline", "404": "Not Found", "503": "Service Unavailable", "487": "Request Terminated",
+}
+
+// hangup ends a channel and, if it is bridged, the other leg; local means
+// the switch hung up (uuid_kill, an application) rather than the far end.
+func (s *Switch) hangup(ch *channel, cause string, local bool) {
+	if ch.hungUp {
+		return
+	}
+	other := ch.bridge
+	if other != nil && !other.hungUp {
+		s.hangupBridged(ch, other, cause, local)
+		return
+	}
+	s.hangupLeg(ch, cause, local)
+	if ch.result != nil && len(ch.result) == 0 && !ch.answered() && !ch.earlyAnswered {
+		// originate is still waiting: answer it in the captured order.
+		out := "-ERR " + cause + "\n"
+		if cause == "NO_ANSWER" || cause == "ORIGINATOR_CANCEL" {
+			ch.result <- result{out: out, then: s.locked(func() { s.emitComplete(ch); s.emitDestroy(ch) })}
+			return
+		}
+		s.emitComplete(ch)
+		ch.result <- result{out: out, then: s.locked(func() { s.emitDestroy(ch) })}
+		return
+	}
+	s.emitComplete(ch)
+	s.emitDestroy(ch)
+}
+
+// hangupBridged ends a bridged call in the order of the captures: the leg
+// that hung up first, then the other, their completes and destroys around
+// the UNBRIDGE.
+func (s *Switch) hangupBridged(first, second *channel, cause string, local bool) {
+	role := "originator"
+	if first.otherType == "originator" {
+		role = "originatee"
+	}
+	first.v.set("bridge_to", second.uuid)
+	first.v.set("last_bridge_to", second.uuid)
+	first.v.set("last_sent_callee_id_name", second.cidNum)
+	first.v.set("last_sent_callee_id_number", second.cidNum)
+	first.v.set("last_bridge_role", role)
+	s.hangupLeg(first, cause, local)
+	second.v.set("last_bridge_to", first.uuid)
+	second.v.set("last_sent_callee_id_name", "Outbound Call")
+	second.v.set("last_sent_callee_id_number", first.dest)
+	second.v.set("sip_hangup_phrase", "OK")
+	second.v.set("last_bridge_hangup_cause", cause)
+	second.v.set("last_bridge_proto_specific_hangup_cause", "sip:200")
+	s.hangupLeg(second, "NORMAL_CLEARING", true)
+	s.emitComplete(second)
+	first.v.unset("bridge_to")
+	if !local {
+		first.v.set("sip_hangup_disposition", "recv_bye")
+	}
+	first.v.set("bridge_hangup_cause", cause)
+	s.emit("CHANNEL_UNBRIDGE", first)
+	second.v.set("bridge_hangup_cause", cause)
+	s.emitDestroy(second)
+	s.emitComplete(first)
+	s.emitDestroy(first)
+}
+
+func (s *Switch) locked(f func()) func() {
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		f()
+	}
+}
+
+// hangupLeg fires CHANNEL_HANGUP and ends the running application.
+func (s *Switch) hangupLeg(ch *channel, cause string, local bool) {
+	ch.stop()
+	now := s.clock.Now()
+	ch.hungUp, ch.cause, ch.hangupAt, ch.answerState, ch.stateNum = true, cause, now, "hangup", 10
+	if ch.state == "CS_INIT" {
+		ch.state = "CS_CONSUME_MEDIA"
+	}
+	ch.v.unset("current_loop")
+	ch.v.unset("total_loops")
+	if st, ok := ch.v.get("sip_invite_failure_status"); ok {
+		ch.v.set("sip_term_status", st)
+		ch.v.set("proto_specific_hangup_cause", "sip:"+st)
+		ch.v.set("sip_term_cause", strconv.Itoa(causeCodes[cause]))
+	} else if ch.answered() && !local {
+		ch.v.set("sip_term_status", "200")
+		ch.v.set("proto_specific_hangup_cause", "sip:200")
+		ch.v.set("sip_term_cause", "16")
+	}
+	s.emit("CHANNEL_HANGUP", ch)
+	if ch.answered() && !local && ch.bridge == nil {
+		ch.v.set("sip_hangup_disposition", "recv_bye")
+	}
+	if ch.recording != "" {
+		s.emit("RECORD_STOP", ch, kv{"Record-File-Path", ch.recording})
+		ch.recording = ""
+	}
+	if ch.parked || ch.current != nil {
+		s.stopCurrent(ch)
+	}
+}
+
+func (s *Switch) emitComplete(ch *channel) {
+	ch.state, ch.callState, ch.stateNum = "CS_REPORTING", "HANGUP", 11
+	s.setHangupCompleteVars(ch, ch.hangupAt)
+	if _, ok := ch.v.get("sip_invite_failure_status"); !ok && ch.cause == "NO_ANSWER" && ch.kind != kindLoopback {
+		// The CANCEL's 487 is the INVITE's final answer.
+		ch.v.set("sip_invite_failure_status", "487")
+		ch.v.set("sip_invite_failure_phrase", "Request Terminated")
+	}
+	if _, ok := ch.v.get("sip_hangup_disposition"); !ok {
+		if ch.answered() {
+			ch.v.set("sip_hangup_disposition", "send_bye")
+		} else {
+			ch.v.set("sip_hangup_disposition", "send_cancel")
+		}
+	}
+	s.emit("CHANNEL_HANGUP_COMPLETE", ch)
+}
+
+func (s *Switch) emitDestroy(ch *channel) {
+	ch.stateNum = 12
+	s.emit("CHANNEL_DESTROY", ch)
+	if s.channels[ch.uuid] == ch {
+		delete(s.channels, ch.uuid)
+		if ch.gateway != "" {
+			s.gwActive[ch.gateway]--
+		}
+	}
+}
+
+// lookup finds a live channel by uuid.
+func (s *Switch) lookup(uuid string) *channel {
+	ch := s.channels[uuid]
+	if ch == nil || ch.hungUp {
+		return nil
+	}
+	return ch
+}
+
+func (s *Switch) uuidBridge(args string) string {
+	f := strings.Fields(args)
+	if len(f) != 2 {
+		return "-USAGE: <uuid> <other_uuid>\n"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, b := s.lookup(f[0]), s.lookup(f[1])
+	if a == nil || b == nil || a == b {
+		return "-ERR Invalid uuid\n"
+	}
+	now := s.clock.Now()
+	a.bridge, b.bridge = b, a
+	a.otherType, b.otherType = "originatee", "originator"
+	a.logicalIn = true
+	a.v.set("uuid_bridge", b.uuid)
+	for _, leg := range []*channel{a, b} {
+		other := leg.bridge
+		leg.profileIndex = 2
+		leg.transferFr = strconv.FormatInt(now.Unix(), 10) + ":" + esl.NewUUID() + ":uuid_br:" + other.uuid
+		leg.v.set("bridge_channel", other.name)
+		leg.v.set("bridge_uuid", other.uuid)
+		leg.v.set("signal_bond", other.uuid)
+		leg.v.set("original_destination_number", leg.dest)
+		leg.v.set("original_caller_id_name", "Outbound Call")
+		leg.v.set("original_caller_id_number", leg.dest)
+		leg.v.set("transfer_history", leg.transferFr)
+		leg.v.set("transfer_source", leg.transferFr)
+	}
+	for _, leg := range []*channel{a, b} {
+		leg.state, leg.stateNum = "CS_EXECUTE", 8
+		s.stopCurrent(leg)
+	}
+	a.v.unset("uuid_bridge")
+	for _, leg := range []*channel{a, b} {
+		leg.state, leg.stateNum = "CS_SOFT_EXECUTE", 3
+		s.emit("CHANNEL_EXECUTE", leg, s.appHeaders(&application{name: "uuid_bridge", data: leg.bridge.uuid}, false)...)
+	}
+	a.bridgedAt, b.bridgedAt = now, now
+	s.emit("CHANNEL_BRIDGE", a)
+	b.state = "CS_EXCHANGE_MEDIA"
+	s.talkFromNow(a)
+	s.talkFromNow(b)
+	return "+OK " + b.uuid + "\n"
+}
+
+func (s *Switch) uuidKill(args string) string {
+	f := strings.Fields(args)
+	if len(f) == 0 {
+		return "-USAGE: <uuid> [cause]\n"
+	}
+	cause := "NORMAL_CLEARING"
+	if len(f) > 1 {
+		cause = strings.ToUpper(f[1])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.lookup(f[0])
+	if ch == nil {
+		return "-ERR No such channel!\n"
+	}
+	if !ch.answered() && cause == "NORMAL_CLEARING" {
+		cause = "ORIGINATOR_CANCEL"
+	}
+	s.hangup(ch, cause, true)
+	return "+OK\n"
+}
+
+func (s *Switch) uuidTransfer(args string) string {
+	f := strings.Fields(args)
+	if len(f) > 1 && strings.HasPrefix(f[1], "-") {
+		f = append(f[:1], f[2:]...) // -bleg / -both: this leg is what the simulator transfers
+	}
+	if len(f) < 2 {
+		return "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.lookup(f[0])
+	if ch == nil {
+		return "-ERR No such channel!\n"
+	}
+	if other := ch.bridge; other != nil {
+		s.emit("CHANNEL_UNBRIDGE", ch)
+		ch.bridge, other.bridge = nil, nil
+		s.hangup(other, "NORMAL_CLEARING", true)
+	}
+	s.stopCurrent(ch)
+	s.runExtension(ch, f[1])
+	return "+OK\n"
+}
+
+func (s *Switch) uuidBroadcast(args string) string {
+	f := strings.Fields(args)
+	if len(f) < 2 {
+		return "-USAGE: <uuid> <path> [aleg|bleg|both]\n"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.lookup(f[0])
+	if ch == nil || !ch.answered() {
+		return "-ERR invalid uuid\n"
+	}
+	wasParked := ch.parked
+	if ch.current != nil && ch.current.name != "park" {
+		s.complete(ch, "")
+	}
+	ch.parked = false
+	back := func() {
+		if wasParked && !ch.hungUp {
+			ch.parked = true
+			ch.current = &application{name: "park", uuid: esl.NewUUID()}
+		}
+	}
+	if name, arg, ok := strings.Cut(f[1], "::"); ok {
+		s.execute(ch, name, arg, back)
+	} else {
+		s.execute(ch, "playback", f[1], back)
+	}
+	return "+OK Message sent\n"
+}
+
+func (s *Switch) uuidRecord(args string) string {
+	f := strings.Fields(args)
+	if len(f) < 3 {
+		return "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>]\n"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.lookup(f[0])
+	if ch == nil {
+		return "-ERR Cannot locate session!\n"
+	}
+	switch strings.ToLower(f[1]) {
+	case "start":
+		ch.recording = f[2]
+		s.emit("RECORD_START", ch, kv{"Record-File-Path", f[2]})
+	case "stop":
+		if ch.recording != "" {
+			s.emit("RECORD_STOP", ch, kv{"Record-File-Path", ch.recording})
+			ch.recording = ""
+		}
+	}
+	return "+OK Success\n"
+}
+
+func (s *Switch) uuidSetvar(args string) string {
+	f := strings.SplitN(strings.TrimSpace(args), " ", 3)
+	if len(f) < 2 {
+		return "-USAGE: <uuid> <var> [value]\n"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.lookup(f[0])
+	if ch == nil {
+		return "-ERR No such channel!\n"
+	}
+	if len(f) == 3 && f[2] != "" {
+		ch.v.set(f[1], f[2])
+	} else {
+		ch.v.unset(f[1])
+	}
+	return "+OK\n"
+}
+
+func (s *Switch) uuidGetvar(args string) string {
+	f := strings.Fields(args)
+	if len(f) < 2 {
+		return "-USAGE: <uuid> <var>\n"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.lookup(f[0])
+	if ch == nil {
+		return "-ERR No such channel!\n"
+	}
+	if v, ok := ch.v.get(f[1]); ok {
+		return v // as the switch does: no newline after the value
+	}
+	return "_undef_"
+}
+
+func (s *Switch) hupall(args string) string {
+	f := strings.Fields(args)
+	cause := "MANAGER_REQUEST"
+	if len(f) > 0 {
+		cause = strings.ToUpper(f[0])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.sortedChannels() {
+		if len(f) >= 3 {
+			if v, _ := ch.v.get(f[1]); v != f[2] {
+				continue
+			}
+		}
+		if !ch.hungUp {
+			s.hangup(ch, cause, true)
+		}
+	}
+	if len(f) >= 3 {
+		return fmt.Sprintf("+OK hangup all channels matching [%s]=[%s] with cause: %s\n", f[1], f[2], cause)
+	}
+	return "+OK hangup all channels with cause " + cause + "\n"
+}
+
+func (s *Switch) sortedChannels() []*channel {
+	out := make([]*channel, 0, len(s.channels))
+	for _, ch := range s.channels {
+		out = append(out, ch)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].created.Equal(out[j].created) {
+			return out[i].created.Before(out[j].created)
+		}
+		return out[i].sessionID < out[j].sessionID
+	})
+	return out
+}
+
+// channelRow is a row of show channels, with its columns in order.
+func (s *Switch) channelRow(ch *channel) [][2]string {
+	app, data := "", ""
+	if ch.current != nil {
+		app, data = ch.current.name, ch.current.data
+	}
+	callstate := "RINGING"
+	switch {
+	case ch.hungUp:
+		callstate = "HANGUP"
+	case !ch.bridgedAt.IsZero():
+		callstate = "ACTIVE"
+	case ch.answered():
+		callstate = "ACTIVE"
+	case ch.answerState == "early":
+		callstate = "EARLY"
+	}
+	state := ch.state
+	cid, callee := ch.cidNum, ""
+	if ch.flipped {
+		callee = ch.cidNum
+	}
+	return [][2]string{
+		{"uuid", ch.uuid}, {"direction", "outbound"},
+		{"created", ch.created.In(s.loc).Format("2006-01-02 15:04:05")},
+		{"created_epoch", strconv.FormatInt(ch.created.Unix(), 10)},
+		{"name", ch.name}, {"state", state}, {"cid_name", "Outbound Call"}, {"cid_num", ch.dest},
+		{"ip_addr", ""}, {"dest", ch.dest}, {"application", app}, {"application_data", data},
+		{"dialplan", ""}, {"context", ch.context},
+		{"read_codec", "PCMU"}, {"read_rate", "8000"}, {"read_bit_rate", "64000"},
+		{"write_codec", "PCMU"}, {"write_rate", "8000"}, {"write_bit_rate", "64000"},
+		{"secure", ""}, {"hostname", s.sc.Hostname}, {"presence_id", ""}, {"presence_data", ""},
+		{"accountcode", ""}, {"callstate", callstate}, {"callee_name", ""}, {"callee_num", callee},
+		{"callee_direction", "RECV"}, {"call_uuid", ch.uuid}, {"sent_callee_name", ""},
+		{"sent_callee_num", ""}, {"initial_cid_name", ""}, {"initial_cid_num", cid},
+		{"initial_ip_addr", ""}, {"initial_dest", ch.dest}, {"initial_dialplan", ""},
+		{"initial_context", ch.context},
+	}
+}
+
+// appendJSONRow appends a row as a JSON object with its keys in order.
+func appendJSONRow(b []byte, row [][2]string) []byte {
+	b = append(b, '{')
+	for i, kv := range row {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(kv[0])
+		v, _ := json.Marshal(kv[1])
+		b = append(b, k...)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return append(b, '}')
+}
+
+// show answers "show channels|calls [as json]"; like the switch, the JSON
+// form has no trailing newline.
+func (s *Switch) show(args string) string {
+	f := strings.Fields(strings.ToLower(args))
+	if len(f) == 0 {
+		return "-USAGE: show channels|calls [as json]\n"
+	}
+	asJSON := len(f) >= 3 && f[1] == "as" && f[2] == "json"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rows [][][2]string
+	switch f[0] {
+	case "channels":
+		for _, ch := range s.sortedChannels() {
+			if !ch.hungUp {
+				rows = append(rows, s.channelRow(ch))
+			}
+		}
+	case "calls":
+		for _, ch := range s.sortedChannels() {
+			if ch.hungUp || ch.bridge == nil || ch.otherType != "originatee" {
+				continue
+			}
+			row := s.channelRow(ch)
+			for _, kv := range s.channelRow(ch.bridge) {
+				row = append(row, [2]string{"b_" + kv[0], kv[1]})
+			}
+			row = append(row, [2]string{"call_created_epoch", strconv.FormatInt(ch.bridgedAt.Unix(), 10)})
+			rows = append(rows, row)
+		}
+	default:
+		return "-USAGE: show channels|calls [as json]\n"
+	}
+	if asJSON {
+		if len(rows) == 0 {
+			return `{"row_count":0}`
+		}
+		b := []byte(`{"row_count":` + strconv.Itoa(len(rows)) + `,"rows":[`)
+		for i, r := range rows {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONRow(b, r)
+		}
+		return string(append(b, "]}"...))
+	}
+	var sb strings.Builder
+	if len(rows) > 0 {
+		for i, kv := range rows[0] {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(kv[0])
+		}
+		sb.WriteByte('\n')
+	}
+	for _, r := range rows {
+		for i, kv := range r {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(kv[1])
+		}
+		sb.WriteByte('\n')
+	}
+	fmt.Fprintf(&sb, "\n%d total.\n", len(rows))
+	return sb.String()
+}
+
+// status answers like mod_commands' status.
+func (s *Switch) status() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	up := s.clock.Now().Sub(s.started)
+	years := int(up / (365 * 24 * time.Hour))
+	up -= time.Duration(years) * 365 * 24 * time.Hour
+	days := int(up / (24 * time.Hour))
+	up -= time.Duration(days) * 24 * time.Hour
+	hours := int(up / time.Hour)
+	up -= time.Duration(hours) * time.Hour
+	mins := int(up / time.Minute)
+	up -= time.Duration(mins) * time.Minute
+	secs := int(up / time.Second)
+	up -= time.Duration(secs) * time.Second
+	ms := int(up / time.Millisecond)
+	us := int((up % time.Millisecond) / time.Microsecond)
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return fmt.Sprintf("%d %s", n, unit)
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "UP %s, %s, %s, %s, %s, %s, %s\n", plural(years, "year"), plural(days, "day"), plural(hours, "hour"), plural(mins, "minute"), plural(secs, "second"), plural(ms, "millisecond"), plural(us, "microsecond"))
+	fmt.Fprintf(&b, "FreeSWITCH (Version 1.10.12-release fsim 64bit) is ready\n")
+	fmt.Fprintf(&b, "%d session(s) since startup\n", s.sessions)
+	fmt.Fprintf(&b, "%d session(s) - peak %d, last 5min %d \n", len(s.channels), s.peak, s.peak)
+	fmt.Fprintf(&b, "0 session(s) per Sec out of max 30, peak 0, last 5min 0 \n")
+	fmt.Fprintf(&b, "1000 session(s) max\n")
+	fmt.Fprintf(&b, "min idle cpu 0.00/100.00\n")
+	fmt.Fprintf(&b, "Current Stack Size/Max 240K/8192K\n")
+	return b.String()
+}
