@@ -2,4 +2,7 @@ module github.com/fsdialer/fsdialer
 
 go 1.26.8
 
-require gopkg.in/yaml.v3 v3.0.1 // indirect
+require (
+	github.com/percipia/eslgo v1.5.2 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+)

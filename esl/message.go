@@ -219,21 +219,32 @@ func (r *Reader) readBody(n int) (string, error) {
 		_, _ = r.br.Discard(n)
 		return s, nil
 	}
+	if n > 1<<20 {
+		// A large body grows as its bytes arrive, so a Content-Length that
+		// lies costs no more memory than the bytes really sent.
+		var b strings.Builder
+		b.Grow(1 << 20)
+		if _, err := io.CopyN(&b, r.br, int64(n)); err != nil {
+			return "", fmt.Errorf("read %d-byte body: %w", n, unexpectedEOF(err))
+		}
+		return b.String(), nil
+	}
 	if cap(r.scratch) < n {
 		r.scratch = make([]byte, n)
 	}
 	buf := r.scratch[:n]
 	if _, err := io.ReadFull(r.br, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return "", fmt.Errorf("read %d-byte body: %w", n, err)
+		return "", fmt.Errorf("read %d-byte body: %w", n, unexpectedEOF(err))
 	}
-	s := string(buf)
-	if n > 1<<20 {
-		r.scratch = nil // do not keep a huge buffer for one huge message
+	return string(buf), nil
+}
+
+// unexpectedEOF reports a stream that ends inside a message as such.
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
 	}
-	return s, nil
+	return err
 }
 
 // Command is what a client sends: a command line, optional extra header

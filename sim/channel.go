@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -119,6 +120,15 @@ func (ch *channel) stop() {
 	if ch.current != nil && ch.current.timer != nil {
 		ch.current.timer.Stop()
 	}
+}
+
+// tag derives a SIP tag or id from the channel's uuid (which, coming from
+// origination_uuid, may be any string).
+func (ch *channel) tag(what string) string {
+	h := fnv.New32a()
+	h.Write([]byte(what))
+	h.Write([]byte(ch.uuid))
+	return strconv.FormatUint(uint64(h.Sum32()), 16)
 }
 
 // answered reports whether the channel has been answered.
@@ -289,21 +299,21 @@ func (s *Switch) setCreateVars(ch *channel, originate []kv) {
 
 func (s *Switch) setProgressVars(ch *channel) {
 	v := &ch.v
-	callID := ch.uuid[:8] + "-sim-" + strconv.Itoa(ch.sessionID)
+	callID, fromTag, toTag := ch.tag("call-id"), ch.tag("from"), ch.tag("to")
 	for _, x := range []kv{
 		{"sip_reply_host", "127.0.0.1"}, {"sip_reply_port", "5080"},
 		{"sip_network_ip", "127.0.0.1"}, {"sip_network_port", "5080"},
 		{"sip_recover_contact", "<sip:" + ch.dest + "@127.0.0.1:5080>"},
-		{"sip_full_via", "SIP/2.0/UDP 127.0.0.1:5090;rport=5090;branch=z9hG4bK" + ch.uuid[:8]},
-		{"sip_recover_via", "SIP/2.0/UDP 127.0.0.1:5090;rport=5090;branch=z9hG4bK" + ch.uuid[:8]},
-		{"sip_full_from", "<sip:" + ch.cidNum + "@127.0.0.1>;tag=" + ch.uuid[:6]},
-		{"sip_full_to", "<sip:" + ch.dest + "@127.0.0.1:5080>;tag=" + ch.uuid[24:30]},
+		{"sip_full_via", "SIP/2.0/UDP 127.0.0.1:5090;rport=5090;branch=z9hG4bK" + ch.tag("branch")},
+		{"sip_recover_via", "SIP/2.0/UDP 127.0.0.1:5090;rport=5090;branch=z9hG4bK" + ch.tag("branch")},
+		{"sip_full_from", "<sip:" + ch.cidNum + "@127.0.0.1>;tag=" + fromTag},
+		{"sip_full_to", "<sip:" + ch.dest + "@127.0.0.1:5080>;tag=" + toTag},
 		{"sip_from_user", ch.cidNum}, {"sip_from_uri", ch.cidNum + "@127.0.0.1"},
 		{"sip_to_user", ch.dest}, {"sip_to_port", "5080"}, {"sip_to_uri", ch.dest + "@127.0.0.1:5080"},
 		{"sip_contact_params", "transport=udp"}, {"sip_contact_user", ch.dest},
 		{"sip_contact_port", "5080"}, {"sip_contact_uri", ch.dest + "@127.0.0.1:5080"},
-		{"sip_contact_host", "127.0.0.1"}, {"sip_to_tag", ch.uuid[24:30]},
-		{"sip_from_tag", ch.uuid[:6]}, {"sip_cseq", "1"}, {"sip_call_id", callID},
+		{"sip_contact_host", "127.0.0.1"}, {"sip_to_tag", toTag},
+		{"sip_from_tag", fromTag}, {"sip_cseq", "1"}, {"sip_call_id", callID},
 	} {
 		v.set(x.k, x.v)
 	}

@@ -27,6 +27,7 @@ type Switch struct {
 	started  time.Time
 
 	mu       sync.Mutex
+	outbox   []*esl.Event // events fired under mu, published by unlock
 	seq      uint64
 	channels map[string]*channel
 	sessions int // since start-up
@@ -72,14 +73,14 @@ func (s *Switch) Close() error {
 	for _, ch := range s.sortedChannels() {
 		s.hangup(ch, "SYSTEM_SHUTDOWN", false)
 	}
-	s.mu.Unlock()
+	s.unlock()
 	return s.srv.Close()
 }
 
 // Channels returns how many channels exist.
 func (s *Switch) Channels() int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	return len(s.channels)
 }
 
@@ -117,13 +118,26 @@ func (s *Switch) emit(name string, ch *channel, extra ...kv) {
 	for _, x := range extra {
 		b.Add(x.k, x.v)
 	}
-	s.srv.Publish(b.Event())
+	s.outbox = append(s.outbox, b.Event())
+}
+
+// unlock publishes the events fired while s.mu was held, in order, then
+// releases it. An event is thus seen only once the change that fired it is
+// complete, timers included: a listener that acts on an event never finds
+// the switch half-way through it.
+func (s *Switch) unlock() {
+	for i, e := range s.outbox {
+		s.srv.Publish(e)
+		s.outbox[i] = nil
+	}
+	s.outbox = s.outbox[:0]
+	s.mu.Unlock()
 }
 
 func (s *Switch) fireJob(job, cmd, args, out string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.srv.Publish(esl.JobEvent(s.event("BACKGROUND_JOB"), job, cmd, args, out))
+	defer s.unlock()
+	s.outbox = append(s.outbox, esl.JobEvent(s.event("BACKGROUND_JOB"), job, cmd, args, out))
 }
 
 // API runs one api command (for api and bgapi alike).
@@ -148,7 +162,7 @@ func (s *Switch) API(ctx context.Context, cmd, args string) (string, func()) {
 	case "uuid_exists":
 		s.mu.Lock()
 		_, ok := s.channels[strings.TrimSpace(args)]
-		s.mu.Unlock()
+		s.unlock()
 		return boolStr(ok), nil
 	case "hupall":
 		return s.hupall(args), nil
@@ -177,7 +191,7 @@ func (s *Switch) SendMsg(uuid string, headers []esl.Header, body string) string 
 		return ""
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	ch := s.channels[uuid]
 	if ch == nil || ch.hungUp {
 		return "-ERR invalid session id [" + uuid + "]"
@@ -217,7 +231,7 @@ func (s *Switch) originate(args string) (string, func()) {
 	}
 	s.mu.Lock()
 	ch, failure := s.place(req)
-	s.mu.Unlock()
+	s.unlock()
 	if failure != "" {
 		return failure, nil
 	}
@@ -323,7 +337,7 @@ func (s *Switch) destroyStillborn(ch *channel) {
 	for i, n := range ch.v.names {
 		b.Add("variable_"+n, ch.v.values[i])
 	}
-	s.srv.Publish(b.Event())
+	s.outbox = append(s.outbox, b.Event())
 }
 
 // gatewayAdmits applies a gateway's capacity and calls-per-second limit.
@@ -348,7 +362,7 @@ func (s *Switch) gatewayAdmits(name string, now time.Time) string {
 func (s *Switch) after(ch *channel, d time.Duration, f func()) clock.Timer {
 	t := s.clock.AfterFunc(d, func() {
 		s.mu.Lock()
-		defer s.mu.Unlock()
+		defer s.unlock()
 		if !ch.hungUp {
 			f()
 		}
@@ -413,7 +427,7 @@ func (s *Switch) answer(ch *channel) {
 	}
 	start := func() {
 		s.mu.Lock()
-		defer s.mu.Unlock()
+		defer s.unlock()
 		if !ch.hungUp {
 			s.startApps(ch)
 		}
@@ -637,7 +651,7 @@ func (s *Switch) fail(ch *channel, cause, sipStatus string) {
 		// The far end refused: its reply brings these before the hangup.
 		v := &ch.v
 		if _, ok := v.get("sip_call_id"); !ok {
-			v.set("sip_call_id", ch.uuid[:8]+"-sim-"+strconv.Itoa(ch.sessionID))
+			v.set("sip_call_id", ch.tag("call-id"))
 			v.unset("sip_local_network_addr")
 			v.set("sip_local_network_addr", "127.0.0.1")
 			v.set("sip_reply_host", "127.0.0.1")
@@ -720,7 +734,7 @@ func (s *Switch) hangupBridged(first, second *channel, cause string, local bool)
 func (s *Switch) locked(f func()) func() {
 	return func() {
 		s.mu.Lock()
-		defer s.mu.Unlock()
+		defer s.unlock()
 		f()
 	}
 }
@@ -801,7 +815,7 @@ func (s *Switch) uuidBridge(args string) string {
 		return "-USAGE: <uuid> <other_uuid>\n"
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	a, b := s.lookup(f[0]), s.lookup(f[1])
 	if a == nil || b == nil || a == b {
 		return "-ERR Invalid uuid\n"
@@ -851,7 +865,7 @@ func (s *Switch) uuidKill(args string) string {
 		cause = strings.ToUpper(f[1])
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR No such channel!\n"
@@ -872,7 +886,7 @@ func (s *Switch) uuidTransfer(args string) string {
 		return "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n"
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR No such channel!\n"
@@ -893,7 +907,7 @@ func (s *Switch) uuidBroadcast(args string) string {
 		return "-USAGE: <uuid> <path> [aleg|bleg|both]\n"
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil || !ch.answered() {
 		return "-ERR invalid uuid\n"
@@ -923,7 +937,7 @@ func (s *Switch) uuidRecord(args string) string {
 		return "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>]\n"
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR Cannot locate session!\n"
@@ -947,7 +961,7 @@ func (s *Switch) uuidSetvar(args string) string {
 		return "-USAGE: <uuid> <var> [value]\n"
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR No such channel!\n"
@@ -966,7 +980,7 @@ func (s *Switch) uuidGetvar(args string) string {
 		return "-USAGE: <uuid> <var>\n"
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR No such channel!\n"
@@ -984,7 +998,7 @@ func (s *Switch) hupall(args string) string {
 		cause = strings.ToUpper(f[0])
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	for _, ch := range s.sortedChannels() {
 		if len(f) >= 3 {
 			if v, _ := ch.v.get(f[1]); v != f[2] {
@@ -1080,7 +1094,7 @@ func (s *Switch) show(args string) string {
 	}
 	asJSON := len(f) >= 3 && f[1] == "as" && f[2] == "json"
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	var rows [][][2]string
 	switch f[0] {
 	case "channels":
@@ -1143,7 +1157,7 @@ func (s *Switch) show(args string) string {
 // status answers like mod_commands' status.
 func (s *Switch) status() string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	up := s.clock.Now().Sub(s.started)
 	years := int(up / (365 * 24 * time.Hour))
 	up -= time.Duration(years) * 365 * 24 * time.Hour

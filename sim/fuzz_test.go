@@ -1,0 +1,56 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"github.com/fsdialer/fsdialer/clock"
+)
+
+// FuzzAPI sends arbitrary api commands to a switch: no input may panic it.
+func FuzzAPI(f *testing.F) {
+	for _, s := range []string{
+		"originate {origination_uuid=x,originate_timeout=5}sofia/gateway/gw/1000 &park()",
+		"originate {^^:a=1:b=2}[c='d e']sofia/internal/1000@host 100 XML default 'Name' 555 30",
+		"originate <x=1>user/1000 &playback(/a.wav)",
+		"originate {a=1\\,2}loopback/ivr &park()",
+		"uuid_bridge a b", "uuid_kill x CALL_REJECTED", "uuid_setvar x a", "hupall NORMAL_CLEARING a b",
+		"show channels", "show calls as json", "uuid_broadcast x amd:: aleg", "uuid_transfer x -bleg ivr",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		sc := mustScenario(t, "gateways: [{name: gw}]\nagents: [{extension: '1000'}]\nextensions: {ivr: {duration: {mean: 1}}}")
+		clk := clock.NewFake(testEpoch)
+		sw := New(sc, clk, Options{})
+		cmd, args := line, ""
+		for i := 0; i < len(line); i++ {
+			if line[i] == ' ' {
+				cmd, args = line[:i], line[i+1:]
+				break
+			}
+		}
+		if cmd == "msleep" {
+			return
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, then := sw.API(t.Context(), cmd, args)
+			if then != nil {
+				then()
+			}
+		}()
+		// Calls block until the clock moves: run it well past any timeout.
+		for i := 0; i < 50; i++ {
+			select {
+			case <-done:
+				return
+			default:
+				clk.Advance(10 * time.Second)
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		<-done
+	})
+}
