@@ -199,6 +199,7 @@ type listener struct {
 	signal   chan struct{}
 	killed   chan struct{}
 	killOnce sync.Once
+	wbuf     []byte // reused by flushQueue, which only the serve goroutine runs
 }
 
 type queued struct {
@@ -405,7 +406,7 @@ func (l *listener) flushQueue() {
 	if len(items) == 0 {
 		return
 	}
-	var buf []byte
+	buf := l.wbuf[:0]
 	for _, it := range items {
 		if it.event == nil {
 			buf = AppendMessage(buf, []Header{{"Content-Type", TypeLogData}, {"Content-Length", strconv.Itoa(len(it.log))}}, it.log)
@@ -425,6 +426,9 @@ func (l *listener) flushQueue() {
 		}
 	}
 	l.write(buf)
+	if cap(buf) <= 1<<20 {
+		l.wbuf = buf
+	}
 }
 
 // handle runs one authenticated command; done means the connection closes.

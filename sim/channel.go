@@ -19,10 +19,11 @@ const (
 )
 
 // vars is a channel's variables in the order they were set, as FreeSWITCH
-// lists them on events.
+// lists them on events; headers holds "variable_<name>", made once.
 type vars struct {
-	names  []string
-	values []string
+	names   []string
+	headers []string
+	values  []string
 }
 
 func (v *vars) index(name string) int {
@@ -40,12 +41,14 @@ func (v *vars) set(name, value string) {
 		return
 	}
 	v.names = append(v.names, name)
+	v.headers = append(v.headers, "variable_"+name)
 	v.values = append(v.values, value)
 }
 
 func (v *vars) unset(name string) {
 	if i := v.index(name); i >= 0 {
 		v.names = append(v.names[:i], v.names[i+1:]...)
+		v.headers = append(v.headers[:i], v.headers[i+1:]...)
 		v.values = append(v.values[:i], v.values[i+1:]...)
 	}
 }
@@ -201,14 +204,35 @@ func (s *Switch) addChannel(b *esl.EventBuilder, ch *channel) {
 		b.Add("Other-Type", ch.otherType)
 		s.addProfile(b, "Other-Leg", o, false)
 	}
-	for i, n := range ch.v.names {
-		b.Add("variable_"+n, ch.v.values[i])
+	for i, h := range ch.v.headers {
+		b.Add(h, ch.v.values[i])
 	}
 }
 
+// profileHeaders maps a caller profile field to its header name, for the
+// event's own channel (Caller-) and the other leg (Other-Leg-).
+var profileHeaders = func() map[string]map[string]string {
+	fields := []string{"Direction", "Logical-Direction", "Caller-ID-Name", "Caller-ID-Number",
+		"Orig-Caller-ID-Number", "Callee-ID-Name", "Callee-ID-Number", "Network-Addr", "ANI",
+		"Destination-Number", "Unique-ID", "Source", "Transfer-Source", "Context", "Channel-Name",
+		"Profile-Index", "Profile-Created-Time", "Channel-Created-Time", "Channel-Answered-Time",
+		"Channel-Progress-Time", "Channel-Progress-Media-Time", "Channel-Hangup-Time",
+		"Channel-Transfer-Time", "Channel-Resurrect-Time", "Channel-Bridged-Time",
+		"Channel-Last-Hold", "Channel-Hold-Accum", "Screen-Bit", "Privacy-Hide-Name", "Privacy-Hide-Number"}
+	out := map[string]map[string]string{}
+	for _, prefix := range []string{"Caller", "Other-Leg"} {
+		out[prefix] = map[string]string{}
+		for _, f := range fields {
+			out[prefix][f] = prefix + "-" + f
+		}
+	}
+	return out
+}()
+
 // addProfile adds a caller profile (Caller-* or Other-Leg-*).
 func (s *Switch) addProfile(b *esl.EventBuilder, prefix string, ch *channel, self bool) {
-	p := func(name, value string) { b.Add(prefix+"-"+name, value) }
+	names := profileHeaders[prefix]
+	p := func(name, value string) { b.Add(names[name], value) }
 	logical := "outbound"
 	if ch.logicalIn {
 		logical = "inbound"

@@ -114,15 +114,40 @@ type AMDSpec struct {
 // Dist is a distribution of durations in seconds: const (Mean), uniform
 // (Mean ± Spread), exp (mean Mean) or lognormal (mean Mean, standard
 // deviation Spread); draws are clamped to [Min, Max] when those are set.
+//
+// In a scenario file a plain number is a constant: "ring: 5" is
+// "ring: {mean: 5}".
 type Dist struct {
 	Kind   string  `yaml:"dist" json:"dist"`
 	Mean   float64 `yaml:"mean" json:"mean"`
 	Spread float64 `yaml:"spread" json:"spread"`
 	Min    float64 `yaml:"min" json:"min"`
 	Max    float64 `yaml:"max" json:"max"`
+
+	set bool // given in the file, even if all zero ("ring: 0")
 }
 
-func (d Dist) isZero() bool { return d == Dist{} }
+// UnmarshalYAML takes a number (a constant) or a mapping.
+func (d *Dist) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var v float64
+		if err := n.Decode(&v); err != nil {
+			return fmt.Errorf("line %d: a duration is a number of seconds or a mapping: %w", n.Line, err)
+		}
+		*d = Dist{Mean: v, set: true}
+		return nil
+	}
+	type plain Dist // without this method
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*d = Dist(p)
+	d.set = true
+	return nil
+}
+
+func (d Dist) isZero() bool { return !d.set && d == Dist{} }
 
 func orDist(d, def Dist) Dist {
 	if d.isZero() {

@@ -334,8 +334,8 @@ func (s *Switch) destroyStillborn(ch *channel) {
 		Add("Unique-ID", ch.uuid).Add("Call-Direction", "outbound").
 		Add("Presence-Call-Direction", "outbound").Add("Channel-HIT-Dialplan", "false").
 		Add("Channel-Call-UUID", ch.uuid).Add("Answer-State", "ringing")
-	for i, n := range ch.v.names {
-		b.Add("variable_"+n, ch.v.values[i])
+	for i, h := range ch.v.headers {
+		b.Add(h, ch.v.values[i])
 	}
 	s.outbox = append(s.outbox, b.Event())
 }

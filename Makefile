@@ -1,0 +1,55 @@
+# fsdialer: make run starts the demo, make test runs every test.
+GO       ?= go
+PACKAGES ?= ./...
+BENCHOUT ?= bench.out
+
+.PHONY: run test lint build bench fuzz need-redis clean
+
+## run: the daemon on its embedded defaults (in-process Redis, the built-in
+## FreeSWITCH simulator, a demo campaign); REST and metrics on 127.0.0.1:8080.
+run:
+	$(GO) run ./cmd/dialerd demo
+
+## test: gofmt, go vet, then the whole suite with the race detector. The
+## store and engine tests start their own redis-server on a free port.
+test: need-redis lint
+	$(GO) test -race -timeout 15m $(PACKAGES)
+
+need-redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "make test needs redis-server on the PATH (the tests start their own on a free port)."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install redis-server"; \
+	  echo "  Fedora/RHEL:   sudo dnf install redis"; \
+	  echo "  macOS:         brew install redis"; \
+	  echo "  or build it:   https://redis.io/docs/latest/operate/oss_and_stack/install/"; \
+	  exit 1; }
+
+## lint: formatting and vet.
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PACKAGES)
+
+## build: the two programs into bin/.
+build:
+	$(GO) build -o bin/dialerd ./cmd/dialerd
+	$(GO) build -o bin/fsim ./cmd/fsim
+
+## bench: every benchmark, one package after the other (they measure CPU and
+## must not share the two cores); results in $(BENCHOUT) and on the terminal.
+## docs/benchmarks.md records the latest figures.
+bench: need-redis
+	@rm -f $(BENCHOUT)
+	$(GO) test -run '^$$' -bench ParseEvents -cpu 1 -benchtime 2s -count 3 ./esl | tee -a $(BENCHOUT)
+	$(GO) test -run '^$$' -bench OriginateRoundTrip -benchtime 20000x -count 3 ./sim | tee -a $(BENCHOUT)
+	$(GO) test -run '^$$' -bench ClientMemory10kCalls -benchtime 1x ./sim | tee -a $(BENCHOUT)
+
+## fuzz: each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzReadMessage -fuzztime $(FUZZTIME) ./esl
+	$(GO) test -run '^$$' -fuzz FuzzReadCommand -fuzztime $(FUZZTIME) ./esl
+	$(GO) test -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./sim
+
+clean:
+	rm -rf bin $(BENCHOUT)

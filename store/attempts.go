@@ -1,0 +1,266 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// OpenAttempt journals an attempt before its originate is sent.
+func (s *Store) OpenAttempt(ctx context.Context, a *Attempt) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("open attempt: %w", err)
+	}
+	return wrapRedis("open attempt "+a.ID, s.rdb.HSet(ctx, keysOf(a.Campaign).journal, a.ID, b).Err())
+}
+
+// OpenAttempts returns a campaign's journal: the attempts not yet classified.
+func (s *Store) OpenAttempts(ctx context.Context, campaign string) ([]*Attempt, error) {
+	all, err := s.rdb.HGetAll(ctx, keysOf(campaign).journal).Result()
+	if err != nil {
+		return nil, wrapRedis("journal of "+campaign, err)
+	}
+	out := make([]*Attempt, 0, len(all))
+	for id, b := range all {
+		var a Attempt
+		if err := json.Unmarshal([]byte(b), &a); err != nil {
+			return nil, fmt.Errorf("journal entry %s: %w", id, err)
+		}
+		out = append(out, &a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt < out[j].StartedAt })
+	return out, nil
+}
+
+// History returns a campaign's call records, newest first, before the
+// stream id "before" ("" for the newest); next is the id to pass for the
+// following page.
+func (s *Store) History(ctx context.Context, campaign, before string, count int) (records []CallRecord, next string, err error) {
+	end := "+"
+	if before != "" {
+		end = "(" + before
+	}
+	msgs, err := s.rdb.XRevRangeN(ctx, keysOf(campaign).history, end, "-", int64(count)).Result()
+	if err != nil {
+		return nil, "", wrapRedis("history of "+campaign, err)
+	}
+	for _, m := range msgs {
+		var r CallRecord
+		raw, _ := m.Values["r"].(string)
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			return nil, "", fmt.Errorf("history entry %s: %w", m.ID, err)
+		}
+		records = append(records, r)
+	}
+	if len(msgs) == count {
+		next = msgs[len(msgs)-1].ID
+	}
+	return records, next, nil
+}
+
+// AcquireRunner makes owner the one dialer running a campaign until until;
+// it reports false while another holds it.
+func (s *Store) AcquireRunner(ctx context.Context, campaign, owner string, now, until time.Time) (bool, error) {
+	return s.lease(ctx, key(campaign, "runner"), owner, now, until)
+}
+
+// ReleaseRunner gives the campaign up.
+func (s *Store) ReleaseRunner(ctx context.Context, campaign, owner string) error {
+	return wrapRedis("release runner", unleaseScript.Run(ctx, s.rdb, []string{key(campaign, "runner")}, owner).Err())
+}
+
+func (s *Store) lease(ctx context.Context, k, owner string, now, until time.Time) (bool, error) {
+	n, err := leaseScript.Run(ctx, s.rdb, []string{k}, owner, now.UnixMilli(), until.UnixMilli()).Int()
+	if err != nil {
+		return false, wrapRedis("lease "+k, err)
+	}
+	return n == 1, nil
+}
+
+// AcquireSlot takes one of a gateway's limit call slots for an attempt
+// until until (limit 0: no limit, only counted). Slots are shared by every
+// campaign and every dialer.
+func (s *Store) AcquireSlot(ctx context.Context, gateway, attempt string, limit int, now, until time.Time) (bool, error) {
+	n, err := slotScript.Run(ctx, s.rdb, []string{gatewayKey(gateway)}, attempt, now.UnixMilli(), until.UnixMilli(), limit).Int()
+	if err != nil {
+		return false, wrapRedis("gateway slot "+gateway, err)
+	}
+	return n == 1, nil
+}
+
+// RenewSlot extends an attempt's gateway slot.
+func (s *Store) RenewSlot(ctx context.Context, gateway, attempt string, until time.Time) error {
+	return wrapRedis("renew gateway slot", s.rdb.ZAddXX(ctx, gatewayKey(gateway), redis.Z{Score: float64(until.UnixMilli()), Member: attempt}).Err())
+}
+
+// ReleaseSlot frees an attempt's gateway slot.
+func (s *Store) ReleaseSlot(ctx context.Context, gateway, attempt string) error {
+	return wrapRedis("release gateway slot", s.rdb.ZRem(ctx, gatewayKey(gateway), attempt).Err())
+}
+
+// SlotsInUse counts a gateway's busy slots.
+func (s *Store) SlotsInUse(ctx context.Context, gateway string, now time.Time) (int, error) {
+	n, err := s.rdb.ZCount(ctx, gatewayKey(gateway), "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf").Result()
+	return int(n), wrapRedis("gateway slots", err)
+}
+
+// Windowed counters are kept per minute (for 2 hours), per hour (for 2
+// days) and per day (for 32 days), so the last hour, 24 hours and 30 days
+// can be summed.
+const (
+	minuteBuckets = 120
+	hourBuckets   = 48
+	dayBuckets    = 32
+)
+
+// WindowFields returns the window counter fields an event at t adds to.
+func WindowFields(name string, t time.Time, n int64) map[string]int64 {
+	sec := t.Unix()
+	return map[string]int64{
+		"m" + strconv.FormatInt(sec/60, 10) + ":" + name:    n,
+		"h" + strconv.FormatInt(sec/3600, 10) + ":" + name:  n,
+		"d" + strconv.FormatInt(sec/86400, 10) + ":" + name: n,
+	}
+}
+
+// MergeCounters adds counters b into a (a may be nil).
+func MergeCounters(a, b map[string]int64) map[string]int64 {
+	if a == nil {
+		a = make(map[string]int64, len(b))
+	}
+	for k, v := range b {
+		a[k] += v
+	}
+	return a
+}
+
+// Window sums a counter over the last hour (by minute), 24 hours (by hour)
+// and 30 days (by day).
+type Window struct {
+	Hour, Day, Month int64
+}
+
+// Stats is a campaign's statistics.
+type Stats struct {
+	Counters map[string]int64  `json:"counters"` // placed, answered, ..., end:<CAUSE>
+	Members  map[string]int64  `json:"members"`  // by state
+	Windows  map[string]Window `json:"windows"`  // by counter name
+}
+
+// CampaignStats reads a campaign's counters, member counts and windows.
+func (s *Store) CampaignStats(ctx context.Context, campaign string, now time.Time) (*Stats, error) {
+	k := keysOf(campaign)
+	var counters, win *redis.MapStringStringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		counters = p.HGetAll(ctx, k.stats)
+		win = p.HGetAll(ctx, k.win)
+		return nil
+	})
+	if err != nil {
+		return nil, wrapRedis("stats of "+campaign, err)
+	}
+	st := &Stats{Counters: map[string]int64{}, Windows: map[string]Window{}}
+	for f, v := range counters.Val() {
+		st.Counters[f], _ = strconv.ParseInt(v, 10, 64)
+	}
+	sec := now.Unix()
+	for f, v := range win.Val() {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		unit, name, ok := parseWindowField(f)
+		if !ok {
+			continue
+		}
+		w := st.Windows[name]
+		switch f[0] {
+		case 'm':
+			if sec/60-unit < 60 {
+				w.Hour += n
+			}
+		case 'h':
+			if sec/3600-unit < 24 {
+				w.Day += n
+			}
+		case 'd':
+			if sec/86400-unit < 30 {
+				w.Month += n
+			}
+		}
+		st.Windows[name] = w
+	}
+	if st.Members, err = s.MemberCounts(ctx, campaign); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func parseWindowField(f string) (unit int64, name string, ok bool) {
+	if len(f) < 2 {
+		return 0, "", false
+	}
+	num, name, ok := strings.Cut(f[1:], ":")
+	if !ok {
+		return 0, "", false
+	}
+	unit, err := strconv.ParseInt(num, 10, 64)
+	return unit, name, err == nil
+}
+
+// PruneWindows drops window buckets too old to count.
+func (s *Store) PruneWindows(ctx context.Context, campaign string, now time.Time) error {
+	k := keysOf(campaign).win
+	fields, err := s.rdb.HKeys(ctx, k).Result()
+	if err != nil {
+		return wrapRedis("prune windows", err)
+	}
+	sec := now.Unix()
+	var old []string
+	for _, f := range fields {
+		unit, _, ok := parseWindowField(f)
+		if !ok {
+			old = append(old, f)
+			continue
+		}
+		switch f[0] {
+		case 'm':
+			ok = sec/60-unit < minuteBuckets
+		case 'h':
+			ok = sec/3600-unit < hourBuckets
+		case 'd':
+			ok = sec/86400-unit < dayBuckets
+		}
+		if !ok {
+			old = append(old, f)
+		}
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	return wrapRedis("prune windows", s.rdb.HDel(ctx, k, old...).Err())
+}
+
+// ResetStats clears a campaign's counters (autoResetStats at midnight); the
+// member count and the windows, which regulators read, stay.
+func (s *Store) ResetStats(ctx context.Context, campaign string) error {
+	k := keysOf(campaign).stats
+	fields, err := s.rdb.HKeys(ctx, k).Result()
+	if err != nil {
+		return wrapRedis("reset stats", err)
+	}
+	drop := fields[:0]
+	for _, f := range fields {
+		if f != "members" {
+			drop = append(drop, f)
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	return wrapRedis("reset stats", s.rdb.HDel(ctx, k, drop...).Err())
+}

@@ -1,0 +1,367 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// CreateCampaign validates a campaign, gives it an id and stores it.
+func (s *Store) CreateCampaign(ctx context.Context, c *Campaign, now time.Time) error {
+	c.ID = NewID()
+	c.State = StateIdle
+	c.CreatedAt, c.UpdatedAt = now.UnixMilli(), now.UnixMilli()
+	c.Normalize()
+	if err := s.checkCampaign(ctx, c); err != nil {
+		return err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("create campaign: %w", err)
+	}
+	// The document first, the index second: a crash in between leaves an
+	// unlisted campaign, never a listed one without a document.
+	if err := s.rdb.Set(ctx, key(c.ID, "campaign"), b, 0).Err(); err != nil {
+		return wrapRedis("create campaign", err)
+	}
+	return wrapRedis("create campaign", s.rdb.ZAdd(ctx, campaignIndexKey, redis.Z{Score: float64(c.CreatedAt), Member: c.ID}).Err())
+}
+
+// checkCampaign validates a campaign and that its calendar exists.
+func (s *Store) checkCampaign(ctx context.Context, c *Campaign) error {
+	err := c.Validate()
+	if c.Calendar.ID != "" {
+		ok, rerr := s.rdb.HExists(ctx, calendarsKey, c.Calendar.ID).Result()
+		if rerr != nil {
+			return wrapRedis("check calendar", rerr)
+		}
+		if !ok {
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				ve = &ValidationError{}
+			}
+			ve.Errors = append(ve.Errors, FieldError{Field: "calendar.id", Message: fmt.Sprintf("no calendar has id %q", c.Calendar.ID)})
+			return ve
+		}
+	}
+	return err
+}
+
+// GetCampaign returns a campaign.
+func (s *Store) GetCampaign(ctx context.Context, id string) (*Campaign, error) {
+	b, err := s.rdb.Get(ctx, key(id, "campaign")).Bytes()
+	if err != nil {
+		return nil, wrapRedis("campaign "+id, err)
+	}
+	var c Campaign
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("campaign %s: stored document: %w", id, err)
+	}
+	return &c, nil
+}
+
+// UpdateCampaign changes a campaign with fn, atomically against concurrent
+// updates. fn sees the stored campaign and changes it in place; the id,
+// creation time and (unless fn is a state change) the state stay.
+func (s *Store) UpdateCampaign(ctx context.Context, id string, now time.Time, fn func(c *Campaign) error) (*Campaign, error) {
+	k := key(id, "campaign")
+	var out *Campaign
+	txf := func(tx *redis.Tx) error {
+		b, err := tx.Get(ctx, k).Bytes()
+		if err != nil {
+			return wrapRedis("campaign "+id, err)
+		}
+		var c Campaign
+		if err := json.Unmarshal(b, &c); err != nil {
+			return fmt.Errorf("campaign %s: stored document: %w", id, err)
+		}
+		created := c.CreatedAt
+		if err := fn(&c); err != nil {
+			return err
+		}
+		c.ID, c.CreatedAt, c.UpdatedAt = id, created, now.UnixMilli()
+		c.Normalize()
+		if err := s.checkCampaign(ctx, &c); err != nil {
+			return err
+		}
+		nb, err := json.Marshal(&c)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, k, nb, 0)
+			return nil
+		})
+		out = &c
+		return err
+	}
+	for i := 0; i < 10; i++ {
+		err := s.rdb.Watch(ctx, txf, k)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("update campaign %s: %w", id, err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("update campaign %s: %w: too many concurrent updates", id, ErrConflict)
+}
+
+// SetCampaignState changes only a campaign's state.
+func (s *Store) SetCampaignState(ctx context.Context, id, state string, now time.Time) (*Campaign, error) {
+	return s.UpdateCampaign(ctx, id, now, func(c *Campaign) error {
+		c.State = state
+		return nil
+	})
+}
+
+// DeleteCampaign removes a campaign and everything it holds.
+func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
+	if err := s.rdb.ZRem(ctx, campaignIndexKey, id).Err(); err != nil {
+		return wrapRedis("delete campaign "+id, err)
+	}
+	keys := append(keysOf(id).all(), key(id, "campaign"), key(id, "seq"), key(id, "runner"))
+	n, err := s.rdb.Del(ctx, keys...).Result()
+	if err != nil {
+		return wrapRedis("delete campaign "+id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// ListCampaigns returns campaigns by creation, and how many there are.
+func (s *Store) ListCampaigns(ctx context.Context, offset, limit int) ([]*Campaign, int, error) {
+	total, err := s.rdb.ZCard(ctx, campaignIndexKey).Result()
+	if err != nil {
+		return nil, 0, wrapRedis("list campaigns", err)
+	}
+	ids, err := s.rdb.ZRange(ctx, campaignIndexKey, int64(offset), int64(offset+limit-1)).Result()
+	if err != nil {
+		return nil, 0, wrapRedis("list campaigns", err)
+	}
+	out := make([]*Campaign, 0, len(ids))
+	for _, id := range ids { // campaigns live in different slots: one GET each
+		c, err := s.GetCampaign(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, c)
+	}
+	return out, int(total), nil
+}
+
+// CampaignIDs returns every campaign id.
+func (s *Store) CampaignIDs(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.ZRange(ctx, campaignIndexKey, 0, -1).Result()
+	return ids, wrapRedis("campaign ids", err)
+}
+
+// CreateCalendar validates and stores a new calendar.
+func (s *Store) CreateCalendar(ctx context.Context, c *Calendar, now time.Time) error {
+	c.ID = NewID()
+	c.CreatedAt, c.UpdatedAt = now.UnixMilli(), now.UnixMilli()
+	return s.putCalendar(ctx, c, true)
+}
+
+// UpdateCalendar replaces a calendar.
+func (s *Store) UpdateCalendar(ctx context.Context, c *Calendar, now time.Time) error {
+	old, err := s.GetCalendar(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	c.CreatedAt, c.UpdatedAt = old.CreatedAt, now.UnixMilli()
+	return s.putCalendar(ctx, c, false)
+}
+
+func (s *Store) putCalendar(ctx context.Context, c *Calendar, create bool) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if create {
+		ok, err := s.rdb.HSetNX(ctx, calendarsKey, c.ID, b).Result()
+		if err == nil && !ok {
+			return fmt.Errorf("calendar %s: %w: exists", c.ID, ErrConflict)
+		}
+		return wrapRedis("create calendar", err)
+	}
+	return wrapRedis("update calendar", s.rdb.HSet(ctx, calendarsKey, c.ID, b).Err())
+}
+
+// GetCalendar returns a calendar.
+func (s *Store) GetCalendar(ctx context.Context, id string) (*Calendar, error) {
+	b, err := s.rdb.HGet(ctx, calendarsKey, id).Bytes()
+	if err != nil {
+		return nil, wrapRedis("calendar "+id, err)
+	}
+	var c Calendar
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("calendar %s: stored document: %w", id, err)
+	}
+	return &c, nil
+}
+
+// ListCalendars returns every calendar by name.
+func (s *Store) ListCalendars(ctx context.Context) ([]*Calendar, error) {
+	all, err := s.rdb.HGetAll(ctx, calendarsKey).Result()
+	if err != nil {
+		return nil, wrapRedis("list calendars", err)
+	}
+	out := make([]*Calendar, 0, len(all))
+	for id, b := range all {
+		var c Calendar
+		if err := json.Unmarshal([]byte(b), &c); err != nil {
+			return nil, fmt.Errorf("calendar %s: stored document: %w", id, err)
+		}
+		out = append(out, &c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// DeleteCalendar removes a calendar no campaign uses.
+func (s *Store) DeleteCalendar(ctx context.Context, id string) error {
+	ids, err := s.CampaignIDs(ctx)
+	if err != nil {
+		return err
+	}
+	var users []string
+	for _, cid := range ids {
+		c, err := s.GetCampaign(ctx, cid)
+		if err == nil && c.Calendar.ID == id {
+			users = append(users, cid)
+		}
+	}
+	if len(users) > 0 {
+		return fmt.Errorf("calendar %s: %w: used by campaigns %s", id, ErrConflict, strings.Join(users, ", "))
+	}
+	n, err := s.rdb.HDel(ctx, calendarsKey, id).Result()
+	if err != nil {
+		return wrapRedis("delete calendar", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("calendar %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// PutAgent creates or replaces an agent; its counters are kept.
+func (s *Store) PutAgent(ctx context.Context, a *Agent, now time.Time) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	_, err := s.UpdateAgent(ctx, a.ID, now, true, func(cur *Agent) error {
+		calls, talk, last, noAns := cur.Calls, cur.TalkSec, cur.LastCallEnd, cur.NoAnswers
+		*cur = *a
+		cur.Calls, cur.TalkSec, cur.LastCallEnd, cur.NoAnswers = calls, talk, last, noAns
+		return nil
+	})
+	return err
+}
+
+// UpdateAgent changes an agent with fn, atomically; create allows a new one.
+func (s *Store) UpdateAgent(ctx context.Context, id string, now time.Time, create bool, fn func(a *Agent) error) (*Agent, error) {
+	var out *Agent
+	txf := func(tx *redis.Tx) error {
+		var a Agent
+		b, err := tx.HGet(ctx, agentsKey, id).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil) && create:
+			a = Agent{ID: id}
+		case err != nil:
+			return wrapRedis("agent "+id, err)
+		default:
+			if err := json.Unmarshal(b, &a); err != nil {
+				return fmt.Errorf("agent %s: stored document: %w", id, err)
+			}
+		}
+		if err := fn(&a); err != nil {
+			return err
+		}
+		a.ID, a.UpdatedAt = id, now.UnixMilli()
+		if err := a.Validate(); err != nil {
+			return err
+		}
+		nb, err := json.Marshal(&a)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, agentsKey, id, nb)
+			return nil
+		})
+		out = &a
+		return err
+	}
+	for i := 0; i < 10; i++ {
+		err := s.rdb.Watch(ctx, txf, agentsKey)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("update agent %s: %w", id, err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("update agent %s: %w: too many concurrent updates", id, ErrConflict)
+}
+
+// GetAgent returns an agent.
+func (s *Store) GetAgent(ctx context.Context, id string) (*Agent, error) {
+	b, err := s.rdb.HGet(ctx, agentsKey, id).Bytes()
+	if err != nil {
+		return nil, wrapRedis("agent "+id, err)
+	}
+	var a Agent
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("agent %s: stored document: %w", id, err)
+	}
+	return &a, nil
+}
+
+// ListAgents returns every agent by id.
+func (s *Store) ListAgents(ctx context.Context) ([]*Agent, error) {
+	all, err := s.rdb.HGetAll(ctx, agentsKey).Result()
+	if err != nil {
+		return nil, wrapRedis("list agents", err)
+	}
+	out := make([]*Agent, 0, len(all))
+	for id, b := range all {
+		var a Agent
+		if err := json.Unmarshal([]byte(b), &a); err != nil {
+			return nil, fmt.Errorf("agent %s: stored document: %w", id, err)
+		}
+		out = append(out, &a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// DeleteAgent removes an agent.
+func (s *Store) DeleteAgent(ctx context.Context, id string) error {
+	n, err := s.rdb.HDel(ctx, agentsKey, id).Result()
+	if err != nil {
+		return wrapRedis("delete agent", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("agent %s: %w", id, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+// Package store keeps the dialer's state in Redis: campaigns, calendars,
+// agents, members and their queues, the attempt journal, the call history
+// and statistics.
+//
+// Every key of a campaign carries the campaign's hash tag
+// (dialer:{<campaign id>}:...) so each Lua script touches one slot and the
+// store runs on Redis Cluster as on a single node. A member sits in exactly
+// one of five sorted sets (ready, waiting, leased, result, done); every move
+// between them happens in one script, checked against the member's lease
+// token and version, so a member is never held by two dialers and never
+// half-written. With Config.URL "embedded" the same client and scripts run
+// against an in-process Redis (miniredis), the default for demos.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config says which Redis to use.
+type Config struct {
+	// URL is "embedded" for an in-process Redis, or a redis:// or rediss://
+	// URL. Empty: use Addrs.
+	URL string
+	// Addrs, MasterName, Username, Password and DB configure a
+	// UniversalClient: one address is a single node, several a cluster,
+	// a MasterName makes it Sentinel.
+	Addrs      []string
+	MasterName string
+	Username   string
+	Password   string
+	DB         int
+	// HistoryLen bounds each campaign's call history stream (default 100,000).
+	HistoryLen int64
+}
+
+// Store is the Redis data layer. Its methods are safe for concurrent use.
+type Store struct {
+	rdb        redis.UniversalClient
+	mini       *miniredis.Miniredis
+	historyLen int64
+}
+
+// Open connects to Redis (or starts the embedded one) and checks it answers.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s := &Store{historyLen: cfg.HistoryLen}
+	if s.historyLen <= 0 {
+		s.historyLen = 100000
+	}
+	var opts redis.UniversalOptions
+	switch {
+	case cfg.URL == "embedded":
+		m, err := miniredis.Run()
+		if err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		s.mini = m
+		opts.Addrs = []string{m.Addr()}
+	case cfg.URL != "":
+		o, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		opts = redis.UniversalOptions{Addrs: []string{o.Addr}, Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig}
+	default:
+		if len(cfg.Addrs) == 0 {
+			return nil, errors.New("redis: no url and no addresses configured")
+		}
+		opts = redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB}
+	}
+	opts.ReadTimeout = 5 * time.Second
+	opts.WriteTimeout = 5 * time.Second
+	s.rdb = redis.NewUniversalClient(&opts)
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping checks Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connection (and stops the embedded Redis).
+func (s *Store) Close() error {
+	err := s.rdb.Close()
+	if s.mini != nil {
+		s.mini.Close()
+	}
+	return err
+}
+
+// Client returns the underlying client (for INFO and administrative use).
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Embedded reports whether the store runs on the in-process Redis.
+func (s *Store) Embedded() bool { return s.mini != nil }
+
+// key returns the key of a campaign's part; the braces make the campaign id
+// the hash tag.
+func key(campaign, part string) string { return "dialer:{" + campaign + "}:" + part }
+
+const (
+	campaignIndexKey = "dialer:campaigns" // zset: id -> created (ms)
+	calendarsKey     = "dialer:calendars" // hash: id -> JSON
+	agentsKey        = "dialer:agents"    // hash: id -> JSON
+)
+
+func gatewayKey(name string) string { return "dialer:{gw:" + name + "}:calls" }
+
+// memberKeys are a campaign's keys in the order the scripts take them.
+type memberKeys struct {
+	members, numbers, ready, waiting, rank, leased, lease, result, done, journal, history, stats, win string
+}
+
+func keysOf(campaign string) memberKeys {
+	k := func(p string) string { return key(campaign, p) }
+	return memberKeys{
+		members: k("members"), numbers: k("numbers"), ready: k("ready"), waiting: k("waiting"),
+		rank: k("rank"), leased: k("leased"), lease: k("lease"), result: k("result"), done: k("done"),
+		journal: k("journal"), history: k("history"), stats: k("stats"), win: k("win"),
+	}
+}
+
+func (k memberKeys) all() []string {
+	return []string{k.members, k.numbers, k.ready, k.waiting, k.rank, k.leased, k.lease, k.result, k.done, k.journal, k.history, k.stats, k.win}
+}
+
+// NewID returns a 24-hex-digit id like the seed's (a MongoDB ObjectId):
+// seconds since the epoch, then random bytes.
+func NewID() string {
+	var b [12]byte
+	t := uint32(time.Now().Unix())
+	b[0], b[1], b[2], b[3] = byte(t>>24), byte(t>>16), byte(t>>8), byte(t)
+	_, _ = rand.Read(b[4:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// NewToken returns a random lease token.
+func NewToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// memberID formats a member's sequence number: 7 base-36 digits, fixed
+// width, so that ties in the queues break by insertion order.
+func memberID(seq int64) string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	var b [7]byte
+	for i := 6; i >= 0; i-- {
+		b[i] = digits[seq%36]
+		seq /= 36
+	}
+	return string(b[:])
+}
+
+// wrapRedis marks an error from Redis itself.
+func wrapRedis(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return fmt.Errorf("%s: redis: %w", op, err)
+}
+
+// scriptReply turns a write script's status reply into an error.
+func scriptReply(op, reply string) error {
+	switch {
+	case reply == "OK":
+		return nil
+	case reply == "NOT_FOUND":
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	case reply == "LEASE_LOST":
+		return fmt.Errorf("%s: %w", op, ErrLeaseLost)
+	case reply == "VERSION":
+		return fmt.Errorf("%s: %w: the member changed meanwhile", op, ErrConflict)
+	case reply == "LEASED":
+		return fmt.Errorf("%s: %w: the member is being called", op, ErrConflict)
+	case strings.HasPrefix(reply, "DUP:"):
+		parts := strings.SplitN(reply, ":", 3)
+		return fmt.Errorf("%s: %w", op, &DuplicateNumberError{Number: parts[1], Member: parts[2]})
+	}
+	return fmt.Errorf("%s: unexpected reply %q", op, reply)
+}
+
+// DuplicateNumberError is the conflict of a number another member of the
+// campaign already has.
+type DuplicateNumberError struct {
+	Number, Member string
+}
+
+func (e *DuplicateNumberError) Error() string {
+	return fmt.Sprintf("number %s already belongs to member %s", e.Number, e.Member)
+}
+
+// Unwrap makes it an ErrConflict.
+func (e *DuplicateNumberError) Unwrap() error { return ErrConflict }

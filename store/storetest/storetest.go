@@ -1,0 +1,104 @@
+// Package storetest gives tests a real redis-server of their own, on a free
+// port, stopped when the test ends.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// installHint says how to get redis-server where it is missing.
+const installHint = `redis-server is not on the PATH; the integration tests start their own.
+Install it: Debian/Ubuntu "sudo apt-get install redis-server", Fedora "sudo dnf install redis",
+macOS "brew install redis", or see https://redis.io/docs/latest/operate/oss_and_stack/install/`
+
+// RedisURL starts a redis-server (no persistence) for the test and returns
+// its redis:// URL.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal(installHint)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		port := freePort(t)
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+			"--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no", "--loglevel", "warning")
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start redis-server: %v", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		if waitListening(addr, done) {
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				<-done
+			})
+			return "redis://" + addr
+		}
+		_ = cmd.Process.Kill() // the port was taken meanwhile: try another
+	}
+	t.Fatal("redis-server did not start")
+	return ""
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitListening(addr string, exited <-chan error) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+// Open returns a store on a fresh redis-server.
+func Open(t testing.TB) *store.Store {
+	t.Helper()
+	return open(t, store.Config{URL: RedisURL(t)})
+}
+
+// OpenEmbedded returns a store on a fresh in-process Redis.
+func OpenEmbedded(t testing.TB) *store.Store {
+	t.Helper()
+	return open(t, store.Config{URL: "embedded"})
+}
+
+func open(t testing.TB, cfg store.Config) *store.Store {
+	s, err := store.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Backends runs f against a real redis-server and against the embedded
+// Redis, as subtests.
+func Backends(t *testing.T, f func(t *testing.T, s *store.Store)) {
+	t.Run("redis-server", func(t *testing.T) { f(t, Open(t)) })
+	t.Run("embedded", func(t *testing.T) { f(t, OpenEmbedded(t)) })
+}
