@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fsdialer/fsdialer/internal/fifo"
 )
 
 var (
@@ -92,7 +94,7 @@ type Conn struct {
 	closed  bool
 	err     error
 
-	items *queue[item]
+	items *fifo.Queue[item]
 	done  chan struct{} // closed once the reader stopped and every event was handed over
 }
 
@@ -124,7 +126,7 @@ func Dial(ctx context.Context, address string, cfg Config) (*Conn, error) {
 		r:     NewReader(nc),
 		bw:    bufio.NewWriterSize(nc, 16<<10),
 		jobs:  make(map[string]*Job),
-		items: newQueue[item](),
+		items: fifo.New[item](),
 		done:  make(chan struct{}),
 	}
 	deadline, _ := ctx.Deadline()
@@ -184,9 +186,9 @@ func (c *Conn) readLoop() {
 			if ev.Name() == "BACKGROUND_JOB" {
 				c.finishJob(ev)
 			}
-			c.items.push(item{event: ev})
+			c.items.Push(item{event: ev})
 		case TypeLogData:
-			c.items.push(item{log: m})
+			c.items.Push(item{log: m})
 		case TypeDisconnect:
 			// The switch closes after this (or lingers and sends the
 			// rest of the events first); keep reading until it does.
@@ -204,7 +206,7 @@ func (c *Conn) dispatchLoop() {
 	defer close(c.done)
 	var buf []item
 	for {
-		items, ok := c.items.take(buf)
+		items, ok := c.items.Take(buf)
 		if !ok {
 			return
 		}
@@ -266,7 +268,7 @@ func (c *Conn) shutdown(reason error) {
 	for _, j := range jobs {
 		j.finish("", c.err)
 	}
-	c.items.close()
+	c.items.Close()
 }
 
 // Close closes the connection at once. Queued events are still delivered.
@@ -287,7 +289,7 @@ func (c *Conn) Err() error {
 }
 
 // QueuedEvents returns how many events wait for OnEvent.
-func (c *Conn) QueuedEvents() int { return c.items.len() }
+func (c *Conn) QueuedEvents() int { return c.items.Len() }
 
 // Send writes a command (a line and optional header lines and body) and
 // waits for its reply. When ctx ends first Send returns ctx's error; the

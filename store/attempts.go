@@ -21,6 +21,11 @@ func (s *Store) OpenAttempt(ctx context.Context, a *Attempt) error {
 	return wrapRedis("open attempt "+a.ID, s.rdb.HSet(ctx, keysOf(a.Campaign).journal, a.ID, b).Err())
 }
 
+// CloseAttempt removes a journal entry whose member is gone.
+func (s *Store) CloseAttempt(ctx context.Context, campaign, id string) error {
+	return wrapRedis("close attempt "+id, s.rdb.HDel(ctx, keysOf(campaign).journal, id).Err())
+}
+
 // OpenAttempts returns a campaign's journal: the attempts not yet classified.
 func (s *Store) OpenAttempts(ctx context.Context, campaign string) ([]*Attempt, error) {
 	all, err := s.rdb.HGetAll(ctx, keysOf(campaign).journal).Result()

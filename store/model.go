@@ -302,6 +302,8 @@ type Attempt struct {
 	Token      string `json:"token"` // the member's lease
 	Number     string `json:"number"`
 	CommIndex  int    `json:"comm"`
+	RangeIndex int    `json:"range"`              // the number type's time range, -1 none
+	RangeDay   string `json:"rangeDay,omitempty"` // the member's local day of the call
 	Node       string `json:"node"`
 	Gateway    string `json:"gateway,omitempty"`
 	DialString string `json:"dial,omitempty"`

@@ -189,9 +189,9 @@ func scriptReply(op, reply string) error {
 	case reply == "LEASE_LOST":
 		return fmt.Errorf("%s: %w", op, ErrLeaseLost)
 	case reply == "VERSION":
-		return fmt.Errorf("%s: %w: the member changed meanwhile", op, ErrConflict)
+		return fmt.Errorf("%s: %w", op, ErrChanged)
 	case reply == "LEASED":
-		return fmt.Errorf("%s: %w: the member is being called", op, ErrConflict)
+		return fmt.Errorf("%s: %w", op, ErrBeingCalled)
 	case strings.HasPrefix(reply, "DUP:"):
 		parts := strings.SplitN(reply, ":", 3)
 		return fmt.Errorf("%s: %w", op, &DuplicateNumberError{Number: parts[1], Member: parts[2]})

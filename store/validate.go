@@ -17,6 +17,11 @@ var (
 	// ErrLeaseLost means a member's lease was taken over (it lapsed and
 	// another dialer reclaimed it); a conflict.
 	ErrLeaseLost = fmt.Errorf("%w: lease lost", ErrConflict)
+	// ErrChanged means the member changed since it was read; read it again.
+	ErrChanged = fmt.Errorf("%w: the member changed meanwhile", ErrConflict)
+	// ErrBeingCalled means the member is leased to a dialer; it can only be
+	// changed in place.
+	ErrBeingCalled = fmt.Errorf("%w: the member is being called", ErrConflict)
 )
 
 // FieldError is one thing wrong with one field.
@@ -147,7 +152,8 @@ func (c *Campaign) Validate() error {
 			v.check(d.GwProto == "" || d.GwProto == "sip", df+".gwProto", "%q is not sip", d.GwProto)
 			if re != nil {
 				for _, ref := range groupRef.FindAllStringSubmatch(d.DialString, -1) {
-					if n := atoiSmall(ref[1]); n > re.NumSubexp() {
+					// with no group, $1 is the whole match (as the seed's example uses it)
+					if n := atoiSmall(ref[1]); n > max(re.NumSubexp(), 1) {
 						v.add(df+".dialString", "refers to group $%d, the pattern has %d", n, re.NumSubexp())
 					}
 				}
@@ -188,9 +194,7 @@ func (c *Campaign) Validate() error {
 			seen[cause] = name
 		}
 	}
-	for name, val := range c.Variables {
-		v.check(scalar(val), "variables."+name, "must be a string, number or boolean")
-	}
+	checkVariables(&v, c.Variables)
 	return v.err()
 }
 
@@ -205,6 +209,29 @@ func atoiSmall(s string) int {
 		}
 	}
 	return n
+}
+
+var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// checkVariables checks channel variables: names a channel variable can
+// have, scalar values that fit in an originate's {...} (no quotes, braces
+// or control characters).
+func checkVariables(v *validator, vars map[string]any) {
+	for name, val := range vars {
+		field := "variables." + name
+		switch {
+		case !variableName.MatchString(name):
+			v.add(field, "a variable name is letters, digits and _, not starting with a digit")
+		case strings.HasPrefix(name, "dialer_") || strings.HasPrefix(name, "origination_"):
+			v.add(field, "names starting with dialer_ or origination_ are the dialer's own")
+		case !scalar(val):
+			v.add(field, "must be a string, number or boolean")
+		default:
+			if s, ok := val.(string); ok && strings.ContainsAny(s, "'\"{}\\\n\r\t\x00") {
+				v.add(field, "must not contain quotes, braces, backslashes or control characters")
+			}
+		}
+	}
 }
 
 func scalar(v any) bool {
@@ -275,9 +302,7 @@ func (m *Member) Validate() error {
 		numbers[n] = i
 		v.check(c.Priority >= MinPriority && c.Priority <= MaxPriority, field+".priority", "must be between %d and %d", MinPriority, MaxPriority)
 	}
-	for name, val := range m.Variables {
-		v.check(scalar(val), "variables."+name, "must be a string, number or boolean")
-	}
+	checkVariables(&v, m.Variables)
 	return v.err()
 }
 

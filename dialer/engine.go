@@ -1,0 +1,360 @@
+// Package dialer is the engine: it runs campaigns, places their calls
+// through FreeSWITCH, follows every call by its events and decides each
+// member's fate by the campaign's rules.
+//
+// One runner per running campaign owns that campaign's calls: events reach
+// it through a queue in the order the switch sent them, and everything it
+// changes goes to the store in one atomic write per member. A scheduler
+// offers the runners the chance to dial in order of campaign priority, so
+// the higher one takes shared lines first. Every timer and timestamp goes
+// through one clock.
+package dialer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// Config wires an engine.
+type Config struct {
+	Store    *store.Store
+	Switches Switches
+	Clock    clock.Clock  // default the real clock
+	Logger   *slog.Logger // default: discard
+	Metrics  *Metrics     // default: unregistered metrics
+	// Instance names this dialer in campaign leases (default host-pid).
+	Instance string
+	// Tick is the scheduler's period (default 200 ms); it also runs when a
+	// call ends or members arrive.
+	Tick time.Duration
+	// LeaseTTL is how long a member or campaign lease lasts unrenewed
+	// (default 60 s); a dead dialer's members come back after it.
+	LeaseTTL time.Duration
+	// MaxPerTick bounds the originates of one campaign per tick (default 250).
+	MaxPerTick int
+	// RecordPath is where recordSession puts recordings; {campaign},
+	// {member}, {attempt} and {date} are replaced.
+	RecordPath string
+	// Region is the default country (ISO 3166 code) for numbers without a
+	// country code, to find their time zone.
+	Region string
+}
+
+// ErrUnsupported is returned for campaign types this engine does not dial.
+var ErrUnsupported = errors.New("not supported")
+
+// Engine runs the campaigns.
+type Engine struct {
+	cfg   Config
+	st    *store.Store
+	sw    Switches
+	clock clock.Clock
+	log   *slog.Logger
+	m     *Metrics
+	zones *zones
+
+	mu      sync.Mutex
+	runners map[string]*runner // campaign id
+	routes  map[string]*runner // attempt id: where its events go
+	totals  map[string]*Progress
+
+	wake     chan struct{} // run the scheduler now
+	syncNow  chan struct{} // look at the campaigns now
+	runnerWG sync.WaitGroup
+}
+
+// New returns an engine; Run starts it.
+func New(cfg Config) *Engine {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Instance == "" {
+		host, _ := os.Hostname()
+		cfg.Instance = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 200 * time.Millisecond
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 60 * time.Second
+	}
+	if cfg.MaxPerTick <= 0 {
+		cfg.MaxPerTick = 250
+	}
+	if cfg.RecordPath == "" {
+		cfg.RecordPath = "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav"
+	}
+	return &Engine{
+		cfg: cfg, st: cfg.Store, sw: cfg.Switches, clock: cfg.Clock, log: cfg.Logger, m: cfg.Metrics,
+		zones:   newZones(cfg.Region),
+		runners: map[string]*runner{}, routes: map[string]*runner{}, totals: map[string]*Progress{},
+		wake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1),
+	}
+}
+
+// Run runs the engine until ctx ends. Calls in flight then stay in the
+// journal; the next start reconciles them with the switches.
+func (e *Engine) Run(ctx context.Context) error {
+	tick := clock.NewTicker(e.clock, e.cfg.Tick)
+	defer tick.Stop()
+	sync := clock.NewTicker(e.clock, time.Second)
+	defer sync.Stop()
+	e.syncCampaigns(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			e.runnerWG.Wait()
+			return ctx.Err()
+		case <-tick.C:
+			e.schedule(ctx)
+		case <-e.wake:
+			e.schedule(ctx)
+		case <-sync.C:
+			e.syncCampaigns(ctx)
+		case <-e.syncNow:
+			e.syncCampaigns(ctx)
+		}
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Wake asks the scheduler to dial now (a call ended, members arrived).
+func (e *Engine) Wake() { signal(e.wake) }
+
+// syncCampaigns starts a runner for every running campaign this engine can
+// lease, and tells runners of campaigns no longer running to stop dialing.
+func (e *Engine) syncCampaigns(ctx context.Context) {
+	ids, err := e.st.CampaignIDs(ctx)
+	if err != nil {
+		e.log.Warn("dialer: cannot list campaigns", "error", err)
+		return
+	}
+	known := map[string]bool{}
+	for _, id := range ids {
+		known[id] = true
+		c, err := e.st.GetCampaign(ctx, id)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				e.log.Warn("dialer: cannot read campaign", "campaign", id, "error", err)
+			}
+			continue
+		}
+		e.mu.Lock()
+		r := e.runners[id]
+		e.mu.Unlock()
+		switch {
+		case r != nil:
+			r.notify(c)
+		case c.State == store.StateRunning && supported(c.Type):
+			e.startRunner(ctx, c)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, r := range e.runners {
+		if !known[id] {
+			r.notify(nil) // deleted
+		}
+	}
+}
+
+func supported(campaignType string) bool { return campaignType == store.TypeBroadcast }
+
+// startRunner leases the campaign and starts its runner.
+func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
+	now := e.clock.Now()
+	ok, err := e.st.AcquireRunner(ctx, c.ID, e.cfg.Instance, now, now.Add(e.cfg.LeaseTTL))
+	if err != nil || !ok {
+		if err != nil {
+			e.log.Warn("dialer: cannot lease campaign", "campaign", c.ID, "error", err)
+		}
+		return // another dialer runs it
+	}
+	r, err := newRunner(ctx, e, c)
+	if err != nil {
+		e.log.Error("dialer: cannot start campaign", "campaign", c.ID, "error", err)
+		_ = e.st.ReleaseRunner(ctx, c.ID, e.cfg.Instance)
+		return
+	}
+	e.mu.Lock()
+	e.runners[c.ID] = r
+	if e.totals[c.ID] == nil {
+		e.totals[c.ID] = &Progress{Campaign: c.ID, Name: c.Name}
+	}
+	e.mu.Unlock()
+	e.runnerWG.Add(1)
+	go func() {
+		defer e.runnerWG.Done()
+		r.run(ctx)
+		e.mu.Lock()
+		if e.runners[c.ID] == r {
+			delete(e.runners, c.ID)
+		}
+		e.mu.Unlock()
+		_ = e.st.ReleaseRunner(context.WithoutCancel(ctx), c.ID, e.cfg.Instance)
+	}()
+	e.log.Info("dialer: campaign started", "campaign", c.ID, "name", c.Name)
+}
+
+// schedule offers every running campaign the chance to dial, highest
+// priority first.
+func (e *Engine) schedule(ctx context.Context) {
+	e.mu.Lock()
+	rs := make([]*runner, 0, len(e.runners))
+	for _, r := range e.runners {
+		rs = append(rs, r)
+	}
+	e.mu.Unlock()
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].priority != rs[j].priority {
+			return rs[i].priority > rs[j].priority
+		}
+		return rs[i].id < rs[j].id
+	})
+	for _, r := range rs {
+		r.offerDial(ctx)
+	}
+}
+
+// route registers where an attempt's events go; unroute forgets it.
+func (e *Engine) route(attempt string, r *runner) {
+	e.mu.Lock()
+	e.routes[attempt] = r
+	e.mu.Unlock()
+}
+
+func (e *Engine) unroute(attempt string) {
+	e.mu.Lock()
+	delete(e.routes, attempt)
+	e.mu.Unlock()
+}
+
+// HandleEvent takes a switch event (the esl clients' OnEvent): calls are
+// found by Unique-ID, jobs by Job-UUID, both the attempt id.
+func (e *Engine) HandleEvent(node string, ev *esl.Event) {
+	id := ev.UniqueID()
+	if id == "" {
+		id = ev.Get("Job-UUID")
+	}
+	e.mu.Lock()
+	r := e.routes[id]
+	e.mu.Unlock()
+	if r != nil {
+		r.inbox.Push(inboxItem{event: ev})
+	}
+}
+
+// HandleState takes a switch's connection state (the esl clients' OnState).
+func (e *Engine) HandleState(node string, st esl.State, err error) {
+	if st == esl.Connecting {
+		return
+	}
+	v := 0.0
+	if st == esl.Connected {
+		v = 1
+	}
+	e.m.ESLConnected.WithLabelValues(node).Set(v)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.runners {
+		r.inbox.Push(inboxItem{node: node, connected: st == esl.Connected})
+	}
+}
+
+// StartCampaign sets a campaign running (seed 003: state 1).
+func (e *Engine) StartCampaign(ctx context.Context, id string) (*store.Campaign, error) {
+	c, err := e.st.GetCampaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !supported(c.Type) {
+		return nil, fmt.Errorf("start campaign %s: %w: this build dials %q campaigns; %q needs the agents work", id, ErrUnsupported, store.TypeBroadcast, c.Type)
+	}
+	c, err = e.st.SetCampaignState(ctx, id, store.StateRunning, e.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("start campaign %s: %w", id, err)
+	}
+	signal(e.syncNow)
+	return c, nil
+}
+
+// StopCampaign stops a campaign dialing (seed 003: state 0); calls in
+// progress end normally.
+func (e *Engine) StopCampaign(ctx context.Context, id string) (*store.Campaign, error) {
+	c, err := e.st.SetCampaignState(ctx, id, store.StateStopped, e.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("stop campaign %s: %w", id, err)
+	}
+	signal(e.syncNow)
+	return c, nil
+}
+
+// CampaignChanged makes the runner of a campaign read it again.
+func (e *Engine) CampaignChanged(id string) { signal(e.syncNow) }
+
+// Progress is a campaign's running totals since this engine started it.
+type Progress struct {
+	Campaign  string
+	Name      string
+	Placed    int64
+	Answered  int64
+	Succeeded int64
+	Retried   int64
+	Finished  int64 // members that ended, whatever the cause
+	InFlight  int
+}
+
+// Progress returns every campaign's totals.
+func (e *Engine) Progress() []Progress {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Progress, 0, len(e.totals))
+	for id, p := range e.totals {
+		cp := *p
+		if r := e.runners[id]; r != nil {
+			cp.InFlight = int(r.inFlight.Load())
+		}
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Campaign < out[j].Campaign })
+	return out
+}
+
+func (e *Engine) count(campaign string, f func(p *Progress)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p := e.totals[campaign]; p != nil {
+		f(p)
+	}
+}
+
+// timed runs a store operation and records its latency.
+func (e *Engine) timed(op string, f func() error) error {
+	start := time.Now()
+	err := f()
+	e.m.RedisLat.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	return err
+}
