@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -33,7 +32,9 @@ type Config struct {
 	Clock    clock.Clock  // default the real clock
 	Logger   *slog.Logger // default: discard
 	Metrics  *Metrics     // default: unregistered metrics
-	// Instance names this dialer in campaign leases (default host-pid).
+	// Instance names this dialer in campaign leases (default: the host
+	// name, so a dialer restarted on its host takes its campaigns back at
+	// once; two dialers on one host need names of their own).
 	Instance string
 	// Tick is the scheduler's period (default 200 ms); it also runs when a
 	// call ends or members arrive.
@@ -63,6 +64,7 @@ type Engine struct {
 	log   *slog.Logger
 	m     *Metrics
 	zones *zones
+	lines *lines
 
 	mu      sync.Mutex
 	runners map[string]*runner // campaign id
@@ -86,8 +88,7 @@ func New(cfg Config) *Engine {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	if cfg.Instance == "" {
-		host, _ := os.Hostname()
-		cfg.Instance = host + "-" + strconv.Itoa(os.Getpid())
+		cfg.Instance, _ = os.Hostname()
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = 200 * time.Millisecond
@@ -104,6 +105,7 @@ func New(cfg Config) *Engine {
 	return &Engine{
 		cfg: cfg, st: cfg.Store, sw: cfg.Switches, clock: cfg.Clock, log: cfg.Logger, m: cfg.Metrics,
 		zones:   newZones(cfg.Region),
+		lines:   newLines(),
 		runners: map[string]*runner{}, routes: map[string]*runner{}, totals: map[string]*Progress{},
 		wake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1),
 	}
@@ -209,6 +211,7 @@ func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
 	go func() {
 		defer e.runnerWG.Done()
 		r.run(ctx)
+		e.lines.drop(r)
 		e.mu.Lock()
 		if e.runners[c.ID] == r {
 			delete(e.runners, c.ID)
@@ -229,8 +232,8 @@ func (e *Engine) schedule(ctx context.Context) {
 	}
 	e.mu.Unlock()
 	sort.Slice(rs, func(i, j int) bool {
-		if rs[i].priority != rs[j].priority {
-			return rs[i].priority > rs[j].priority
+		if pi, pj := rs[i].prio(), rs[j].prio(); pi != pj {
+			return pi > pj
 		}
 		return rs[i].id < rs[j].id
 	})
@@ -308,12 +311,22 @@ func (e *Engine) StopCampaign(ctx context.Context, id string) (*store.Campaign, 
 	if err != nil {
 		return nil, fmt.Errorf("stop campaign %s: %w", id, err)
 	}
-	signal(e.syncNow)
+	e.CampaignChanged(ctx, c)
 	return c, nil
 }
 
-// CampaignChanged makes the runner of a campaign read it again.
-func (e *Engine) CampaignChanged(id string) { signal(e.syncNow) }
+// CampaignChanged hands a changed campaign to its runner and waits until
+// the runner applied it: after a stop returns, no originate starts.
+func (e *Engine) CampaignChanged(ctx context.Context, c *store.Campaign) {
+	e.mu.Lock()
+	r := e.runners[c.ID]
+	e.mu.Unlock()
+	if r != nil {
+		r.notify(c)
+		r.settle(ctx)
+	}
+	signal(e.syncNow)
+}
 
 // Progress is a campaign's running totals since this engine started it.
 type Progress struct {

@@ -30,8 +30,10 @@ type runner struct {
 	priority int64 // read by the scheduler; written only before the goroutine starts or under updMu
 	inbox    *fifo.Queue[inboxItem]
 	dialReq  chan chan struct{}
+	syncReq  chan chan struct{}
 	exited   chan struct{}
 	inFlight atomic.Int64
+	stopping atomic.Bool // the campaign stopped: no originate may start
 
 	updMu   sync.Mutex
 	update  *store.Campaign // the newest campaign document (nil: none pending)
@@ -46,6 +48,8 @@ type runner struct {
 	pending  []pendingClose
 	dialing  bool
 	troubled time.Time // when Redis last failed: dialing pauses a while
+	blocked  uint64    // lines freed when the lines were last full (0: not blocked)
+	blockAt  time.Time
 	last     map[string]time.Time
 	resetDay string
 }
@@ -58,7 +62,7 @@ type pendingClose struct {
 func newRunner(ctx context.Context, e *Engine, c *store.Campaign) (*runner, error) {
 	r := &runner{
 		e: e, id: c.ID, priority: int64(c.Priority),
-		inbox: fifo.New[inboxItem](), dialReq: make(chan chan struct{}), exited: make(chan struct{}),
+		inbox: fifo.New[inboxItem](), dialReq: make(chan chan struct{}), syncReq: make(chan chan struct{}), exited: make(chan struct{}),
 		updated: make(chan struct{}, 1), calls: map[string]*call{}, last: map[string]time.Time{},
 	}
 	if err := r.setCampaign(ctx, c); err != nil {
@@ -92,6 +96,7 @@ func (r *runner) setCampaign(ctx context.Context, c *store.Campaign) error {
 // notify hands the runner a newer campaign document (nil: deleted).
 func (r *runner) notify(c *store.Campaign) {
 	r.updMu.Lock()
+	r.stopping.Store(c == nil || c.State != store.StateRunning)
 	if c == nil {
 		r.deleted = true
 	} else {
@@ -120,10 +125,16 @@ func (r *runner) applyUpdate(ctx context.Context) {
 }
 
 // offerDial lets the runner dial now and waits until it has.
-func (r *runner) offerDial(ctx context.Context) {
+func (r *runner) offerDial(ctx context.Context) { r.request(ctx, r.dialReq) }
+
+// settle waits until the runner has applied the updates handed to it (and
+// finished any dial it was in).
+func (r *runner) settle(ctx context.Context) { r.request(ctx, r.syncReq) }
+
+func (r *runner) request(ctx context.Context, ch chan chan struct{}) {
 	done := make(chan struct{})
 	select {
-	case r.dialReq <- done:
+	case ch <- done:
 	case <-ctx.Done():
 		return
 	case <-r.exited:
@@ -150,6 +161,9 @@ func (r *runner) run(ctx context.Context) {
 		case done := <-r.dialReq:
 			r.dial(ctx)
 			close(done)
+		case done := <-r.syncReq:
+			r.applyUpdate(ctx)
+			close(done)
 		case <-r.inbox.Ready():
 			items := r.inbox.TryTake(buf)
 			for i := range items {
@@ -171,6 +185,8 @@ func (r *runner) run(ctx context.Context) {
 
 func (r *runner) now() time.Time { return r.e.clock.Now() }
 
+func (r *runner) prio() int64 { return atomic.LoadInt64(&r.priority) }
+
 // every runs f at most once per period, by the engine's clock.
 func (r *runner) every(name string, period time.Duration, f func()) {
 	now := r.now()
@@ -191,6 +207,11 @@ func (r *runner) storeOK() bool { return r.troubled.IsZero() || r.now().Sub(r.tr
 
 // dial places as many calls as the campaign's limit and the lines allow.
 func (r *runner) dial(ctx context.Context) {
+	select {
+	case <-r.updated: // a stop or change handed over before this offer comes first
+		r.applyUpdate(ctx)
+	default:
+	}
 	if !r.dialing || !r.storeOK() {
 		return
 	}
@@ -203,6 +224,12 @@ func (r *runner) dial(ctx context.Context) {
 	if free <= 0 {
 		return
 	}
+	// Lines were full: wait until one is freed here (or a while, for lines
+	// other dialers free) rather than claim members only to put them back.
+	if r.blocked != 0 && r.blocked == r.e.lines.freed() && now.Sub(r.blockAt) < 2*time.Second {
+		return
+	}
+	r.blocked = 0
 	// No switch, no claim: members stay ready rather than churn.
 	if _, release, err := r.e.sw.Acquire(); err != nil {
 		return
@@ -218,8 +245,13 @@ func (r *runner) dial(ctx context.Context) {
 		r.storeFailed("claim", err)
 		return
 	}
+	if len(claimed) == 0 {
+		r.e.lines.drop(r) // nothing to dial: no claim on anyone's lines
+		return
+	}
 	for i, cl := range claimed {
 		if !r.place(ctx, cl, now) {
+			r.blocked, r.blockAt = r.e.lines.freed(), now
 			// Lines or switches ran out: the rest go back untouched.
 			for _, rest := range claimed[i+1:] {
 				r.putBack(ctx, rest, rest.Member)
@@ -232,6 +264,10 @@ func (r *runner) dial(ctx context.Context) {
 // place dials one claimed member, or puts it where it belongs; false means
 // the lines or switches are full and the caller should stop.
 func (r *runner) place(ctx context.Context, cl store.Claimed, now time.Time) bool {
+	if r.stopping.Load() {
+		r.putBack(ctx, cl, cl.Member)
+		return false
+	}
 	m := cloneMember(cl.Member)
 	fallback := r.rules.schedule.Location()
 	localTime := func(number string) time.Time { return now.In(r.e.zones.of(m, number, fallback)) }
@@ -282,6 +318,9 @@ func (r *runner) place(ctx context.Context, cl store.Claimed, now time.Time) boo
 	var tgt *target
 	for i := range targets {
 		t := &targets[i]
+		if r.e.lines.outranked(t.GwName, r, r.prio()) {
+			continue // a campaign of higher priority waits for this gateway
+		}
 		ok, err := r.e.st.AcquireSlot(ctx, t.GwName, a.ID, t.Limit, now, now.Add(r.e.cfg.LeaseTTL))
 		if err != nil {
 			r.storeFailed("slot", err)
@@ -289,9 +328,11 @@ func (r *runner) place(ctx context.Context, cl store.Claimed, now time.Time) boo
 			return false
 		}
 		if ok {
+			r.e.lines.got(t.GwName, r)
 			tgt = t
 			break
 		}
+		r.e.lines.want(t.GwName, r, r.prio())
 	}
 	if tgt == nil { // every destination is at its limit
 		r.putBack(ctx, cl, cl.Member)
@@ -429,6 +470,7 @@ func (r *runner) forget(ctx context.Context, c *call) {
 			r.storeFailed("release slot", err) // it lapses with its lease anyway
 		}
 	}
+	r.e.lines.release()
 	r.e.Wake()
 }
 

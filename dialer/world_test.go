@@ -3,6 +3,7 @@ package dialer_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -17,6 +18,9 @@ import (
 	"github.com/fsdialer/fsdialer/store/storetest"
 )
 
+// debugLogger, when a test sets it, shows the engine's log.
+var debugLogger *slog.Logger
+
 // Monday 2026-11-23 10:00 UTC.
 var epoch = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
@@ -25,6 +29,7 @@ var epoch = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 type world struct {
 	t      *testing.T
 	clk    *clock.Fake
+	redis  *storetest.Server
 	st     *store.Store
 	sw     *sim.Switch
 	addr   string
@@ -33,16 +38,23 @@ type world struct {
 	stop   context.CancelFunc
 	exited chan struct{}
 	cfg    func(*dialer.Config)
+	step   time.Duration // of runUntil
 }
 
 func newWorld(t *testing.T, scenario string) *world {
+	t.Helper()
+	return newWorldAt(t, scenario, epoch)
+}
+
+func newWorldAt(t *testing.T, scenario string, start time.Time) *world {
 	t.Helper()
 	sc, err := sim.ParseScenario([]byte(scenario))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, clk: clock.NewFake(epoch)}
-	w.st = storetest.Open(t)
+	w := &world{t: t, clk: clock.NewFake(start), step: 250 * time.Millisecond}
+	w.redis = storetest.StartRedis(t)
+	w.st = storetest.OpenOn(t, w.redis, 500*time.Millisecond)
 	w.sw = sim.New(sc, w.clk, sim.Options{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,7 +80,7 @@ func (w *world) startEngine() {
 		OnState:    func(node string, s esl.State, err error) { eng.HandleState(node, s, err) },
 	})
 	pool := esl.NewPool(esl.NewNode(client, 0))
-	cfg := dialer.Config{Store: w.st, Switches: dialer.PoolSwitches(pool), Clock: w.clk, Instance: "test-dialer", Region: "UA"}
+	cfg := dialer.Config{Store: w.st, Switches: dialer.PoolSwitches(pool), Clock: w.clk, Instance: "test-dialer", Region: "UA", Logger: debugLogger}
 	if w.cfg != nil {
 		w.cfg(&cfg)
 	}
@@ -168,15 +180,26 @@ func (w *world) ended(c *store.Campaign, ids ...string) func() bool {
 // simulated time. Each step gives the goroutines a moment of real time.
 func (w *world) runUntil(what string, max time.Duration, cond func() bool) {
 	w.t.Helper()
-	const step = 250 * time.Millisecond
-	for spent := time.Duration(0); spent <= max; spent += step {
+	for spent := time.Duration(0); spent <= max; spent += w.step {
 		if cond() {
 			return
 		}
-		w.clk.Advance(step)
+		w.clk.Advance(w.step)
 		time.Sleep(3 * time.Millisecond)
 	}
 	w.t.Fatalf("after %v of simulated time: %s is not so", max, what)
+}
+
+// waitReal waits in real time, the clock standing still, until cond holds:
+// for what the dialer does at its own pace, as waiting out store timeouts.
+func (w *world) waitReal(what string, max time.Duration, cond func() bool) {
+	w.t.Helper()
+	for deadline := time.Now().Add(max); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	w.t.Fatalf("after %v: %s is not so", max, what)
 }
 
 // observer records what the switch did, from a connection of its own.
@@ -184,27 +207,63 @@ type observer struct {
 	mu     sync.Mutex
 	clk    *clock.Fake
 	events []observed
-	// live channels per member, and the most any member had at once
+	// live channels per member and per gateway, and the most at once
 	live       map[string]int
 	maxPerMemb int
+	liveGw     map[string]int
+	maxPerGw   map[string]int
+	uuids      map[string]observed // live channels
 }
 
 type observed struct {
-	name, uuid, member, campaign, dest, channel, callerID, record string
-	at                                                            time.Time
+	name, uuid, member, campaign, dest, channel, callerID, record, gateway string
+	at                                                                     time.Time
 }
 
 func newObserver(t *testing.T, addr string, clk *clock.Fake) *observer {
-	o := &observer{clk: clk, live: map[string]int{}}
-	conn, err := esl.Dial(context.Background(), addr, esl.Config{Password: "ClueCon", OnEvent: o.onEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.Subscribe(context.Background(), "plain", "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_DESTROY", "RECORD_START"); err != nil {
+	o := &observer{clk: clk, live: map[string]int{}, liveGw: map[string]int{}, maxPerGw: map[string]int{}, uuids: map[string]observed{}}
+	var client *esl.Client
+	client = esl.NewClient(esl.ClientConfig{
+		Config:     esl.Config{Password: "ClueCon", OnEvent: o.onEvent},
+		Address:    addr,
+		Events:     []string{"CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_DESTROY", "RECORD_START"},
+		MinBackoff: 5 * time.Millisecond,
+		OnState: func(_ string, s esl.State, _ error) {
+			if s == esl.Connected {
+				go o.resync(client)
+			}
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go client.Run(ctx)
+	wait, stop := context.WithTimeout(ctx, 5*time.Second)
+	defer stop()
+	if err := client.WaitState(wait, esl.Connected); err != nil {
 		t.Fatal(err)
 	}
 	return o
+}
+
+// resync drops the channels that ended while the observer was away.
+func (o *observer) resync(c *esl.Client) {
+	out, err := c.API(context.Background(), "show channels as json")
+	if err != nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for uuid, e := range o.uuids {
+		if !strings.Contains(out, uuid) {
+			o.gone(uuid, e)
+		}
+	}
+}
+
+func (o *observer) gone(uuid string, e observed) {
+	delete(o.uuids, uuid)
+	o.live[e.member]--
+	o.liveGw[e.gateway]--
 }
 
 func (o *observer) onEvent(ev *esl.Event) {
@@ -212,14 +271,19 @@ func (o *observer) onEvent(ev *esl.Event) {
 	defer o.mu.Unlock()
 	e := observed{name: ev.Name(), uuid: ev.UniqueID(), member: ev.Var("dialer_member_id"), campaign: ev.Var("dialer_campaign_id"),
 		dest: ev.Get("Caller-Destination-Number"), channel: ev.Get("Channel-Name"), callerID: ev.Var("origination_caller_id_number"),
-		record: ev.Get("Record-File-Path"), at: o.clk.Now()}
+		record: ev.Get("Record-File-Path"), gateway: ev.Var("sip_gateway_name"), at: o.clk.Now()}
 	o.events = append(o.events, e)
 	switch e.name {
 	case "CHANNEL_CREATE":
+		o.uuids[e.uuid] = e
 		o.live[e.member]++
 		o.maxPerMemb = max(o.maxPerMemb, o.live[e.member])
+		o.liveGw[e.gateway]++
+		o.maxPerGw[e.gateway] = max(o.maxPerGw[e.gateway], o.liveGw[e.gateway])
 	case "CHANNEL_DESTROY":
-		o.live[e.member]--
+		if c, ok := o.uuids[e.uuid]; ok {
+			o.gone(e.uuid, c)
+		}
 	}
 }
 
@@ -246,6 +310,12 @@ func (o *observer) count(name string) int {
 		}
 	}
 	return n
+}
+
+func (o *observer) maxConcurrentOnGateway(gw string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.maxPerGw[gw]
 }
 
 func (o *observer) maxConcurrentPerMember() int {
@@ -286,3 +356,14 @@ func must[T any](t *testing.T) func(T, error) T {
 }
 
 var _ = fmt.Sprint
+
+// calls returns the calls of one campaign, in order.
+func (o *observer) campaignCalls(campaign string) []observed {
+	var out []observed
+	for _, c := range o.calls("") {
+		if c.campaign == campaign {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -40,6 +40,9 @@ type Config struct {
 	DB         int
 	// HistoryLen bounds each campaign's call history stream (default 100,000).
 	HistoryLen int64
+	// Timeout bounds connecting and each command (default 5 s): a Redis that
+	// stops answering is reported, not waited for.
+	Timeout time.Duration
 }
 
 // Store is the Redis data layer. Its methods are safe for concurrent use.
@@ -76,8 +79,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		opts = redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB}
 	}
-	opts.ReadTimeout = 5 * time.Second
-	opts.WriteTimeout = 5 * time.Second
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
+	opts.MaxRetries = 1 // callers retry on their own terms (the engine keeps what it could not write)
 	s.rdb = redis.NewUniversalClient(&opts)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()

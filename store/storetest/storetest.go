@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,9 +20,28 @@ const installHint = `redis-server is not on the PATH; the integration tests star
 Install it: Debian/Ubuntu "sudo apt-get install redis-server", Fedora "sudo dnf install redis",
 macOS "brew install redis", or see https://redis.io/docs/latest/operate/oss_and_stack/install/`
 
+// Server is a redis-server run for a test.
+type Server struct {
+	URL string
+	cmd *exec.Cmd
+}
+
+// Pause stops the server's process (SIGSTOP): connections stay open and
+// nothing answers, as in a network partition. Resume lets it go on.
+func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
 // RedisURL starts a redis-server (no persistence) for the test and returns
 // its redis:// URL.
 func RedisURL(t testing.TB) string {
+	t.Helper()
+	return StartRedis(t).URL
+}
+
+// StartRedis starts a redis-server (no persistence) for the test.
+func StartRedis(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -39,15 +59,16 @@ func RedisURL(t testing.TB) string {
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		if waitListening(addr, done) {
 			t.Cleanup(func() {
+				_ = cmd.Process.Signal(syscall.SIGCONT)
 				_ = cmd.Process.Kill()
 				<-done
 			})
-			return "redis://" + addr
+			return &Server{URL: "redis://" + addr, cmd: cmd}
 		}
 		_ = cmd.Process.Kill() // the port was taken meanwhile: try another
 	}
 	t.Fatal("redis-server did not start")
-	return ""
+	return nil
 }
 
 func freePort(t testing.TB) int {
@@ -79,6 +100,12 @@ func waitListening(addr string, exited <-chan error) bool {
 func Open(t testing.TB) *store.Store {
 	t.Helper()
 	return open(t, store.Config{URL: RedisURL(t)})
+}
+
+// OpenOn returns a store on the given server, with a command timeout.
+func OpenOn(t testing.TB, s *Server, timeout time.Duration) *store.Store {
+	t.Helper()
+	return open(t, store.Config{URL: s.URL, Timeout: timeout})
 }
 
 // OpenEmbedded returns a store on a fresh in-process Redis.
