@@ -56,5 +56,5 @@ func (l *lines) drop(r *runner) {
 }
 
 // release counts a freed line; freed reports the count.
-func (l *lines) release()       { l.released.Add(1) }
+func (l *lines) release()      { l.released.Add(1) }
 func (l *lines) freed() uint64 { return l.released.Load() }

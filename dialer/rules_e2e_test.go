@@ -16,7 +16,7 @@ func TestCausesDecideTheMember(t *testing.T) {
 `)
 	w.startEngine()
 	c := w.campaign(func(c *store.Campaign) {
-		c.Normalize() // the default table: USER_BUSY and NO_ANSWER retry, CALL_REJECTED stops
+		c.Normalize()                                      // the default table: USER_BUSY and NO_ANSWER retry, CALL_REJECTED stops
 		c.Causes.OK = []string{"NORMAL_TEMPORARY_FAILURE"} // an OK cause ends the member
 		for i, cause := range c.Causes.Retry {
 			if cause == "NORMAL_TEMPORARY_FAILURE" {

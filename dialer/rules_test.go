@@ -90,7 +90,7 @@ func TestZoneOfMember(t *testing.T) {
 		{"", "+380911234567", "Europe/Kyiv"},
 		{"", "+12125551234", "America/New_York"},
 		{"", "0911234567", "Europe/Kyiv"}, // national number, default region UA
-		{"", "+9991234567", "UTC"}, // no such country code: the fallback
+		{"", "+9991234567", "UTC"},        // no such country code: the fallback
 	} {
 		got := z.of(&store.Member{Timezone: tc.tz}, tc.number, utc)
 		if got.String() != tc.want && !(tc.want == "Europe/Kyiv" && got.String() == "Europe/Kiev") {

@@ -203,7 +203,9 @@ func (r *runner) storeFailed(op string, err error) {
 	r.e.log.Warn("dialer: store unavailable", "campaign", r.id, "op", op, "error", err)
 }
 
-func (r *runner) storeOK() bool { return r.troubled.IsZero() || r.now().Sub(r.troubled) > 2*time.Second }
+func (r *runner) storeOK() bool {
+	return r.troubled.IsZero() || r.now().Sub(r.troubled) > 2*time.Second
+}
 
 // dial places as many calls as the campaign's limit and the lines allow.
 func (r *runner) dial(ctx context.Context) {
