@@ -52,6 +52,12 @@ type Config struct {
 	Region string
 }
 
+// Events returns the channel events the engine needs from every switch.
+func Events() []string {
+	return []string{"CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
+		"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "BACKGROUND_JOB"}
+}
+
 // ErrUnsupported is returned for campaign types this engine does not dial.
 var ErrUnsupported = errors.New("not supported")
 

@@ -116,9 +116,11 @@ func (r *runner) applyUpdate(ctx context.Context) {
 		r.dialing = false
 		return
 	}
-	if c == nil || c.UpdatedAt == r.camp.UpdatedAt && c.State == r.camp.State {
+	if c == nil {
 		return
 	}
+	// Read again even when the campaign is the same: its calendar may
+	// have changed.
 	if err := r.setCampaign(ctx, c); err != nil {
 		r.e.log.Error("dialer: campaign update not applied", "campaign", r.id, "error", err)
 	}
@@ -199,6 +201,9 @@ func (r *runner) every(name string, period time.Duration, f func()) {
 
 // storeFailed notes that Redis failed; dialing pauses while it does.
 func (r *runner) storeFailed(op string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return // shutting down
+	}
 	r.troubled = r.now()
 	r.e.log.Warn("dialer: store unavailable", "campaign", r.id, "op", op, "error", err)
 }

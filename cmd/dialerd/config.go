@@ -1,0 +1,192 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// Config is dialerd's configuration: a YAML file, DIALER_* environment
+// variables (DIALER_REDIS_URL for redis.url), then flags. Every key, its
+// default and its meaning are in deploy/dialerd.yaml.
+type Config struct {
+	Instance string `mapstructure:"instance"`
+	Redis    struct {
+		URL        string        `mapstructure:"url"`
+		Addrs      []string      `mapstructure:"addrs"`
+		MasterName string        `mapstructure:"master_name"`
+		Username   string        `mapstructure:"username"`
+		Password   string        `mapstructure:"password"`
+		DB         int           `mapstructure:"db"`
+		Timeout    time.Duration `mapstructure:"timeout"`
+		HistoryLen int64         `mapstructure:"history_len"`
+	} `mapstructure:"redis"`
+	FreeSWITCH struct {
+		Nodes []Node `mapstructure:"nodes"`
+	} `mapstructure:"freeswitch"`
+	HTTP struct {
+		Listen          string        `mapstructure:"listen"`
+		MaxBody         string        `mapstructure:"max_body"`
+		ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	} `mapstructure:"http"`
+	Metrics struct {
+		Listen string `mapstructure:"listen"`
+		Public bool   `mapstructure:"public"`
+	} `mapstructure:"metrics"`
+	API struct {
+		Tokens       []string `mapstructure:"tokens"`
+		ReadTokens   []string `mapstructure:"read_tokens"`
+		PublicHealth bool     `mapstructure:"public_health"`
+	} `mapstructure:"api"`
+	Dialer struct {
+		Tick       time.Duration `mapstructure:"tick"`
+		LeaseTTL   time.Duration `mapstructure:"lease_ttl"`
+		MaxPerTick int           `mapstructure:"max_per_tick"`
+		RecordPath string        `mapstructure:"record_path"`
+		Region     string        `mapstructure:"region"`
+	} `mapstructure:"dialer"`
+	Log struct {
+		Level  string `mapstructure:"level"`
+		Format string `mapstructure:"format"`
+	} `mapstructure:"log"`
+}
+
+// Node is a FreeSWITCH event socket.
+type Node struct {
+	Name     string `mapstructure:"name"`
+	Address  string `mapstructure:"address"`
+	Password string `mapstructure:"password"`
+	Capacity int    `mapstructure:"capacity"`
+}
+
+func defaults(v *viper.Viper) {
+	v.SetDefault("redis.url", "redis://127.0.0.1:6379/0")
+	v.SetDefault("redis.timeout", 5*time.Second)
+	v.SetDefault("redis.history_len", 100000)
+	v.SetDefault("http.listen", "127.0.0.1:8080")
+	v.SetDefault("http.max_body", "64MiB")
+	v.SetDefault("http.shutdown_timeout", 10*time.Second)
+	v.SetDefault("metrics.public", true)
+	v.SetDefault("api.public_health", true)
+	v.SetDefault("dialer.tick", 200*time.Millisecond)
+	v.SetDefault("dialer.lease_ttl", 60*time.Second)
+	v.SetDefault("dialer.max_per_tick", 250)
+	v.SetDefault("dialer.record_path", "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav")
+	v.SetDefault("log.level", "info")
+	v.SetDefault("log.format", "text")
+}
+
+// loadConfig reads the file (if given) and the environment.
+func loadConfig(path string) (*Config, error) {
+	v := viper.New()
+	defaults(v)
+	v.SetEnvPrefix("DIALER")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	// Lists from the environment are comma-separated.
+	for env, dst := range map[string]*[]string{"DIALER_API_TOKENS": &c.API.Tokens, "DIALER_API_READ_TOKENS": &c.API.ReadTokens, "DIALER_REDIS_ADDRS": &c.Redis.Addrs} {
+		if s, ok := os.LookupEnv(env); ok {
+			*dst = splitList(s)
+		}
+	}
+	// One node can be given in the environment alone.
+	if addr := os.Getenv("DIALER_FREESWITCH_ADDRESS"); addr != "" {
+		c.FreeSWITCH.Nodes = []Node{{Name: "fs1", Address: addr, Password: os.Getenv("DIALER_FREESWITCH_PASSWORD")}}
+	}
+	return &c, c.check()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// check names the first key that is wrong.
+func (c *Config) check() error {
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, fmt.Errorf("config %s: "+format, append([]any{key}, args...)...)) }
+	if c.Redis.URL == "" && len(c.Redis.Addrs) == 0 {
+		bad("redis.url", "empty, and no redis.addrs")
+	}
+	names := map[string]bool{}
+	for i := range c.FreeSWITCH.Nodes {
+		n := &c.FreeSWITCH.Nodes[i]
+		key := fmt.Sprintf("freeswitch.nodes[%d]", i)
+		if n.Address == "" {
+			bad(key+".address", "missing")
+		}
+		if n.Name == "" {
+			n.Name = n.Address
+		}
+		if names[n.Name] {
+			bad(key+".name", "%q is used twice", n.Name)
+		}
+		names[n.Name] = true
+		if n.Password == "" {
+			n.Password = "ClueCon"
+		}
+		if n.Capacity < 0 {
+			bad(key+".capacity", "must not be negative")
+		}
+	}
+	if c.Dialer.Tick <= 0 || c.Dialer.Tick > 200*time.Millisecond {
+		bad("dialer.tick", "%v: must be above 0 and at most 200ms", c.Dialer.Tick)
+	}
+	if c.Dialer.LeaseTTL < 5*time.Second {
+		bad("dialer.lease_ttl", "%v: must be at least 5s", c.Dialer.LeaseTTL)
+	}
+	if _, err := parseSize(c.HTTP.MaxBody); err != nil {
+		bad("http.max_body", "%v", err)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// parseSize reads sizes like 512KiB, 64MiB, 1048576.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size like 64MiB", s)
+	}
+	return n * mult, nil
+}

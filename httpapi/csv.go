@@ -1,0 +1,287 @@
+package httpapi
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/text/encoding/htmlindex"
+
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// csvBatch is how many lines are inserted at a time: a file is read as it
+// arrives, never whole.
+const csvBatch = 5000
+
+// column is what one CSV column becomes.
+type column struct {
+	kind string // name, priority, timezone, expire, bucket, number, description, var, skip
+	arg  string // the number's type code, or the variable's name
+}
+
+// parseColumns reads a mapping like "name,number,number:2,var:debt,-".
+func parseColumns(spec []string) ([]column, error) {
+	cols := make([]column, len(spec))
+	numbers := 0
+	for i, s := range spec {
+		kind, arg, _ := strings.Cut(strings.TrimSpace(s), ":")
+		kind = strings.ToLower(kind)
+		switch kind {
+		case "name", "priority", "timezone", "expire", "expire_at", "bucket":
+			if kind == "expire_at" {
+				kind = "expire"
+			}
+		case "number", "destination":
+			kind = "number"
+			numbers++
+		case "description":
+			if numbers == 0 {
+				return nil, fmt.Errorf("column %d: a description column follows the number it describes", i+1)
+			}
+		case "var", "variable":
+			kind = "var"
+			if arg == "" {
+				return nil, fmt.Errorf("column %d: var needs a name (var:debt)", i+1)
+			}
+		case "-", "", "skip":
+			kind = "skip"
+		default:
+			return nil, fmt.Errorf("column %d: %q is not one of name, priority, timezone, expire, bucket, number[:type], description, var:NAME, -", i+1, s)
+		}
+		cols[i] = column{kind: kind, arg: arg}
+	}
+	if numbers == 0 {
+		return nil, errors.New("no number column: map at least one column to number")
+	}
+	return cols, nil
+}
+
+// csvMember makes a member of one line; numbers get priorities by their
+// column order, the first highest.
+func csvMember(cols []column, rec []string) (*store.Member, error) {
+	m := &store.Member{}
+	var v []store.FieldError
+	numbers := 0
+	for _, c := range cols {
+		if c.kind == "number" {
+			numbers++
+		}
+	}
+	for i, c := range cols {
+		val := ""
+		if i < len(rec) {
+			val = strings.TrimSpace(rec[i])
+		}
+		switch c.kind {
+		case "name":
+			m.Name = val
+		case "priority":
+			if val == "" {
+				continue
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				v = append(v, store.FieldError{Field: "priority", Message: fmt.Sprintf("%q is not a whole number", val)})
+			}
+			m.Priority = n
+		case "timezone":
+			m.Timezone = val
+		case "bucket":
+			m.Bucket = val
+		case "expire":
+			ms, err := parseTime(val)
+			if err != nil {
+				v = append(v, store.FieldError{Field: "expire", Message: err.Error()})
+			}
+			m.Expire = ms
+		case "number":
+			if val != "" {
+				m.Communications = append(m.Communications, store.Communication{Number: val, Type: c.arg, Priority: numbers - len(m.Communications)})
+			}
+		case "description":
+			if n := len(m.Communications); n > 0 && val != "" {
+				m.Communications[n-1].Description = val
+			}
+		case "var":
+			if val != "" {
+				if m.Variables == nil {
+					m.Variables = map[string]any{}
+				}
+				m.Variables[c.arg] = val
+			}
+		}
+	}
+	if len(v) > 0 {
+		return nil, &store.ValidationError{Errors: v}
+	}
+	return m, nil
+}
+
+// uploadCSV adds members from a CSV file (seed 002): the body is the file,
+// or a multipart form with it in "file". Query: columns (the mapping; else
+// the first line is a header naming them), separator (default ","),
+// charset (default utf-8), skipHeader, autoRun.
+func (a *api) uploadCSV(c echo.Context) error {
+	id := c.Param("id")
+	if _, err := a.st.GetCampaign(c.Request().Context(), id); err != nil {
+		return err
+	}
+	autoRun, err := boolParam(c, "autoRun")
+	if err != nil {
+		return err
+	}
+	skipHeader, err := boolParam(c, "skipHeader")
+	if err != nil {
+		return err
+	}
+	sep := ','
+	switch s := c.QueryParam("separator"); {
+	case s == "":
+	case s == "tab" || s == `\t`:
+		sep = '\t'
+	case utf8.RuneCountInString(s) == 1 && s != "\"" && s != "\n" && s != "\r":
+		sep, _ = utf8.DecodeRuneInString(s)
+	default:
+		return invalidParam("separator", fmt.Sprintf("%q: one character, or \"tab\"", s))
+	}
+	src, err := csvSource(c)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	var in io.Reader = src
+	if cs := c.QueryParam("charset"); cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		enc, err := htmlindex.Get(cs)
+		if err != nil {
+			return invalidParam("charset", fmt.Sprintf("%q is not a known character set (utf-8, windows-1251, koi8-r, iso-8859-5...)", cs))
+		}
+		in = enc.NewDecoder().Reader(src)
+	}
+	r := csv.NewReader(in)
+	r.Comma, r.FieldsPerRecord, r.ReuseRecord, r.LazyQuotes = sep, -1, false, false
+
+	var cols []column
+	if spec := c.QueryParam("columns"); spec != "" {
+		if cols, err = parseColumns(strings.Split(spec, ",")); err != nil {
+			return invalidParam("columns", err.Error())
+		}
+	} else {
+		header, err := r.Read()
+		if err != nil {
+			return apiError(http.StatusBadRequest, "reading the header line: "+err.Error())
+		}
+		if cols, err = parseColumns(header); err != nil {
+			return apiError(http.StatusUnprocessableEntity, "header line: "+err.Error()+" (or give the mapping in the columns parameter)")
+		}
+		skipHeader = false // consumed
+	}
+	var (
+		ids     []string
+		refused []itemError
+		batch   []*store.Member
+		lines   []int
+		index   []int
+		item    int
+	)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		res, err := a.eng.AddMembers(c.Request().Context(), id, batch, autoRun)
+		if err != nil && res == nil {
+			return err
+		}
+		for i, r := range res {
+			if r.Err != nil {
+				ie := toItemError(index[i], r.Err)
+				ie.Line = lines[i]
+				refused = append(refused, ie)
+			} else {
+				ids = append(ids, r.ID)
+			}
+		}
+		if err != nil {
+			refused = append(refused, itemError{Index: -1, Error: err.Error()})
+		}
+		batch, lines, index = batch[:0], lines[:0], index[:0]
+		return nil
+	}
+	for first := true; ; first = false {
+		rec, err := r.Read()
+		line, _ := r.FieldPos(0)
+		if err == io.EOF {
+			break
+		}
+		if first && skipHeader {
+			continue
+		}
+		var pe *csv.ParseError
+		switch {
+		case errors.As(err, &pe):
+			refused = append(refused, itemError{Index: item, Line: pe.StartLine, Error: pe.Error()})
+			item++
+			continue
+		case err != nil:
+			return apiError(http.StatusBadRequest, fmt.Sprintf("reading line %d: %v", line, err))
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank line
+		}
+		m, err := csvMember(cols, rec)
+		if err != nil {
+			ie := toItemError(item, err)
+			ie.Line = line
+			refused = append(refused, ie)
+		} else {
+			batch, lines, index = append(batch, m), append(lines, line), append(index, item)
+		}
+		item++
+		if len(batch) >= csvBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	out := newInsertResult(ids)
+	out.Errors = refused
+	return ok(c, out)
+}
+
+// csvSource is the file: the body, or the "file" part of a multipart form.
+func csvSource(c echo.Context) (io.ReadCloser, error) {
+	req := c.Request()
+	if !strings.HasPrefix(req.Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
+		return req.Body, nil
+	}
+	mr, err := req.MultipartReader()
+	if err != nil {
+		return nil, apiError(http.StatusBadRequest, "multipart form: "+err.Error())
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil, invalidParam("file", "the form has no part named file")
+		}
+		if err != nil {
+			return nil, apiError(http.StatusBadRequest, "multipart form: "+err.Error())
+		}
+		if part.FormName() == "file" {
+			return part, nil
+		}
+		part.Close()
+	}
+}
+
+func invalidParam(name, msg string) error {
+	return &httpError{code: http.StatusUnprocessableEntity, msg: "invalid " + name, fields: []store.FieldError{{Field: name, Message: msg}}}
+}

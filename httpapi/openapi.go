@@ -1,0 +1,210 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+type obj = map[string]any
+
+// openAPIDoc is the OpenAPI 3 document, made from the route table.
+var openAPIDoc = func() []byte {
+	b, err := json.MarshalIndent(buildOpenAPI(), "", "  ")
+	if err != nil {
+		panic(err) // maps of strings: cannot fail
+	}
+	return b
+}()
+
+func (a *api) openAPI(c echo.Context) error {
+	return c.JSONBlob(http.StatusOK, openAPIDoc)
+}
+
+var pathParam = regexp.MustCompile(`:(\w+)`)
+
+// openAPIPath turns an Echo path into an OpenAPI one.
+func openAPIPath(p string) string { return "/api/v2" + pathParam.ReplaceAllString(p, "{$1}") }
+
+var queryDocs = map[string]obj{
+	"offset":     {"description": "Items to skip", "schema": obj{"type": "integer", "minimum": 0}},
+	"limit":      {"description": "Items per page (default 40, history 100)", "schema": obj{"type": "integer", "minimum": 1, "maximum": 1000}},
+	"page":       {"description": "Page from 1 (instead of offset)", "schema": obj{"type": "integer", "minimum": 1}},
+	"before":     {"description": "History: the next page's cursor (from \"next\")", "schema": obj{"type": "string"}},
+	"autoRun":    {"description": "Start the campaign once members are added", "schema": obj{"type": "boolean"}},
+	"state":      {"description": "Only members in this state", "schema": obj{"type": "string", "enum": []string{"ready", "waiting", "leased", "result", "done"}}},
+	"number":     {"description": "The member with this number", "schema": obj{"type": "string"}},
+	"cursor":     {"description": "Unfiltered lists: the next page's cursor (from \"next\")", "schema": obj{"type": "string"}},
+	"columns":    {"description": "CSV column mapping: name, priority, timezone, expire, bucket, number[:type], description, var:NAME, - (skip); without it the first line names the columns", "schema": obj{"type": "string"}, "example": "name,number:1,number:2,var:debt"},
+	"separator":  {"description": "CSV separator: one character or \"tab\" (default \",\")", "schema": obj{"type": "string"}},
+	"charset":    {"description": "CSV character set (default utf-8; windows-1251, koi8-r...)", "schema": obj{"type": "string"}},
+	"skipHeader": {"description": "Ignore the first CSV line (when columns are given)", "schema": obj{"type": "boolean"}},
+}
+
+func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+func buildOpenAPI() obj {
+	paths := obj{}
+	add := func(path, method string, op obj) {
+		item, _ := paths[path].(obj)
+		if item == nil {
+			item = obj{}
+			paths[path] = item
+		}
+		item[strings.ToLower(method)] = op
+	}
+	for _, r := range routes {
+		op := obj{"summary": r.summary, "operationId": operationID(r)}
+		var params []obj
+		for _, m := range pathParam.FindAllStringSubmatch(r.path, -1) {
+			params = append(params, obj{"name": m[1], "in": "path", "required": true, "schema": obj{"type": "string"}})
+		}
+		for _, q := range r.query {
+			p := obj{"name": q, "in": "query"}
+			for k, v := range queryDocs[q] {
+				p[k] = v
+			}
+			params = append(params, p)
+		}
+		if params != nil {
+			op["parameters"] = params
+		}
+		switch r.body {
+		case "":
+		case "CSV":
+			op["requestBody"] = obj{"required": true, "content": obj{
+				"text/csv":            obj{"schema": obj{"type": "string"}},
+				"multipart/form-data": obj{"schema": obj{"type": "object", "properties": obj{"file": obj{"type": "string", "format": "binary"}}}},
+			}}
+		default:
+			op["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": ref(r.body)}}}
+		}
+		responses := obj{"200": obj{"description": "OK", "content": obj{"application/json": obj{"schema": obj{
+			"type": "object", "required": []string{"status", "data"},
+			"properties": obj{"status": obj{"type": "string", "enum": []string{"OK"}}, "data": ref(r.response),
+				"total": obj{"type": "integer"}, "next": obj{"type": "string"}}}}}}}
+		statuses := append([]int{401, 503}, r.statuses...)
+		if r.write {
+			statuses = append(statuses, 403)
+		}
+		for _, s := range statuses {
+			responses[strconv.Itoa(s)] = obj{"description": http.StatusText(s), "content": obj{"application/json": obj{"schema": ref("Error")}}}
+		}
+		op["responses"] = responses
+		op["security"] = []obj{{"accessToken": []string{}}, {"key": []string{}}}
+		add(openAPIPath(r.path), r.method, op)
+	}
+	return obj{
+		"openapi": "3.0.3",
+		"info": obj{"title": "fsdialer", "version": "2",
+			"description": "The dialer's REST API, compatible with the seed documents' /api/v2/dialer. Errors name every offending field."},
+		"servers": []obj{{"url": "/"}},
+		"paths":   paths,
+		"components": obj{
+			"securitySchemes": obj{
+				"accessToken": obj{"type": "apiKey", "in": "header", "name": "X-Access-Token"},
+				"key":         obj{"type": "apiKey", "in": "header", "name": "X-Key"},
+			},
+			"schemas": schemas(),
+		},
+	}
+}
+
+func operationID(r route) string {
+	words := strings.FieldsFunc(r.path, func(c rune) bool { return c == '/' || c == ':' })
+	return strings.ToLower(r.method) + "_" + strings.Join(words, "_")
+}
+
+func str() obj        { return obj{"type": "string"} }
+func integer() obj    { return obj{"type": "integer"} }
+func number() obj     { return obj{"type": "number"} }
+func boolean() obj    { return obj{"type": "boolean"} }
+func array(o obj) obj { return obj{"type": "array", "items": o} }
+func object(props obj, required ...string) obj {
+	o := obj{"type": "object", "properties": props}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	return o
+}
+
+func schemas() obj {
+	variables := obj{"type": "object", "additionalProperties": obj{"oneOf": []obj{str(), number(), boolean()}}}
+	causes := array(str())
+	return obj{
+		"Error": object(obj{"status": obj{"type": "string", "enum": []string{"error"}}, "error": str(),
+			"fields": array(object(obj{"field": str(), "message": str()}))}, "status", "error"),
+		"Campaign": object(obj{
+			"_id": str(), "name": str(), "description": str(),
+			"type":     obj{"type": "string", "enum": []string{"Predictive Dialer", "Progressive Dialer", "Preview Dialer", "Voice Broadcasting"}},
+			"priority": integer(), "calendar": object(obj{"id": str(), "name": str()}),
+			"parameters": object(obj{"limit": integer(), "minBillSec": integer(), "originateTimeout": integer(), "maxTryCount": integer(),
+				"intervalTryCount": integer(), "wrapUpTime": integer(), "predictAdjust": integer(),
+				"targetPredictiveSilentCalls": number(), "maxPredictiveSilentCalls": number(),
+				"waitingForResultStatus": boolean(), "waitForResultStatus": obj{"type": "boolean", "description": "another spelling of waitingForResultStatus"},
+				"recordSession": boolean(), "eternalQueue": boolean(), "retryAbandoned": boolean(), "retriesByNumber": boolean(), "oneDayTask": boolean()}),
+			"amd": object(obj{"enabled": boolean(), "allowNotSure": boolean(), "maximumWordLength": integer(), "maximumNumberOfWords": integer(),
+				"betweenWordsSilence": integer(), "minWordLength": integer(), "totalAnalysisTime": integer(), "silenceThreshold": integer(),
+				"afterGreetingSilence": integer(), "greeting": integer(), "initialSilence": integer()}),
+			"variables":       variables,
+			"numberStrategy":  obj{"type": "string", "enum": []string{"by-priority", "top-down"}},
+			"membersStrategy": obj{"type": "string", "enum": []string{"next-tries-circuit", "strict-circuit"}},
+			"autoResetStats":  boolean(),
+			"resources": array(object(obj{"dialledNumber": obj{"type": "string", "description": "regular expression (dialedNumber also accepted)"},
+				"destinations": array(object(obj{"gwName": str(), "dialString": str(), "gwProto": str(), "order": integer(), "limit": integer(), "enabled": boolean(), "callerIdNumber": str()}))})),
+			"agentParams": object(obj{"callTimeout": integer(), "wrapUpTime": integer(), "maxNoAnswer": integer(), "busyDelayTime": integer(), "rejectDelayTime": integer(), "noAnswerDelayTime": integer()}),
+			"agents":      array(str()), "skills": array(str()), "agentStrategy": str(),
+			"communications": object(obj{"types": array(object(obj{"name": str(), "code": str(),
+				"ranges": array(object(obj{"startTime": integer(), "endTime": integer(), "attempts": integer(), "priority": integer()}))}))}),
+			"causes":    object(obj{"error": causes, "retry": causes, "ok": causes, "minus": causes}),
+			"broadcast": object(obj{"file": str(), "extension": str(), "dialplan": str(), "context": str()}),
+			"state":     obj{"type": "string", "enum": []string{"idle", "running", "stopped", "finished"}, "readOnly": true},
+			"createdAt": integer(), "updatedAt": integer(),
+		}, "name", "type"),
+		"CampaignList": array(ref("Campaign")),
+		"Calendar": object(obj{"_id": str(), "name": str(), "timezone": str(), "startDate": obj{"type": "string", "format": "date"}, "endDate": obj{"type": "string", "format": "date"},
+			"week":     array(object(obj{"day": obj{"type": "integer", "minimum": 1, "maximum": 7}, "startTime": integer(), "endTime": integer()})),
+			"holidays": array(object(obj{"date": obj{"type": "string", "format": "date"}, "name": str(), "repeat": boolean()}))}, "name", "timezone", "week"),
+		"CalendarList": array(ref("Calendar")),
+		"MemberIn": object(obj{
+			"name": str(), "priority": integer(), "timezone": str(), "variables": variables,
+			"expire":    obj{"type": "integer", "description": "epoch milliseconds (seed 003)"},
+			"expire_at": obj{"type": "string", "description": "epoch ms, RFC 3339 or a date (seed 004)"},
+			"bucket":    object(obj{"id": str()}),
+			"communications": array(object(obj{"number": str(), "destination": obj{"type": "string", "description": "seed 004's name of number"},
+				"priority": integer(), "type": obj{"oneOf": []obj{str(), object(obj{"id": str()})}}, "description": str()})),
+			"items": obj{"type": "array", "description": "seed 004: many members at once (then the other fields are not used)", "items": obj{"$ref": "#/components/schemas/MemberIn"}},
+		}),
+		"Member": object(obj{"_id": str(), "name": str(), "priority": integer(), "timezone": str(), "variables": variables,
+			"communications": array(object(obj{"number": str(), "priority": integer(), "type": str(), "description": str(),
+				"attempts": integer(), "lastCallAt": integer(), "lastCause": str(), "stopped": boolean()})),
+			"expire": integer(), "bucket": object(obj{"id": str()}),
+			"state":    obj{"type": "string", "enum": []string{"ready", "waiting", "leased", "result", "done"}},
+			"attempts": integer(), "nextTryAt": integer(), "lastCallAt": integer(), "endCause": str(),
+			"waitingResult": boolean(), "resultDeadline": integer(), "terminating": boolean(),
+			"history": ref("MemberHistory"), "createdAt": integer(), "updatedAt": integer()}),
+		"MemberList":    array(ref("Member")),
+		"MemberHistory": array(object(obj{"attempt": str(), "at": integer(), "number": str(), "cause": str(), "billSec": integer(), "outcome": str()})),
+		"CallResult": object(obj{"success": boolean(), "reset_retries": boolean(), "next_after_sec": integer(),
+			"next_communication":  str(),
+			"stop_communications": obj{"oneOf": []obj{array(str()), obj{"type": "string", "enum": []string{"all"}}}},
+			"stop.communications": obj{"description": "another spelling of stop_communications", "oneOf": []obj{array(str()), obj{"type": "string", "enum": []string{"all"}}}},
+			"description":         str(), "comment": obj{"type": "string", "description": "another name of description"}}),
+		"InsertResult": object(obj{"result": object(obj{"ok": integer(), "n": integer()}), "ops": array(obj{}),
+			"insertedCount": integer(), "insertedIds": array(str()),
+			"errors": array(object(obj{"index": integer(), "line": integer(), "error": str(), "number": str(), "member": str(),
+				"fields": array(object(obj{"field": str(), "message": str()}))}))}),
+		"DeleteResult": object(obj{"result": object(obj{"ok": integer(), "n": integer()})}),
+		"Stats": object(obj{"counters": obj{"type": "object", "additionalProperties": integer()},
+			"members":     obj{"type": "object", "additionalProperties": integer()},
+			"windows":     obj{"type": "object", "additionalProperties": object(obj{"Hour": integer(), "Day": integer(), "Month": integer()})},
+			"abandonRate": obj{"type": "object", "additionalProperties": number()}}),
+		"CallRecordList": array(object(obj{"attempt": str(), "campaign": str(), "member": str(), "number": str(), "node": str(), "gateway": str(),
+			"startedAt": integer(), "answeredAt": integer(), "endedAt": integer(), "billSec": integer(), "cause": str(), "amd": str(),
+			"outcome": str(), "endCause": str(), "recording": str(), "result": str()})),
+	}
+}

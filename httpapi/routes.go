@@ -1,0 +1,588 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// route is one endpoint: how it is served and how the OpenAPI document
+// describes it. The same table registers the routes and writes the document.
+type route struct {
+	method, path string
+	write        bool // needs a write token
+	handler      func(a *api, c echo.Context) error
+	summary      string
+	body         string   // request schema name ("" none)
+	response     string   // response data schema name
+	query        []string // query parameters
+	statuses     []int    // error statuses it can answer
+}
+
+// MaxBulkMembers is the most members one request may add.
+const MaxBulkMembers = 100000
+
+var routes = []route{
+	{http.MethodPost, "/dialer", true, (*api).createCampaign, "Create a campaign (seed 003)", "Campaign", "InsertResult", nil, []int{400, 422}},
+	{http.MethodGet, "/dialer", false, (*api).listCampaigns, "List campaigns", "", "CampaignList", []string{"offset", "limit", "page"}, nil},
+	{http.MethodGet, "/dialer/:id", false, (*api).getCampaign, "Get a campaign", "", "Campaign", nil, []int{404}},
+	{http.MethodPut, "/dialer/:id", true, (*api).updateCampaign, "Replace a campaign's settings (its state stays)", "Campaign", "Campaign", nil, []int{400, 404, 422}},
+	{http.MethodDelete, "/dialer/:id", true, (*api).deleteCampaign, "Delete a stopped campaign and its members", "", "DeleteResult", nil, []int{404, 409}},
+	{http.MethodPut, "/dialer/:id/state/:state", true, (*api).setState, "Run (1) or stop (0) a campaign", "", "Campaign", nil, []int{404, 422}},
+	{http.MethodGet, "/dialer/:id/stats", false, (*api).stats, "Campaign statistics and abandon rates", "", "Stats", nil, []int{404}},
+	{http.MethodGet, "/dialer/:id/history", false, (*api).history, "Call records, newest first", "", "CallRecordList", []string{"before", "limit"}, []int{404}},
+	{http.MethodPost, "/dialer/:id/members", true, (*api).addMembers, "Add one member (seed 002/003) or many ({\"items\": [...]}, seed 004)", "MemberIn", "InsertResult", []string{"autoRun"}, []int{400, 404, 409, 413, 422}},
+	{http.MethodPost, "/dialer/:id/members/csv", true, (*api).uploadCSV, "Add members from a CSV file (seed 002)", "CSV", "InsertResult", []string{"columns", "separator", "charset", "skipHeader", "autoRun"}, []int{400, 404, 422}},
+	{http.MethodGet, "/dialer/:id/members", false, (*api).listMembers, "List members, by state or all", "", "MemberList", []string{"state", "number", "offset", "limit", "cursor"}, []int{404, 422}},
+	{http.MethodGet, "/dialer/:id/members/:mid", false, (*api).getMember, "Get a member", "", "Member", nil, []int{404}},
+	{http.MethodPut, "/dialer/:id/members/:mid", true, (*api).updateMember, "Replace a member's data (its counters stay)", "MemberIn", "Member", nil, []int{400, 404, 409, 422}},
+	{http.MethodDelete, "/dialer/:id/members/:mid", true, (*api).deleteMember, "Delete a member", "", "DeleteResult", nil, []int{404}},
+	{http.MethodPut, "/dialer/:id/members/:mid/status", true, (*api).memberStatus, "Post a call result (seed 002/003)", "CallResult", "Member", nil, []int{400, 404, 409, 422}},
+	{http.MethodPut, "/dialer/:id/members/:mid/terminate", true, (*api).terminate, "Stop dialing a member and keep it", "", "Member", nil, []int{404, 409}},
+	{http.MethodPut, "/dialer/:id/members/:mid/reset", true, (*api).resetRetries, "Clear a member's attempts", "", "Member", nil, []int{404, 409}},
+	{http.MethodGet, "/dialer/:id/members/:mid/history", false, (*api).memberHistory, "A member's last attempts", "", "MemberHistory", nil, []int{404}},
+	{http.MethodPost, "/calendars", true, (*api).createCalendar, "Create a calendar", "Calendar", "InsertResult", nil, []int{400, 422}},
+	{http.MethodGet, "/calendars", false, (*api).listCalendars, "List calendars", "", "CalendarList", nil, nil},
+	{http.MethodGet, "/calendars/:id", false, (*api).getCalendar, "Get a calendar", "", "Calendar", nil, []int{404}},
+	{http.MethodPut, "/calendars/:id", true, (*api).updateCalendar, "Replace a calendar", "Calendar", "Calendar", nil, []int{400, 404, 422}},
+	{http.MethodDelete, "/calendars/:id", true, (*api).deleteCalendar, "Delete a calendar no campaign uses", "", "DeleteResult", nil, []int{404, 409}},
+}
+
+func (a *api) routes(read, write *echo.Group) {
+	for _, r := range routes {
+		h := func(c echo.Context) error { return r.handler(a, c) }
+		g := read
+		if r.write {
+			g = write
+		}
+		g.Add(r.method, r.path, h)
+	}
+}
+
+// okBody is every success response: the seed's {"status":"OK","data":...}.
+type okBody struct {
+	Status string `json:"status"`
+	Data   any    `json:"data"`
+	Total  *int64 `json:"total,omitempty"`
+	Next   string `json:"next,omitempty"`
+}
+
+func ok(c echo.Context, data any) error {
+	return c.JSON(http.StatusOK, okBody{Status: "OK", Data: data})
+}
+
+// insertResult is MongoDB's insert answer, which seed 003 shows.
+type insertResult struct {
+	Result struct {
+		OK int `json:"ok"`
+		N  int `json:"n"`
+	} `json:"result"`
+	Ops           []any       `json:"ops"`
+	InsertedCount int         `json:"insertedCount"`
+	InsertedIDs   []string    `json:"insertedIds"`
+	Errors        []itemError `json:"errors,omitempty"`
+}
+
+// itemError is why one item of a bulk upload was refused.
+type itemError struct {
+	Index  int                `json:"index"`
+	Line   int                `json:"line,omitempty"` // CSV line
+	Error  string             `json:"error"`
+	Fields []store.FieldError `json:"fields,omitempty"`
+	Number string             `json:"number,omitempty"` // the duplicate
+	Member string             `json:"member,omitempty"` // who has it
+}
+
+func newInsertResult(ids []string) *insertResult {
+	r := &insertResult{Ops: []any{}, InsertedIDs: ids, InsertedCount: len(ids)}
+	if r.InsertedIDs == nil {
+		r.InsertedIDs = []string{}
+	}
+	r.Result.OK, r.Result.N = 1, len(ids)
+	return r
+}
+
+func toItemError(index int, err error) itemError {
+	ie := itemError{Index: index, Error: err.Error()}
+	var ve *store.ValidationError
+	var dup *store.DuplicateNumberError
+	switch {
+	case errors.As(err, &ve):
+		ie.Fields = ve.Errors
+	case errors.As(err, &dup):
+		ie.Number, ie.Member = dup.Number, dup.Member
+	}
+	return ie
+}
+
+type deleteResult struct {
+	Result struct {
+		OK int `json:"ok"`
+		N  int `json:"n"`
+	} `json:"result"`
+}
+
+func deleted() *deleteResult {
+	r := &deleteResult{}
+	r.Result.OK, r.Result.N = 1, 1
+	return r
+}
+
+// body reads the whole request body (bounded by the body limit).
+func body(c echo.Context) ([]byte, error) {
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, apiError(http.StatusBadRequest, "reading the body: "+err.Error())
+	}
+	return b, nil
+}
+
+// intParam reads an integer query parameter within bounds.
+func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, &httpError{code: http.StatusUnprocessableEntity, msg: "invalid query parameter " + name,
+			fields: []store.FieldError{{Field: name, Message: fmt.Sprintf("must be a whole number from %d to %d", lo, hi)}}}
+	}
+	return n, nil
+}
+
+func boolParam(c echo.Context, name string) (bool, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, &httpError{code: http.StatusUnprocessableEntity, msg: "invalid query parameter " + name,
+			fields: []store.FieldError{{Field: name, Message: "must be true or false"}}}
+	}
+	return v, nil
+}
+
+// paging reads offset and limit, or page (from 1) and limit.
+func paging(c echo.Context) (offset, limit int, err error) {
+	if limit, err = intParam(c, "limit", 40, 1, 1000); err != nil {
+		return
+	}
+	page, err := intParam(c, "page", 0, 1, 1<<30)
+	if err != nil {
+		return
+	}
+	if page > 0 {
+		return (page - 1) * limit, limit, nil
+	}
+	offset, err = intParam(c, "offset", 0, 0, 1<<30)
+	return
+}
+
+func (a *api) createCampaign(c echo.Context) error {
+	b, err := body(c)
+	if err != nil {
+		return err
+	}
+	var camp store.Campaign
+	if err := decodeJSON(b, &camp); err != nil {
+		return err
+	}
+	if err := a.st.CreateCampaign(c.Request().Context(), &camp, a.clock.Now()); err != nil {
+		return err
+	}
+	return ok(c, newInsertResult([]string{camp.ID}))
+}
+
+func (a *api) listCampaigns(c echo.Context) error {
+	offset, limit, err := paging(c)
+	if err != nil {
+		return err
+	}
+	list, total, err := a.st.ListCampaigns(c.Request().Context(), offset, limit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*store.Campaign{}
+	}
+	t := int64(total)
+	return c.JSON(http.StatusOK, okBody{Status: "OK", Data: list, Total: &t})
+}
+
+func (a *api) getCampaign(c echo.Context) error {
+	camp, err := a.st.GetCampaign(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return ok(c, camp)
+}
+
+func (a *api) updateCampaign(c echo.Context) error {
+	b, err := body(c)
+	if err != nil {
+		return err
+	}
+	var in store.Campaign
+	if err := decodeJSON(b, &in); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	camp, err := a.st.UpdateCampaign(ctx, c.Param("id"), a.clock.Now(), func(cur *store.Campaign) error {
+		state := cur.State
+		*cur = in
+		cur.State = state
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	a.eng.CampaignChanged(ctx, camp)
+	return ok(c, camp)
+}
+
+func (a *api) deleteCampaign(c echo.Context) error {
+	ctx := c.Request().Context()
+	camp, err := a.st.GetCampaign(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if camp.State == store.StateRunning {
+		return apiError(http.StatusConflict, "campaign "+camp.ID+" is running: stop it first (PUT /api/v2/dialer/"+camp.ID+"/state/0)")
+	}
+	if err := a.st.DeleteCampaign(ctx, camp.ID); err != nil {
+		return err
+	}
+	return ok(c, deleted())
+}
+
+func (a *api) setState(c echo.Context) error {
+	ctx, id := c.Request().Context(), c.Param("id")
+	var camp *store.Campaign
+	var err error
+	switch c.Param("state") {
+	case "1":
+		camp, err = a.eng.StartCampaign(ctx, id)
+	case "0":
+		camp, err = a.eng.StopCampaign(ctx, id)
+	default:
+		return &httpError{code: http.StatusUnprocessableEntity, msg: "invalid state",
+			fields: []store.FieldError{{Field: "state", Message: fmt.Sprintf("%q is not 1 (run) or 0 (stop)", c.Param("state"))}}}
+	}
+	if err != nil {
+		return err
+	}
+	return ok(c, camp)
+}
+
+// statsOut adds the abandon rates (abandoned / live answers) to the stats.
+type statsOut struct {
+	*store.Stats
+	AbandonRate map[string]float64 `json:"abandonRate"`
+}
+
+func (a *api) stats(c echo.Context) error {
+	ctx, id := c.Request().Context(), c.Param("id")
+	if _, err := a.st.GetCampaign(ctx, id); err != nil {
+		return err
+	}
+	st, err := a.st.CampaignStats(ctx, id, a.clock.Now())
+	if err != nil {
+		return err
+	}
+	live, ab := st.Windows["live"], st.Windows["abandoned"]
+	rate := func(a, l int64) float64 {
+		if l == 0 {
+			return 0
+		}
+		return float64(a) / float64(l)
+	}
+	return ok(c, statsOut{Stats: st, AbandonRate: map[string]float64{"1h": rate(ab.Hour, live.Hour), "24h": rate(ab.Day, live.Day), "30d": rate(ab.Month, live.Month)}})
+}
+
+func (a *api) history(c echo.Context) error {
+	ctx, id := c.Request().Context(), c.Param("id")
+	if _, err := a.st.GetCampaign(ctx, id); err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	recs, next, err := a.st.History(ctx, id, c.QueryParam("before"), limit)
+	if err != nil {
+		return err
+	}
+	if recs == nil {
+		recs = []store.CallRecord{}
+	}
+	return c.JSON(http.StatusOK, okBody{Status: "OK", Data: recs, Next: next})
+}
+
+// membersBody is what POST .../members takes: one member, or {"items": [...]}.
+type membersBody struct {
+	memberIn
+	Items *[]memberIn `json:"items"`
+}
+
+func (a *api) addMembers(c echo.Context) error {
+	autoRun, err := boolParam(c, "autoRun")
+	if err != nil {
+		return err
+	}
+	b, err := body(c)
+	if err != nil {
+		return err
+	}
+	var in membersBody
+	if err := decodeJSON(b, &in); err != nil {
+		return err
+	}
+	ctx, id := c.Request().Context(), c.Param("id")
+	if in.Items == nil { // one member: refused whole, with its error
+		m, err := in.memberIn.member()
+		if err != nil {
+			return err
+		}
+		res, err := a.eng.AddMembers(ctx, id, []*store.Member{m}, autoRun)
+		if err != nil && res == nil {
+			return err
+		}
+		if res[0].Err != nil {
+			return res[0].Err
+		}
+		return ok(c, newInsertResult([]string{res[0].ID}))
+	}
+	items := *in.Items
+	if len(items) > MaxBulkMembers {
+		return apiError(http.StatusRequestEntityTooLarge, fmt.Sprintf("%d items: at most %d per request", len(items), MaxBulkMembers))
+	}
+	members := make([]*store.Member, 0, len(items))
+	index := make([]int, 0, len(items))
+	var refused []itemError
+	for i := range items {
+		m, err := items[i].member()
+		if err != nil {
+			refused = append(refused, toItemError(i, err))
+			continue
+		}
+		members = append(members, m)
+		index = append(index, i)
+	}
+	return a.insertReport(c, id, members, index, refused, nil, autoRun)
+}
+
+// insertReport inserts members and answers which were created and which
+// refused, naming each refused item by index (and CSV line).
+func (a *api) insertReport(c echo.Context, id string, members []*store.Member, index []int, refused []itemError, lines []int, autoRun bool) error {
+	res, err := a.eng.AddMembers(c.Request().Context(), id, members, autoRun)
+	if err != nil && res == nil {
+		return err
+	}
+	var ids []string
+	for i, r := range res {
+		if r.Err != nil {
+			ie := toItemError(index[i], r.Err)
+			if lines != nil {
+				ie.Line = lines[i]
+			}
+			refused = append(refused, ie)
+			continue
+		}
+		ids = append(ids, r.ID)
+	}
+	out := newInsertResult(ids)
+	out.Errors = refused
+	if err != nil { // added, but autoRun could not start the campaign
+		out.Errors = append(out.Errors, itemError{Index: -1, Error: err.Error()})
+	}
+	return ok(c, out)
+}
+
+func (a *api) listMembers(c echo.Context) error {
+	ctx, id := c.Request().Context(), c.Param("id")
+	if _, err := a.st.GetCampaign(ctx, id); err != nil {
+		return err
+	}
+	if number := c.QueryParam("number"); number != "" {
+		mid, err := a.st.MemberIDByNumber(ctx, id, number)
+		if errors.Is(err, store.ErrNotFound) {
+			zero := int64(0)
+			return c.JSON(http.StatusOK, okBody{Status: "OK", Data: []memberOut{}, Total: &zero})
+		}
+		if err != nil {
+			return err
+		}
+		m, st, err := a.st.GetMember(ctx, id, mid)
+		if err != nil {
+			return err
+		}
+		one := int64(1)
+		return c.JSON(http.StatusOK, okBody{Status: "OK", Data: []memberOut{outMember(m, st)}, Total: &one})
+	}
+	offset, limit, err := paging(c)
+	if err != nil {
+		return err
+	}
+	page, err := a.st.ListMembers(ctx, id, c.QueryParam("state"), offset, c.QueryParam("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]memberOut, len(page.Members))
+	for i, m := range page.Members {
+		out[i] = outMember(m, page.States[i])
+	}
+	return c.JSON(http.StatusOK, okBody{Status: "OK", Data: out, Total: &page.Total, Next: page.Next})
+}
+
+func (a *api) getMember(c echo.Context) error {
+	m, st, err := a.st.GetMember(c.Request().Context(), c.Param("id"), c.Param("mid"))
+	if err != nil {
+		return err
+	}
+	return ok(c, outMember(m, st))
+}
+
+func (a *api) updateMember(c echo.Context) error {
+	b, err := body(c)
+	if err != nil {
+		return err
+	}
+	var in memberIn
+	if err := decodeJSON(b, &in); err != nil {
+		return err
+	}
+	upd, err := in.member()
+	if err != nil {
+		return err
+	}
+	m, st, err := a.eng.UpdateMember(c.Request().Context(), c.Param("id"), c.Param("mid"), upd)
+	if err != nil {
+		return err
+	}
+	return ok(c, outMember(m, st))
+}
+
+func (a *api) deleteMember(c echo.Context) error {
+	if err := a.eng.DeleteMember(c.Request().Context(), c.Param("id"), c.Param("mid")); err != nil {
+		return err
+	}
+	return ok(c, deleted())
+}
+
+func (a *api) memberStatus(c echo.Context) error {
+	b, err := body(c)
+	if err != nil {
+		return err
+	}
+	var in resultIn
+	if err := decodeJSON(b, &in); err != nil {
+		return err
+	}
+	res, err := in.result()
+	if err != nil {
+		return err
+	}
+	m, st, err := a.eng.SubmitResult(c.Request().Context(), c.Param("id"), c.Param("mid"), res)
+	if err != nil {
+		return err
+	}
+	return ok(c, outMember(m, st))
+}
+
+func (a *api) terminate(c echo.Context) error {
+	m, st, err := a.eng.TerminateMember(c.Request().Context(), c.Param("id"), c.Param("mid"))
+	if err != nil {
+		return err
+	}
+	return ok(c, outMember(m, st))
+}
+
+func (a *api) resetRetries(c echo.Context) error {
+	m, st, err := a.eng.ResetRetries(c.Request().Context(), c.Param("id"), c.Param("mid"))
+	if err != nil {
+		return err
+	}
+	return ok(c, outMember(m, st))
+}
+
+func (a *api) memberHistory(c echo.Context) error {
+	m, st, err := a.st.GetMember(c.Request().Context(), c.Param("id"), c.Param("mid"))
+	if err != nil {
+		return err
+	}
+	h := outMember(m, st).History
+	if h == nil {
+		h = []historyOut{}
+	}
+	return ok(c, h)
+}
+
+func (a *api) createCalendar(c echo.Context) error {
+	b, err := body(c)
+	if err != nil {
+		return err
+	}
+	var cal store.Calendar
+	if err := decodeJSON(b, &cal); err != nil {
+		return err
+	}
+	if err := a.st.CreateCalendar(c.Request().Context(), &cal, a.clock.Now()); err != nil {
+		return err
+	}
+	return ok(c, newInsertResult([]string{cal.ID}))
+}
+
+func (a *api) listCalendars(c echo.Context) error {
+	list, err := a.st.ListCalendars(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return ok(c, list)
+}
+
+func (a *api) getCalendar(c echo.Context) error {
+	cal, err := a.st.GetCalendar(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return ok(c, cal)
+}
+
+func (a *api) updateCalendar(c echo.Context) error {
+	b, err := body(c)
+	if err != nil {
+		return err
+	}
+	var cal store.Calendar
+	if err := decodeJSON(b, &cal); err != nil {
+		return err
+	}
+	cal.ID = c.Param("id")
+	if err := a.st.UpdateCalendar(c.Request().Context(), &cal, a.clock.Now()); err != nil {
+		return err
+	}
+	return ok(c, cal)
+}
+
+func (a *api) deleteCalendar(c echo.Context) error {
+	if err := a.st.DeleteCalendar(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	return ok(c, deleted())
+}
+
+// rawJSON marks a schema example.
+type rawJSON = json.RawMessage

@@ -1,0 +1,243 @@
+// Package httpapi is the REST facade of the dialer for integrators: the
+// seed documents' /api/v2/dialer API (campaigns, members, call results,
+// calendars, statistics and call history) on Echo, with token auth, input
+// validation that names every bad field, an OpenAPI document, per-route
+// metrics, health and readiness.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/dialer"
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// Config wires the API.
+type Config struct {
+	Engine *dialer.Engine
+	Store  *store.Store
+	Clock  clock.Clock
+	// Tokens may read and write; ReadTokens only read. They are checked in
+	// X-Access-Token or X-Key. With no tokens at all the API is open.
+	Tokens     []string
+	ReadTokens []string
+	// PublicMetrics and PublicHealth serve /metrics and /healthz, /readyz
+	// without a token.
+	PublicMetrics bool
+	PublicHealth  bool
+	Gatherer      prometheus.Gatherer   // for /metrics (default: the default registry)
+	Registerer    prometheus.Registerer // for the per-route metrics (nil: none)
+	// Ready reports whether the dialer can work (Redis and a switch reachable).
+	Ready   func(ctx context.Context) error
+	Logger  *slog.Logger
+	MaxBody int64 // bytes; default 64 MiB
+}
+
+// api holds the handlers' dependencies.
+type api struct {
+	cfg   Config
+	eng   *dialer.Engine
+	st    *store.Store
+	clock clock.Clock
+	log   *slog.Logger
+}
+
+// New returns the HTTP handler of the API.
+func New(cfg Config) *echo.Echo {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 64 << 20
+	}
+	a := &api{cfg: cfg, eng: cfg.Engine, st: cfg.Store, clock: cfg.Clock, log: cfg.Logger}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = a.errorHandler
+	e.Use(a.recoverer, a.requestLog(cfg.Registerer), a.bodyLimit)
+
+	health := e.Group("", a.auth(!cfg.PublicHealth, false))
+	health.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "OK"}) })
+	health.GET("/readyz", a.ready)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})), a.auth(!cfg.PublicMetrics, false))
+
+	v2 := e.Group("/api/v2")
+	v2.GET("/openapi.json", a.openAPI)
+	read := v2.Group("", a.auth(true, false))
+	write := v2.Group("", a.auth(true, true))
+	a.routes(read, write)
+	return e
+}
+
+// auth checks the access token; write routes need a write token. With no
+// tokens configured everything is open.
+func (a *api) auth(required, write bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !required || len(a.cfg.Tokens)+len(a.cfg.ReadTokens) == 0 {
+				return next(c)
+			}
+			token := c.Request().Header.Get("X-Access-Token")
+			if token == "" {
+				token = c.Request().Header.Get("X-Key")
+			}
+			if token == "" {
+				return apiError(http.StatusUnauthorized, "missing access token: send it in X-Access-Token (or X-Key)")
+			}
+			canWrite, canRead := matches(token, a.cfg.Tokens), matches(token, a.cfg.ReadTokens)
+			switch {
+			case canWrite, canRead && !write:
+				return next(c)
+			case canRead:
+				return apiError(http.StatusForbidden, "this token may read but not write")
+			}
+			return apiError(http.StatusUnauthorized, "invalid access token")
+		}
+	}
+}
+
+// matches compares in constant time against every token.
+func matches(token string, tokens []string) bool {
+	ok := 0
+	for _, t := range tokens {
+		ok |= subtle.ConstantTimeCompare([]byte(token), []byte(t))
+	}
+	return ok == 1
+}
+
+func (a *api) ready(c echo.Context) error {
+	if a.cfg.Ready != nil {
+		if err := a.cfg.Ready(c.Request().Context()); err != nil {
+			return apiError(http.StatusServiceUnavailable, "not ready: "+err.Error())
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "OK"})
+}
+
+// bodyLimit refuses bodies over MaxBody.
+func (a *api) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > a.cfg.MaxBody {
+			return apiError(http.StatusRequestEntityTooLarge, "body of "+strconv.FormatInt(r.ContentLength, 10)+" bytes is over the limit of "+strconv.FormatInt(a.cfg.MaxBody, 10))
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, a.cfg.MaxBody)
+		return next(c)
+	}
+}
+
+func (a *api) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				a.log.Error("httpapi: panic", "panic", p, "path", c.Path())
+				err = apiError(http.StatusInternalServerError, "internal error")
+			}
+		}()
+		return next(c)
+	}
+}
+
+// requestLog logs every request and counts it by route.
+func (a *api) requestLog(reg prometheus.Registerer) echo.MiddlewareFunc {
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dialer_http_requests_total", Help: "HTTP requests by route and status."}, []string{"method", "route", "status"})
+	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dialer_http_request_seconds", Help: "HTTP request latency by route.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"method", "route"})
+	if reg != nil {
+		reg.MustRegister(reqs, lat)
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			route, status := c.Path(), c.Response().Status
+			reqs.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
+			lat.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+			level := slog.LevelDebug
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			a.log.Log(c.Request().Context(), level, "http", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "took", time.Since(start))
+			return nil
+		}
+	}
+}
+
+// errorBody is every error response: the seed's status, a message, and
+// for validation errors each offending field.
+type errorBody struct {
+	Status string             `json:"status"`
+	Error  string             `json:"error"`
+	Fields []store.FieldError `json:"fields,omitempty"`
+}
+
+// httpError is an error with its status.
+type httpError struct {
+	code   int
+	msg    string
+	fields []store.FieldError
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func apiError(code int, msg string) error { return &httpError{code: code, msg: msg} }
+
+// errorHandler maps errors to statuses: store kinds to 404/409/422, Redis
+// trouble to 503.
+func (a *api) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var (
+		he  *httpError
+		ee  *echo.HTTPError
+		ve  *store.ValidationError
+		mbe *http.MaxBytesError
+	)
+	code, body := http.StatusInternalServerError, errorBody{Status: "error", Error: err.Error()}
+	switch {
+	case errors.As(err, &he):
+		code, body.Fields = he.code, he.fields
+	case errors.As(err, &ve):
+		code, body.Fields = http.StatusUnprocessableEntity, ve.Errors
+	case errors.As(err, &mbe):
+		code, body.Error = http.StatusRequestEntityTooLarge, "body over the limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes"
+	case errors.Is(err, store.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, store.ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, dialer.ErrUnsupported):
+		code = http.StatusUnprocessableEntity
+	case errors.As(err, &ee):
+		code, body.Error = ee.Code, http.StatusText(ee.Code)
+		if m, ok := ee.Message.(string); ok {
+			body.Error = m
+		}
+	default:
+		code, body.Error = http.StatusServiceUnavailable, "the store is unavailable: "+err.Error()
+		a.log.Warn("httpapi: request failed", "path", c.Request().URL.Path, "error", err)
+	}
+	if err := c.JSON(code, body); err != nil {
+		a.log.Warn("httpapi: error not written", "error", err)
+	}
+}
