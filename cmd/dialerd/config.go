@@ -123,7 +123,9 @@ func splitList(s string) []string {
 // check names the first key that is wrong.
 func (c *Config) check() error {
 	var errs []error
-	bad := func(key, format string, args ...any) { errs = append(errs, fmt.Errorf("config %s: "+format, append([]any{key}, args...)...)) }
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config %s: "+format, append([]any{key}, args...)...))
+	}
 	if c.Redis.URL == "" && len(c.Redis.Addrs) == 0 {
 		bad("redis.url", "empty, and no redis.addrs")
 	}
