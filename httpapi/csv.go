@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -142,14 +143,15 @@ func (a *api) uploadCSV(c echo.Context) error {
 		return err
 	}
 	sep := ','
+	named := map[string]rune{"comma": ',', "semicolon": ';', "tab": '\t', `\t`: '\t', "pipe": '|'}
 	switch s := c.QueryParam("separator"); {
 	case s == "":
-	case s == "tab" || s == `\t`:
-		sep = '\t'
+	case named[s] != 0:
+		sep = named[s]
 	case utf8.RuneCountInString(s) == 1 && s != "\"" && s != "\n" && s != "\r":
 		sep, _ = utf8.DecodeRuneInString(s)
 	default:
-		return invalidParam("separator", fmt.Sprintf("%q: one character, or \"tab\"", s))
+		return invalidParam("separator", fmt.Sprintf("%q: one character (URL-encoded: %%3B for ;) or comma, semicolon, tab, pipe", s))
 	}
 	src, err := csvSource(c)
 	if err != nil {
@@ -164,31 +166,12 @@ func (a *api) uploadCSV(c echo.Context) error {
 		}
 		in = enc.NewDecoder().Reader(src)
 	}
-	r := csv.NewReader(in)
-	r.Comma, r.FieldsPerRecord, r.ReuseRecord, r.LazyQuotes = sep, -1, false, false
-
-	var cols []column
-	if spec := c.QueryParam("columns"); spec != "" {
-		if cols, err = parseColumns(strings.Split(spec, ",")); err != nil {
-			return invalidParam("columns", err.Error())
-		}
-	} else {
-		header, err := r.Read()
-		if err != nil {
-			return apiError(http.StatusBadRequest, "reading the header line: "+err.Error())
-		}
-		if cols, err = parseColumns(header); err != nil {
-			return apiError(http.StatusUnprocessableEntity, "header line: "+err.Error()+" (or give the mapping in the columns parameter)")
-		}
-		skipHeader = false // consumed
-	}
 	var (
 		ids     []string
 		refused []itemError
 		batch   []*store.Member
 		lines   []int
 		index   []int
-		item    int
 	)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -213,48 +196,84 @@ func (a *api) uploadCSV(c echo.Context) error {
 		batch, lines, index = batch[:0], lines[:0], index[:0]
 		return nil
 	}
+	err = scanCSV(in, sep, c.QueryParam("columns"), skipHeader, func(item, line int, m *store.Member, err error) error {
+		if err != nil {
+			ie := toItemError(item, err)
+			ie.Line = line
+			refused = append(refused, ie)
+			return nil
+		}
+		batch, lines, index = append(batch, m), append(lines, line), append(index, item)
+		if len(batch) >= csvBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return err
+	}
+	sort.Slice(refused, func(i, j int) bool { return refused[i].Index < refused[j].Index })
+	out := newInsertResult(ids)
+	out.Errors = refused
+	return ok(c, out)
+}
+
+// scanCSV reads members from CSV as it arrives: columns is the mapping, or
+// "" for a header line naming the columns. emit gets each line's member or
+// why the line was refused (item counts the data lines from 0); an error
+// from emit, an unreadable stream or a bad mapping stop the scan.
+func scanCSV(in io.Reader, sep rune, columns string, skipHeader bool, emit func(item, line int, m *store.Member, err error) error) error {
+	r := csv.NewReader(in)
+	r.Comma, r.FieldsPerRecord = sep, -1
+	var cols []column
+	var err error
+	if columns != "" {
+		if cols, err = parseColumns(strings.Split(columns, ",")); err != nil {
+			return invalidParam("columns", err.Error())
+		}
+	} else {
+		header, err := r.Read()
+		if err != nil {
+			return apiError(http.StatusBadRequest, "reading the header line: "+err.Error())
+		}
+		if cols, err = parseColumns(header); err != nil {
+			return apiError(http.StatusUnprocessableEntity, "header line: "+err.Error()+" (or give the mapping in the columns parameter)")
+		}
+		skipHeader = false // read already
+	}
+	item := 0
 	for first := true; ; first = false {
 		rec, err := r.Read()
-		line, _ := r.FieldPos(0)
 		if err == io.EOF {
-			break
+			return nil
 		}
-		if first && skipHeader {
+		if first && skipHeader && err == nil {
 			continue
 		}
 		var pe *csv.ParseError
 		switch {
 		case errors.As(err, &pe):
-			refused = append(refused, itemError{Index: item, Line: pe.StartLine, Error: pe.Error()})
+			if err := emit(item, pe.StartLine, nil, &store.ValidationError{Errors: []store.FieldError{{Field: fmt.Sprintf("line %d", pe.StartLine), Message: pe.Err.Error()}}}); err != nil {
+				return err
+			}
 			item++
 			continue
 		case err != nil:
-			return apiError(http.StatusBadRequest, fmt.Sprintf("reading line %d: %v", line, err))
+			return apiError(http.StatusBadRequest, "reading the file: "+err.Error())
 		}
+		line, _ := r.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank line
 		}
 		m, err := csvMember(cols, rec)
-		if err != nil {
-			ie := toItemError(item, err)
-			ie.Line = line
-			refused = append(refused, ie)
-		} else {
-			batch, lines, index = append(batch, m), append(lines, line), append(index, item)
+		if err := emit(item, line, m, err); err != nil {
+			return err
 		}
 		item++
-		if len(batch) >= csvBatch {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
 	}
-	if err := flush(); err != nil {
-		return err
-	}
-	out := newInsertResult(ids)
-	out.Errors = refused
-	return ok(c, out)
 }
 
 // csvSource is the file: the body, or the "file" part of a multipart form.

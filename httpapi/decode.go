@@ -35,7 +35,8 @@ func decodeJSON(body []byte, v any) error {
 		line, col := position(body, int64(len(body)))
 		return apiError(http.StatusBadRequest, fmt.Sprintf("malformed JSON: the document ends early, at line %d, column %d (byte %d)", line, col, len(body)))
 	case errors.As(err, &se):
-		line, col := position(body, se.Offset)
+		// The decoder stops just after the character it refused.
+		line, col := position(body, se.Offset-1)
 		return apiError(http.StatusBadRequest, fmt.Sprintf("malformed JSON at line %d, column %d (byte %d): %s", line, col, se.Offset, se.Error()))
 	case errors.As(err, &te):
 		field := te.Field
@@ -52,11 +53,9 @@ func decodeJSON(body []byte, v any) error {
 	return apiError(http.StatusBadRequest, "malformed JSON: "+err.Error())
 }
 
-// position turns a byte offset into a line and column, both from 1.
+// position returns the line and column (both from 1) of the byte at offset.
 func position(b []byte, offset int64) (line, col int) {
-	if offset > int64(len(b)) {
-		offset = int64(len(b))
-	}
+	offset = max(0, min(offset, int64(len(b))))
 	before := b[:offset]
 	line = bytes.Count(before, []byte{'\n'}) + 1
 	col = int(offset) - bytes.LastIndexByte(before, '\n')

@@ -40,7 +40,7 @@ var queryDocs = map[string]obj{
 	"number":     {"description": "The member with this number", "schema": obj{"type": "string"}},
 	"cursor":     {"description": "Unfiltered lists: the next page's cursor (from \"next\")", "schema": obj{"type": "string"}},
 	"columns":    {"description": "CSV column mapping: name, priority, timezone, expire, bucket, number[:type], description, var:NAME, - (skip); without it the first line names the columns", "schema": obj{"type": "string"}, "example": "name,number:1,number:2,var:debt"},
-	"separator":  {"description": "CSV separator: one character or \"tab\" (default \",\")", "schema": obj{"type": "string"}},
+	"separator":  {"description": "CSV separator: one character (URL-encoded: %3B for ;) or comma, semicolon, tab, pipe (default comma)", "schema": obj{"type": "string"}},
 	"charset":    {"description": "CSV character set (default utf-8; windows-1251, koi8-r...)", "schema": obj{"type": "string"}},
 	"skipHeader": {"description": "Ignore the first CSV line (when columns are given)", "schema": obj{"type": "boolean"}},
 }

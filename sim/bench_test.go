@@ -1,14 +1,10 @@
 package sim
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,57 +12,8 @@ import (
 
 	"github.com/fsdialer/fsdialer/clock"
 	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/sim/simtest"
 )
-
-// helperEnv makes the test binary run a simulator instead of tests, so a
-// benchmark can measure a client's memory without the switch's in it.
-const helperEnv = "FSIM_TEST_HELPER_SCENARIO"
-
-func TestMain(m *testing.M) {
-	if yml := os.Getenv(helperEnv); yml != "" {
-		runHelperSwitch(yml)
-		return
-	}
-	os.Exit(m.Run())
-}
-
-func runHelperSwitch(yml string) {
-	sc, err := ParseScenario([]byte(yml))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	sw := New(sc, clock.Real{}, Options{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	fmt.Println(l.Addr().String())
-	go func() { // the parent closes stdin when it is done
-		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-		os.Exit(0)
-	}()
-	_ = sw.Serve(l)
-}
-
-// startHelperSwitch runs a simulator in a child process and returns its address.
-func startHelperSwitch(b *testing.B, yml string) string {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+yml)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatal(err)
-	}
-	return strings.TrimSpace(addr)
-}
 
 // BenchmarkOriginateRoundTrip measures bgapi originate to BACKGROUND_JOB
 // through our client and the simulator over loopback TCP, with the client
@@ -128,7 +75,7 @@ default: {answer: 1, ring: {mean: 0}, patience: {mean: 0.05}}
 // growth of this process, the switch running in a child process.
 func BenchmarkClientMemory10kCalls(b *testing.B) {
 	const calls = 10000
-	addr := startHelperSwitch(b, `
+	addr := simtest.StartFsim(b, `
 gateways: [{name: gw}]
 default: {answer: 1, ring: {mean: 3600}}
 `)

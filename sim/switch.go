@@ -1188,3 +1188,24 @@ func (s *Switch) status() string {
 	fmt.Fprintf(&b, "Current Stack Size/Max 240K/8192K\n")
 	return b.String()
 }
+
+// ListenAndServe runs a switch for sc on a TCP address until ctx ends;
+// ready, if not nil, gets the address it listens on.
+func ListenAndServe(ctx context.Context, addr string, sc *Scenario, clk clock.Clock, opts Options, ready func(addr string)) error {
+	sw := New(sc, clk, opts)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(l.Addr().String())
+	}
+	go func() {
+		<-ctx.Done()
+		sw.Close()
+	}()
+	if err := sw.Serve(l); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}

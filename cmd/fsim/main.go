@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -54,20 +53,10 @@ func run(args []string) error {
 	if sc.TimeScale > 0 && sc.TimeScale != 1 {
 		clk = clock.NewScaled(sc.TimeScale)
 	}
-	sw := sim.New(sc, clk, sim.Options{Password: *password})
-	l, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	slog.Info("fsim listening", "address", l.Addr().String(), "seed", sc.Seed, "time_scale", sc.TimeScale)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		sw.Close()
-	}()
-	if err := sw.Serve(l); err != nil && ctx.Err() == nil {
-		return err
-	}
-	return nil
+	return sim.ListenAndServe(ctx, *listen, sc, clk, sim.Options{Password: *password}, func(addr string) {
+		fmt.Println("listening on " + addr) // for scripts: the port when -listen asks for :0
+		slog.Info("fsim listening", "address", addr, "seed", sc.Seed, "time_scale", sc.TimeScale)
+	})
 }

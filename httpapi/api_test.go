@@ -1,0 +1,179 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/dialer"
+	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/httpapi"
+	"github.com/fsdialer/fsdialer/sim"
+	"github.com/fsdialer/fsdialer/store"
+	"github.com/fsdialer/fsdialer/store/storetest"
+)
+
+const (
+	writer = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJleHAiOjE0NDIwMDIxNzkzNTh9" // the seed's token
+	reader = "read-only-token"
+)
+
+// fixture is the API over a real redis-server, with an engine dialing the
+// simulator on a fake clock.
+type fixture struct {
+	t     *testing.T
+	url   string
+	st    *store.Store
+	eng   *dialer.Engine
+	clk   *clock.Fake
+	redis *storetest.Server
+}
+
+func newFixture(t *testing.T, edit ...func(*httpapi.Config)) *fixture {
+	t.Helper()
+	f := &fixture{t: t, clk: clock.NewFake(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))}
+	f.redis = storetest.StartRedis(t)
+	f.st = storetest.OpenOn(t, f.redis, 500*time.Millisecond)
+	sc, err := sim.ParseScenario([]byte("gateways: [{name: testDialer}, {name: gw}]\ndefault: {answer: 1, ring: 1, talk: 30}\nplayback: 5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := sim.New(sc, f.clk, sim.Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go sw.Serve(l)
+	t.Cleanup(func() { sw.Close() })
+	var eng *dialer.Engine
+	client := esl.NewClient(esl.ClientConfig{Config: esl.Config{Password: "ClueCon", OnEvent: func(ev *esl.Event) { eng.HandleEvent("fs1", ev) }},
+		Name: "fs1", Address: l.Addr().String(), Events: dialer.Events(), MinBackoff: 5 * time.Millisecond,
+		OnState: func(n string, s esl.State, err error) { eng.HandleState(n, s, err) }})
+	pool := esl.NewPool(esl.NewNode(client, 0))
+	eng = dialer.New(dialer.Config{Store: f.st, Switches: dialer.PoolSwitches(pool), Clock: f.clk, Instance: "api-test"})
+	f.eng = eng
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go pool.Run(ctx)
+	go func() { eng.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	cfg := httpapi.Config{Engine: eng, Store: f.st, Clock: f.clk, Tokens: []string{writer}, ReadTokens: []string{reader},
+		PublicHealth: true, PublicMetrics: true, MaxBody: 1 << 20, Ready: f.st.Ping}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	srv := httptest.NewServer(httpapi.New(cfg))
+	t.Cleanup(srv.Close)
+	f.url = srv.URL
+	return f
+}
+
+// response is a decoded answer.
+type response struct {
+	code int
+	raw  string
+	body struct {
+		Status string             `json:"status"`
+		Data   json.RawMessage    `json:"data"`
+		Total  *int64             `json:"total"`
+		Next   string             `json:"next"`
+		Error  string             `json:"error"`
+		Fields []store.FieldError `json:"fields"`
+	}
+}
+
+func (f *fixture) call(method, path, token, contentType, body string) *response {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.url+path, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("X-Access-Token", token)
+	}
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := &response{code: resp.StatusCode, raw: string(b)}
+	if err := json.Unmarshal(b, &r.body); err != nil && resp.Header.Get("Content-Type") == "application/json" {
+		f.t.Fatalf("%s %s: answer is not JSON: %s", method, path, b)
+	}
+	return r
+}
+
+func (f *fixture) do(method, path, body string) *response {
+	f.t.Helper()
+	return f.call(method, path, writer, "", body)
+}
+
+// want checks the status code; on a mismatch it shows the answer.
+func (r *response) want(t *testing.T, code int) *response {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("status %d, want %d: %s", r.code, code, r.raw)
+	}
+	return r
+}
+
+func (r *response) data(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body.Data, v); err != nil {
+		t.Fatalf("data %s: %v", r.body.Data, err)
+	}
+}
+
+// insertedID returns the id of an insert answer.
+func (r *response) insertedID(t *testing.T) string {
+	t.Helper()
+	var ins struct {
+		Result struct{ OK, N int }
+		Ops           []any
+		InsertedCount int
+		InsertedIDs   []string `json:"insertedIds"`
+	}
+	r.data(t, &ins)
+	if r.body.Status != "OK" || ins.Result.OK != 1 || ins.InsertedCount != 1 || len(ins.InsertedIDs) != 1 || ins.Ops == nil {
+		t.Fatalf("not the seed's insert answer: %s", r.raw)
+	}
+	return ins.InsertedIDs[0]
+}
+
+// fieldsNamed reports whether a 422 answer names every field.
+func (r *response) names(t *testing.T, fields ...string) {
+	t.Helper()
+	for _, f := range fields {
+		found := false
+		for _, fe := range r.body.Fields {
+			if fe.Field == f {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("the answer does not name %q: %s", f, r.raw)
+		}
+	}
+}
+
+// minimal is a valid voice broadcast campaign.
+const minimal = `{"name":"b","type":"Voice Broadcasting","parameters":{"limit":5,"minBillSec":3,"maxTryCount":2,"intervalTryCount":60},
+ "resources":[{"dialledNumber":"^\\+?(\\d+)$","destinations":[{"gwName":"gw","dialString":"$1","enabled":true}]}],
+ "broadcast":{"file":"/msg.wav"}}`
+
+func (f *fixture) campaign() string {
+	f.t.Helper()
+	return f.do("POST", "/api/v2/dialer", minimal).want(f.t, 200).insertedID(f.t)
+}

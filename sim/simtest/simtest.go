@@ -1,0 +1,45 @@
+// Package simtest runs the simulator as its own process for benchmarks
+// that must measure a client alone (its CPU, its memory).
+package simtest
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// StartFsim builds cmd/fsim, runs it with the scenario (YAML) on a free
+// loopback port and returns its event socket address. It stops with the test.
+func StartFsim(tb testing.TB, scenario string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	bin := filepath.Join(dir, "fsim")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/fsdialer/fsdialer/cmd/fsim").CombinedOutput(); err != nil {
+		tb.Fatalf("build fsim: %v\n%s", err, out)
+	}
+	path := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(path, []byte(scenario), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-scenario", path)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+			return addr
+		}
+	}
+	tb.Fatal("fsim did not say where it listens")
+	return ""
+}
