@@ -140,7 +140,7 @@ func (r *response) data(t *testing.T, v any) {
 func (r *response) insertedID(t *testing.T) string {
 	t.Helper()
 	var ins struct {
-		Result struct{ OK, N int }
+		Result        struct{ OK, N int }
 		Ops           []any
 		InsertedCount int
 		InsertedIDs   []string `json:"insertedIds"`
