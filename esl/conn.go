@@ -93,6 +93,8 @@ type Conn struct {
 	jobs    map[string]*Job
 	closed  bool
 	err     error
+	format  string // event format in use ("" before any subscription)
+	jobEvts bool   // BACKGROUND_JOB (or ALL) is subscribed
 
 	items *fifo.Queue[item]
 	done  chan struct{} // closed once the reader stopped and every event was handed over
@@ -410,8 +412,21 @@ func (c *Conn) BgAPI(ctx context.Context, command string) (*Job, error) {
 
 // BgAPIJob starts a background command under the given job id, which is
 // registered before the command is written so no result can be missed. The
-// BACKGROUND_JOB event also reaches OnEvent.
+// result comes as a BACKGROUND_JOB event, so the connection subscribes to
+// it first if it has not (it also reaches OnEvent). With filters, add one
+// passing Event-Name BACKGROUND_JOB.
 func (c *Conn) BgAPIJob(ctx context.Context, jobID, command string) (*Job, error) {
+	c.mu.Lock()
+	subscribed, format := c.jobEvts, c.format
+	c.mu.Unlock()
+	if !subscribed {
+		if format == "" {
+			format = "plain"
+		}
+		if err := c.Subscribe(ctx, format, "BACKGROUND_JOB"); err != nil {
+			return nil, fmt.Errorf("subscribe to BACKGROUND_JOB: %w", err)
+		}
+	}
 	j := &Job{ID: jobID, Command: command, done: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
@@ -458,7 +473,18 @@ func (c *Conn) command(ctx context.Context, line string) error {
 // Subscribe asks for events by name in format plain, json or xml. Names are
 // FreeSWITCH event names (CHANNEL_ANSWER, ALL, CUSTOM sub::class ...).
 func (c *Conn) Subscribe(ctx context.Context, format string, names ...string) error {
-	return c.command(ctx, "event "+format+" "+strings.Join(names, " "))
+	if err := c.command(ctx, "event "+format+" "+strings.Join(names, " ")); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.format = format
+	for _, n := range names {
+		if strings.EqualFold(n, "BACKGROUND_JOB") || strings.EqualFold(n, "ALL") {
+			c.jobEvts = true
+		}
+	}
+	return nil
 }
 
 // Filter adds an event filter: once one exists only matching events come.
