@@ -62,8 +62,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string             { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestDemo runs "dialerd demo" as make run does (faster, smaller) and uses
 // its API: the newcomer's first steps.
@@ -75,7 +79,9 @@ func TestDemo(t *testing.T) {
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"demo", "-listen", addr, "-time-scale", "50", "-members", "30", "-report", "200ms"}, &out) }()
+	go func() {
+		done <- run(ctx, []string{"demo", "-listen", addr, "-time-scale", "50", "-members", "30", "-report", "200ms"}, &out)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
