@@ -138,7 +138,11 @@ func (e *Engine) DeleteMember(ctx context.Context, campaignID, memberID string) 
 	for i, cm := range m.Communications {
 		numbers[i] = cm.Number
 	}
-	return e.st.WriteMember(ctx, campaignID, &store.Write{Member: m, Placement: store.Placement{Place: "delete"}, DelNumbers: numbers})
+	err = e.st.WriteMember(ctx, campaignID, &store.Write{Member: m, Placement: store.Placement{Place: "delete"}, DelNumbers: numbers})
+	if errors.Is(err, store.ErrBeingCalled) {
+		return fmt.Errorf("%w; terminate it to stop further calls, or delete it when the call ends", err)
+	}
+	return err
 }
 
 // TerminateMember stops dialing a member and keeps it (seed 003

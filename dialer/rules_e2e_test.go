@@ -2,6 +2,7 @@ package dialer_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -202,5 +203,45 @@ func TestExpireAndTerminate(t *testing.T) {
 	}
 	if n := len(w.obs.calls(ids[1])); n != 1 {
 		t.Fatalf("member that expires before its retry was called %d times", n)
+	}
+}
+
+// TestDeleteMember: a member being called cannot be deleted (the call
+// would lose its record); between attempts or after its end it can, it is
+// never called again, and its number is free for a new member.
+func TestDeleteMember(t *testing.T) {
+	w := newWorld(t, basicScenario)
+	w.startEngine()
+	c := w.campaign(nil)
+	ids := w.add(c, mem("1000001"), mem("2000001")) // listens to the message; busy, retried after 60 s
+	w.start(c)
+	w.runUntil("the call is answered", time.Minute, answered(w, 1))
+	if err := w.eng.DeleteMember(t.Context(), c.ID, ids[0]); !errors.Is(err, store.ErrBeingCalled) {
+		t.Fatalf("deleting a member during its call: %v, want %v", err, store.ErrBeingCalled)
+	}
+	w.runUntil("the first member ends", time.Minute, w.ended(c, ids[0]))
+	if _, st := w.member(c, ids[1]); st != store.MemberWaiting {
+		t.Fatalf("the busy member is %s, want waiting for its retry", st)
+	}
+	for _, id := range ids {
+		if err := w.eng.DeleteMember(t.Context(), c.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.st.GetMember(t.Context(), c.ID, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleted member %s: %v, want not found", id, err)
+		}
+	}
+	// the campaign may have finished meanwhile: autoRun starts it again
+	res, err := w.eng.AddMembers(t.Context(), c.ID, []*store.Member{mem("1000001")}, true)
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("adding the number again: %v %v", err, res)
+	}
+	again := []string{res[0].ID}
+	w.runUntil("the new member is called", 5*time.Minute, w.ended(c, again...))
+	if n := len(w.obs.calls(ids[1])); n != 1 {
+		t.Fatalf("the deleted busy member was called %d times, want 1", n)
+	}
+	if len(w.obs.calls(again[0])) != 1 {
+		t.Fatalf("the re-added member was called %d times", len(w.obs.calls(again[0])))
 	}
 }

@@ -47,7 +47,7 @@ func TestErrorClasses(t *testing.T) {
 		{"bad call result", "PUT", "/api/v2/dialer/" + id + "/members/" + mid + "/status", writer, `{"stop_communications": "some", "next_after_sec": -5}`, 422, []string{"stop_communications"}, ""},
 		{"bad next_after_sec", "PUT", "/api/v2/dialer/" + id + "/members/" + mid + "/status", writer, `{"next_after_sec": -5}`, 422, []string{"next_after_sec"}, ""},
 		{"body too large", "POST", "/api/v2/dialer", writer, `{"name":"` + strings.Repeat("x", 2<<20) + `"}`, 413, nil, "limit"},
-		{"calendar in use", "DELETE", "/api/v2/calendars/nothing", writer, "", 404, nil, "not found"},
+		{"unknown calendar", "DELETE", "/api/v2/calendars/nothing", writer, "", 404, nil, "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := f.call(tc.method, tc.path, tc.token, "", tc.body).want(t, tc.code)
@@ -60,6 +60,9 @@ func TestErrorClasses(t *testing.T) {
 			r.names(t, tc.fields...)
 		})
 	}
+	f.do("DELETE", "/api/v2/dialer/"+id+"/members/"+mid, "").want(t, 200)
+	f.do("GET", "/api/v2/dialer/"+id+"/members/"+mid, "").want(t, 404)
+	f.do("DELETE", "/api/v2/dialer/"+id+"/members/"+mid, "").want(t, 404)
 	// a running campaign cannot be deleted
 	f.do("PUT", "/api/v2/dialer/"+id+"/state/1", "").want(t, 200)
 	if r := f.do("DELETE", "/api/v2/dialer/"+id, "").want(t, 409); !strings.Contains(r.body.Error, "stop it first") {
