@@ -91,6 +91,9 @@ func runDaemon(ctx context.Context, args []string) error {
 		return errors.New("config freeswitch.nodes: no FreeSWITCH node to dial through")
 	}
 	log := newLogger(cfg, os.Stderr)
+	if len(cfg.API.Tokens)+len(cfg.API.ReadTokens) == 0 {
+		log.Warn("api.tokens is empty: the REST API is open to anyone who reaches " + cfg.HTTP.Listen)
+	}
 	d, err := newDaemon(ctx, cfg, clock.Real{}, log)
 	if err != nil {
 		return err
