@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -87,6 +88,11 @@ func loadConfig(path string) (*Config, error) {
 	v.SetEnvPrefix("DIALER")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	// AutomaticEnv only sees keys viper already knows: bind every key of
+	// Config, defaulted or not.
+	for _, key := range configKeys(reflect.TypeFor[Config](), "") {
+		_ = v.BindEnv(key) // fails only without a key
+	}
 	if path != "" {
 		v.SetConfigFile(path)
 		if err := v.ReadInConfig(); err != nil {
@@ -103,11 +109,33 @@ func loadConfig(path string) (*Config, error) {
 			*dst = splitList(s)
 		}
 	}
+	// Addresses replace the URL (whose default would otherwise win).
+	if len(c.Redis.Addrs) > 0 {
+		c.Redis.URL = ""
+	}
 	// One node can be given in the environment alone.
 	if addr := os.Getenv("DIALER_FREESWITCH_ADDRESS"); addr != "" {
 		c.FreeSWITCH.Nodes = []Node{{Name: "fs1", Address: addr, Password: os.Getenv("DIALER_FREESWITCH_PASSWORD")}}
 	}
 	return &c, c.check()
+}
+
+// configKeys lists the dotted keys of a config struct's scalar and list
+// fields (not inside lists: freeswitch.nodes comes whole or not at all).
+func configKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for f := range t.Fields() {
+		key := prefix + f.Tag.Get("mapstructure")
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
+			keys = append(keys, configKeys(f.Type, key+".")...)
+			continue
+		}
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+			continue
+		}
+		keys = append(keys, key)
+	}
+	return keys
 }
 
 func splitList(s string) []string {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spf13/viper"
 )
 
 func TestConfigFromFileAndEnvironment(t *testing.T) {
@@ -35,6 +37,40 @@ dialer: {region: UA}
 	if c.Redis.URL != "redis://10.0.0.5:6379/2" || len(n) != 2 || n[0].Capacity != 300 || n[1].Name != "10.0.0.11:8021" || n[1].Password != "ClueCon" ||
 		strings.Join(c.API.Tokens, "|") != "a|b" || c.HTTP.Listen != "0.0.0.0:9000" || c.Dialer.Region != "UA" || c.Dialer.Tick != 200*time.Millisecond {
 		t.Fatalf("config %+v", c)
+	}
+}
+
+// TestSampleConfig: deploy/dialerd.yaml, the documented sample, loads and
+// says what the defaults say.
+func TestSampleConfig(t *testing.T) {
+	c, err := loadConfig("../../deploy/dialerd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Config
+	v := viper.New()
+	defaults(v)
+	if err := v.Unmarshal(&d); err != nil {
+		t.Fatal(err)
+	}
+	d.FreeSWITCH = c.FreeSWITCH
+	if fmt.Sprintf("%+v", *c) != fmt.Sprintf("%+v", d) { // [] and nil lists alike
+		t.Fatalf("the sample's values differ from the defaults:\n%+v\n%+v", c, d)
+	}
+	if n := c.FreeSWITCH.Nodes; len(n) != 1 || n[0].Address != "127.0.0.1:8021" {
+		t.Fatalf("nodes %+v", n)
+	}
+}
+
+func TestSentinelAddressesReplaceTheURL(t *testing.T) {
+	t.Setenv("DIALER_REDIS_ADDRS", "10.0.0.1:26379,10.0.0.2:26379")
+	t.Setenv("DIALER_REDIS_MASTER_NAME", "dialer")
+	c, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Redis.URL != "" || len(c.Redis.Addrs) != 2 || c.Redis.MasterName != "dialer" {
+		t.Fatalf("redis %+v", c.Redis)
 	}
 }
 
