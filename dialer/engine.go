@@ -157,7 +157,9 @@ func (e *Engine) Wake() { signal(e.wake) }
 func (e *Engine) syncCampaigns(ctx context.Context) {
 	ids, err := e.st.CampaignIDs(ctx)
 	if err != nil {
-		e.log.Warn("dialer: cannot list campaigns", "error", err)
+		if ctx.Err() == nil { // not a shutdown
+			e.log.Warn("dialer: cannot list campaigns", "error", err)
+		}
 		return
 	}
 	known := map[string]bool{}
@@ -165,7 +167,7 @@ func (e *Engine) syncCampaigns(ctx context.Context) {
 		known[id] = true
 		c, err := e.st.GetCampaign(ctx, id)
 		if err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
+			if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
 				e.log.Warn("dialer: cannot read campaign", "campaign", id, "error", err)
 			}
 			continue
@@ -196,7 +198,7 @@ func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
 	now := e.clock.Now()
 	ok, err := e.st.AcquireRunner(ctx, c.ID, e.cfg.Instance, now, now.Add(e.cfg.LeaseTTL))
 	if err != nil || !ok {
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			e.log.Warn("dialer: cannot lease campaign", "campaign", c.ID, "error", err)
 		}
 		return // another dialer runs it

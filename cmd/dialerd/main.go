@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -172,48 +173,64 @@ func (d *daemon) ready(ctx context.Context) error {
 	return errors.New("no FreeSWITCH node connected")
 }
 
-// run runs the switches' connections, the engine and the HTTP listeners
-// until ctx ends, then stops the listeners gracefully.
+// run binds the HTTP listeners, runs the switches' connections and the
+// engine until ctx ends, then stops in order: the listeners first (requests
+// in flight finish with the engine still up), then the engine and the
+// connections, then the store. Calls in progress go on in FreeSWITCH; the
+// next start reconciles them from the journal.
 func (d *daemon) run(ctx context.Context) error {
 	defer d.store.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 4)
-	go func() { errc <- d.pool.Run(ctx) }()
-	go func() { errc <- d.engine.Run(ctx) }()
 	servers := []*http.Server{{Addr: d.cfg.HTTP.Listen, Handler: d.api, ReadHeaderTimeout: 10 * time.Second}}
 	if d.cfg.Metrics.Listen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", d.api)
 		servers = append(servers, &http.Server{Addr: d.cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second})
 	}
-	for _, s := range servers {
+	listeners := make([]net.Listener, len(servers))
+	for i, s := range servers {
 		l, err := net.Listen("tcp", s.Addr)
 		if err != nil {
+			for _, l := range listeners[:i] {
+				l.Close()
+			}
 			return fmt.Errorf("http listen %s: %w", s.Addr, err)
 		}
+		listeners[i] = l
 		d.log.Info("http listening", "address", l.Addr().String())
+	}
+
+	runCtx, stopRunning := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRunning()
+	var running sync.WaitGroup
+	failed := make(chan error, 2+len(servers))
+	for _, run := range []func(context.Context) error{d.pool.Run, d.engine.Run} {
+		running.Go(func() {
+			if err := run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				failed <- err
+			}
+		})
+	}
+	for i, s := range servers {
 		go func() {
-			if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
+			if err := s.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				failed <- err
 			}
 		}()
 	}
+
 	var err error
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
+	case err = <-failed:
 	}
-	cancel()
-	shutdown, stop := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.HTTP.ShutdownTimeout)
-	defer stop()
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.HTTP.ShutdownTimeout)
+	defer cancel()
 	for _, s := range servers {
 		if serr := s.Shutdown(shutdown); serr != nil {
 			d.log.Warn("http shutdown", "error", serr)
 		}
 	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	stopRunning()
+	running.Wait()
+	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -105,60 +106,117 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// TestDemo runs "dialerd demo" as make run does (faster, smaller) and uses
-// its API: the newcomer's first steps.
-func TestDemo(t *testing.T) {
+// demo is "dialerd demo" running in the test.
+type demo struct {
+	addr string
+	out  *syncBuffer
+	stop func() error // cancels the demo, waits for it to end
+}
+
+func startDemo(t *testing.T, members int) *demo {
+	t.Helper()
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
+	d := &demo{addr: l.Addr().String(), out: &syncBuffer{}}
 	l.Close()
 	t.Setenv("DIALER_API_TOKENS", "demo-token")
-	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"demo", "-listen", addr, "-time-scale", "50", "-members", "30", "-report", "200ms"}, &out)
+		done <- run(ctx, []string{"demo", "-listen", d.addr, "-time-scale", "50", "-members", fmt.Sprint(members), "-report", "200ms"}, d.out)
 	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+	var once sync.Once
+	var err error
+	d.stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() {
+		if err := d.stop(); err != nil {
 			t.Errorf("demo ended with %v", err)
 		}
-	}()
-	get := func(path string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
-		req.Header.Set("X-Access-Token", "demo-token")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if code, _ := get("/readyz"); code == 200 && strings.Contains(out.String(), "finished") {
-			break
+	})
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _ := d.do("GET", "/readyz", nil); code == 200 {
+			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the demo did not come up:\n%s", out.String())
+			t.Fatalf("the demo did not come up:\n%s", d.out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(out.String(), "X-Access-Token: demo-token") {
-		t.Fatalf("the demo does not print its token:\n%s", out.String())
+}
+
+func (d *demo) do(method, path string, body io.Reader) (int, string) {
+	req, _ := http.NewRequest(method, "http://"+d.addr+path, body)
+	req.Header.Set("X-Access-Token", "demo-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
 	}
-	code, body := get("/api/v2/dialer")
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestDemo runs "dialerd demo" as make run does (faster, smaller) and uses
+// its API: the newcomer's first steps.
+func TestDemo(t *testing.T) {
+	d := startDemo(t, 30)
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(d.out.String(), "finished"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo campaign did not finish:\n%s", d.out.String())
+		}
+	}
+	if !strings.Contains(d.out.String(), "X-Access-Token: demo-token") {
+		t.Fatalf("the demo does not print its token:\n%s", d.out.String())
+	}
+	code, body := d.do("GET", "/api/v2/dialer", nil)
 	if code != 200 || !strings.Contains(body, "Demo voice broadcast") {
 		t.Fatalf("campaigns: %d %s", code, body)
 	}
-	for time.Now().Before(deadline) {
-		if _, metrics := get("/metrics"); strings.Contains(metrics, "dialer_calls_placed_total{campaign=") {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if _, metrics := d.do("GET", "/metrics", nil); !strings.Contains(metrics, "dialer_calls_placed_total{campaign=") {
+		t.Fatalf("no calls placed:\n%s", d.out.String())
 	}
-	t.Fatalf("no calls placed:\n%s", out.String())
+}
+
+// TestShutdownFinishesRequestsInFlight: a CSV upload still arriving when
+// the daemon is told to stop is read to its end and answered, and then the
+// daemon stops.
+func TestShutdownFinishesRequestsInFlight(t *testing.T) {
+	d := startDemo(t, 10)
+	_, body := d.do("GET", "/api/v2/dialer", nil)
+	var list struct {
+		Data []struct {
+			ID string `json:"_id"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Data) != 1 {
+		t.Fatalf("campaigns: %v %s", err, body)
+	}
+	pr, pw := io.Pipe()
+	answer := make(chan string, 1)
+	go func() {
+		code, body := d.do("POST", "/api/v2/dialer/"+list.Data[0].ID+"/members/csv?columns=name,number", pr)
+		answer <- fmt.Sprint(code, " ", body)
+	}()
+	const lines = 200
+	for i := range lines {
+		if i == lines/2 {
+			time.Sleep(100 * time.Millisecond) // the handler is reading by now
+			go d.stop()
+			time.Sleep(100 * time.Millisecond) // the shutdown has begun
+		}
+		fmt.Fprintf(pw, "late %d,+38099%07d\n", i, i)
+	}
+	pw.Close()
+	if got := <-answer; !strings.HasPrefix(got, "200 ") || !strings.Contains(got, fmt.Sprintf(`"insertedCount":%d`, lines)) {
+		t.Fatalf("the upload in flight: %.300s", got)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := d.do("GET", "/healthz", nil); code != 0 {
+		t.Fatalf("a request after the shutdown was answered %d", code)
+	}
 }
 
 func TestVersionAndUsage(t *testing.T) {
@@ -169,5 +227,4 @@ func TestVersionAndUsage(t *testing.T) {
 	if err := run(context.Background(), []string{"launch"}, &out); err == nil {
 		t.Fatal("an unknown command was accepted")
 	}
-	fmt.Fprint(io.Discard)
 }
