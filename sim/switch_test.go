@@ -441,3 +441,21 @@ func TestScenarioErrorsNameTheField(t *testing.T) {
 		t.Fatalf("empty scenario: %v", err)
 	}
 }
+
+// TestSampleScenario: deploy/fsim-scenario.yaml, the documented example,
+// loads, and its rules decide as its comments say.
+func TestSampleScenario(t *testing.T) {
+	sc, err := LoadScenario("../deploy/fsim-scenario.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Numbers) != 3 || len(sc.Gateways) != 4 || len(sc.Agents) != 3 || len(sc.Extensions) != 2 {
+		t.Fatalf("scenario %+v", sc)
+	}
+	if o := sc.drawSubscriber("9991234567", 0); o.cause != "UNALLOCATED_NUMBER" {
+		t.Fatalf("the test range gave %+v", o)
+	}
+	if r := sc.rule("380441234567"); r.Answer != 0.30 || r.Busy != 0.20 {
+		t.Fatalf("a landline uses %+v", r)
+	}
+}
