@@ -2,6 +2,7 @@ package dialer_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -130,5 +131,36 @@ func TestCommunicationTypeRangesE2E(t *testing.T) {
 	kyiv, _ := time.LoadLocation("Europe/Kyiv")
 	if calls[0].dest != "+380911111111" || calls[0].at.In(kyiv).Hour() != 9 || calls[1].dest != "+380922222222" || calls[1].at.In(kyiv).Hour() != 12 {
 		t.Fatalf("dialed %s at %v and %v", dests(calls), calls[0].at.In(kyiv), calls[1].at.In(kyiv))
+	}
+}
+
+// TestCalendarChangeAppliesAtOnce: when a running campaign's calendar is
+// closed early, no call starts once the change is answered (not at the
+// engine's next look at the campaign, up to a second later).
+func TestCalendarChangeAppliesAtOnce(t *testing.T) {
+	w := newWorld(t, "gateways: [{name: gw}]\ndefault: {busy: 1, setup: 0.3}") // a call every 0.3 s
+	w.startEngine()
+	cal := officeHours(t, w, "UTC", nil) // the epoch is 10:00 UTC: open
+	c := w.campaign(func(c *store.Campaign) { c.Calendar.ID = cal.ID; c.Parameters.Limit = 1 })
+	var ms []*store.Member
+	for i := range 20 {
+		ms = append(ms, mem(fmt.Sprintf("+38091111%04d", i)))
+	}
+	w.add(c, ms...)
+	w.start(c)
+	w.runUntil("calls go out", time.Minute, func() bool { return len(w.obs.calls("")) >= 3 })
+	for i := range cal.Week {
+		cal.Week[i].StartTime, cal.Week[i].EndTime = 18*60, 20*60
+	}
+	if err := w.st.UpdateCalendar(t.Context(), cal, w.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.eng.CalendarChanged(t.Context(), cal.ID); err != nil {
+		t.Fatal(err)
+	}
+	closed, before := w.clk.Now(), len(w.obs.calls(""))
+	w.runUntil("a minute", time.Minute, func() bool { return w.clk.Now().Sub(closed) >= time.Minute })
+	for _, call := range w.obs.calls("")[before:] {
+		t.Errorf("a call at %v, after the calendar closed at %v", call.at.UTC(), closed.UTC())
 	}
 }

@@ -336,6 +336,28 @@ func (e *Engine) CampaignChanged(ctx context.Context, c *store.Campaign) {
 	signal(e.syncNow)
 }
 
+// CalendarChanged hands the campaigns that use a calendar to their runners,
+// which read the calendar again, and waits until they have.
+func (e *Engine) CalendarChanged(ctx context.Context, calendarID string) error {
+	e.mu.Lock()
+	ids := make([]string, 0, len(e.runners))
+	for id := range e.runners {
+		ids = append(ids, id)
+	}
+	e.mu.Unlock()
+	for _, id := range ids {
+		c, err := e.st.GetCampaign(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("calendar %s changed: %w", calendarID, err)
+		case c.Calendar.ID == calendarID:
+			e.CampaignChanged(ctx, c)
+		}
+	}
+	return nil
+}
+
 // Progress is a campaign's running totals since this engine started it.
 type Progress struct {
 	Campaign  string

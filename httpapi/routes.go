@@ -571,7 +571,11 @@ func (a *api) updateCalendar(c echo.Context) error {
 		return err
 	}
 	cal.ID = c.Param("id")
-	if err := a.st.UpdateCalendar(c.Request().Context(), &cal, a.clock.Now()); err != nil {
+	ctx := c.Request().Context()
+	if err := a.st.UpdateCalendar(ctx, &cal, a.clock.Now()); err != nil {
+		return err
+	}
+	if err := a.eng.CalendarChanged(ctx, cal.ID); err != nil {
 		return err
 	}
 	return ok(c, cal)
