@@ -752,7 +752,7 @@ func (s *Switch) hangupLeg(ch *channel, cause string, local bool) {
 	if st, ok := ch.v.get("sip_invite_failure_status"); ok {
 		ch.v.set("sip_term_status", st)
 		ch.v.set("proto_specific_hangup_cause", "sip:"+st)
-		ch.v.set("sip_term_cause", strconv.Itoa(causeCodes[cause]))
+		ch.v.set("sip_term_cause", strconv.Itoa(esl.Q850(cause)))
 	} else if ch.answered() && !local {
 		ch.v.set("sip_term_status", "200")
 		ch.v.set("proto_specific_hangup_cause", "sip:200")

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/fsdialer/fsdialer/esl"
 )
 
 // The kinds of store errors, for errors.Is: the API answers them 404, 409
@@ -355,4 +357,10 @@ func (a *Agent) Validate() error {
 	}
 	v.check(a.Status == AgentLoggedOut || a.Status == AgentAvailable || a.Status == AgentOnBreak, "status", "%q is not logged_out, available or on_break", a.Status)
 	return v.err()
+}
+
+// KnownCause reports whether name is a FreeSWITCH hangup cause (any case).
+func KnownCause(name string) bool {
+	_, ok := esl.HangupCauseCode(name)
+	return ok
 }

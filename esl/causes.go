@@ -1,9 +1,11 @@
-package store
+package esl
 
 import "strings"
 
-// causes are FreeSWITCH's hangup causes (switch_types.h) and their Q.850 codes.
-var causes = map[string]int{
+// hangupCauses are FreeSWITCH's hangup causes and their codes
+// (switch_call_cause_t in switch_types.h): Q.850 up to 127, FreeSWITCH's own
+// above.
+var hangupCauses = map[string]int{
 	"NONE": 0, "UNALLOCATED_NUMBER": 1, "NO_ROUTE_TRANSIT_NET": 2, "NO_ROUTE_DESTINATION": 3,
 	"CHANNEL_UNACCEPTABLE": 6, "CALL_AWARDED_DELIVERED": 7, "NORMAL_CLEARING": 16,
 	"USER_BUSY": 17, "NO_USER_RESPONSE": 18, "NO_ANSWER": 19, "SUBSCRIBER_ABSENT": 20,
@@ -31,8 +33,19 @@ var causes = map[string]int{
 	"STALE_DATE": 824, "REJECT_ALL": 825,
 }
 
-// KnownCause reports whether name is a FreeSWITCH hangup cause (any case).
-func KnownCause(name string) bool {
-	_, ok := causes[strings.ToUpper(name)]
-	return ok
+// HangupCauseCode returns the code of a FreeSWITCH hangup cause, in any
+// case; ok is false for a name FreeSWITCH does not have.
+func HangupCauseCode(name string) (code int, ok bool) {
+	code, ok = hangupCauses[strings.ToUpper(name)]
+	return code, ok
+}
+
+// Q850 is the Q.850 code FreeSWITCH reports for a cause
+// (hangup_cause_q850, sip_term_cause): its own code up to 127, and 16
+// (NORMAL_CLEARING) for FreeSWITCH's own causes and unknown ones.
+func Q850(name string) int {
+	if code, ok := HangupCauseCode(name); ok && code <= 127 {
+		return code
+	}
+	return 16
 }
