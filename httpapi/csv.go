@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -166,41 +165,26 @@ func (a *api) uploadCSV(c echo.Context) error {
 		}
 		in = enc.NewDecoder().Reader(src)
 	}
+	ctx := c.Request().Context()
 	var (
-		ids     []string
-		refused []itemError
-		batch   []*store.Member
-		lines   []int
-		index   []int
+		up    upload
+		batch []*store.Member
+		lines []int
+		index []int
 	)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		res, err := a.eng.AddMembers(c.Request().Context(), id, batch, autoRun)
-		if err != nil && res == nil {
-			return err
-		}
-		for i, r := range res {
-			if r.Err != nil {
-				ie := toItemError(index[i], r.Err)
-				ie.Line = lines[i]
-				refused = append(refused, ie)
-			} else {
-				ids = append(ids, r.ID)
-			}
-		}
-		if err != nil {
-			refused = append(refused, itemError{Index: -1, Error: err.Error()})
-		}
+		err := a.insert(ctx, id, &up, batch, index, lines, autoRun)
 		batch, lines, index = batch[:0], lines[:0], index[:0]
-		return nil
+		return err
 	}
 	err = scanCSV(in, sep, c.QueryParam("columns"), skipHeader, func(item, line int, m *store.Member, err error) error {
 		if err != nil {
 			ie := toItemError(item, err)
 			ie.Line = line
-			refused = append(refused, ie)
+			up.refuse(ie, err)
 			return nil
 		}
 		batch, lines, index = append(batch, m), append(lines, line), append(index, item)
@@ -215,10 +199,7 @@ func (a *api) uploadCSV(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sort.Slice(refused, func(i, j int) bool { return refused[i].Index < refused[j].Index })
-	out := newInsertResult(ids)
-	out.Errors = refused
-	return ok(c, out)
+	return ok(c, up.result())
 }
 
 // scanCSV reads members from CSV as it arrives: columns is the mapping, or

@@ -279,3 +279,28 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	}
 	_ = http.MethodGet
 }
+
+// TestAutoRunThatCannotStart: members posted with autoRun to a campaign
+// that cannot run are added all the same, and the answer says why the
+// campaign did not start.
+func TestAutoRunThatCannotStart(t *testing.T) {
+	f := newFixture(t)
+	id := f.do("POST", "/api/v2/dialer", strings.Replace(minimal, "Voice Broadcasting", "Progressive Dialer", 1)).want(t, 200).insertedID(t)
+	for i, body := range []string{
+		`{"name":"a","communications":[{"number":"380500000001"}]}`,
+		`{"items":[{"name":"b","communications":[{"destination":"380500000002"}]}]}`,
+	} {
+		r := f.do("POST", "/api/v2/dialer/"+id+"/members?autoRun=true", body).want(t, 200)
+		var out struct {
+			InsertedIDs []string `json:"insertedIds"`
+			Errors      []struct {
+				Index int
+				Error string
+			}
+		}
+		r.data(t, &out)
+		if len(out.InsertedIDs) != 1 || len(out.Errors) != 1 || out.Errors[0].Index != -1 || !strings.Contains(out.Errors[0].Error, "not supported") {
+			t.Fatalf("request %d: %s", i, r.raw)
+		}
+	}
+}

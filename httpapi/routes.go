@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -64,6 +66,14 @@ func (a *api) routes(read, write *echo.Group) {
 		}
 		g.Add(r.method, r.path, h)
 	}
+}
+
+// memberOK answers a member, or the error of the call that returned it.
+func memberOK(c echo.Context, m *store.Member, state string, err error) error {
+	if err != nil {
+		return err
+	}
+	return ok(c, outMember(m, state))
 }
 
 // okBody is every success response: the seed's {"status":"OK","data":...}.
@@ -148,6 +158,16 @@ func body(c echo.Context) ([]byte, error) {
 	return b, nil
 }
 
+// decodeBody reads the request body as a T.
+func decodeBody[T any](c echo.Context) (T, error) {
+	var v T
+	b, err := body(c)
+	if err != nil {
+		return v, err
+	}
+	return v, decodeJSON(b, &v)
+}
+
 // intParam reads an integer query parameter within bounds.
 func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
 	s := c.QueryParam(name)
@@ -192,12 +212,8 @@ func paging(c echo.Context) (offset, limit int, err error) {
 }
 
 func (a *api) createCampaign(c echo.Context) error {
-	b, err := body(c)
+	camp, err := decodeBody[store.Campaign](c)
 	if err != nil {
-		return err
-	}
-	var camp store.Campaign
-	if err := decodeJSON(b, &camp); err != nil {
 		return err
 	}
 	if err := a.st.CreateCampaign(c.Request().Context(), &camp, a.clock.Now()); err != nil {
@@ -231,12 +247,8 @@ func (a *api) getCampaign(c echo.Context) error {
 }
 
 func (a *api) updateCampaign(c echo.Context) error {
-	b, err := body(c)
+	in, err := decodeBody[store.Campaign](c)
 	if err != nil {
-		return err
-	}
-	var in store.Campaign
-	if err := decodeJSON(b, &in); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -342,28 +354,24 @@ func (a *api) addMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := body(c)
+	in, err := decodeBody[membersBody](c)
 	if err != nil {
 		return err
 	}
-	var in membersBody
-	if err := decodeJSON(b, &in); err != nil {
-		return err
-	}
 	ctx, id := c.Request().Context(), c.Param("id")
+	var up upload
 	if in.Items == nil { // one member: refused whole, with its error
 		m, err := in.memberIn.member()
 		if err != nil {
 			return err
 		}
-		res, err := a.eng.AddMembers(ctx, id, []*store.Member{m}, autoRun)
-		if err != nil && res == nil {
+		if err := a.insert(ctx, id, &up, []*store.Member{m}, []int{0}, nil, autoRun); err != nil {
 			return err
 		}
-		if res[0].Err != nil {
-			return res[0].Err
+		if len(up.ids) == 0 {
+			return up.errs[0]
 		}
-		return ok(c, newInsertResult([]string{res[0].ID}))
+		return ok(c, up.result())
 	}
 	items := *in.Items
 	if len(items) > MaxBulkMembers {
@@ -371,44 +379,65 @@ func (a *api) addMembers(c echo.Context) error {
 	}
 	members := make([]*store.Member, 0, len(items))
 	index := make([]int, 0, len(items))
-	var refused []itemError
 	for i := range items {
 		m, err := items[i].member()
 		if err != nil {
-			refused = append(refused, toItemError(i, err))
+			up.refuse(toItemError(i, err), err)
 			continue
 		}
 		members = append(members, m)
 		index = append(index, i)
 	}
-	return a.insertReport(c, id, members, index, refused, nil, autoRun)
+	if err := a.insert(ctx, id, &up, members, index, nil, autoRun); err != nil {
+		return err
+	}
+	return ok(c, up.result())
 }
 
-// insertReport inserts members and answers which were created and which
-// refused, naming each refused item by index (and CSV line).
-func (a *api) insertReport(c echo.Context, id string, members []*store.Member, index []int, refused []itemError, lines []int, autoRun bool) error {
-	res, err := a.eng.AddMembers(c.Request().Context(), id, members, autoRun)
+// upload collects the answer of a bulk upload over its batches: the ids
+// created and the items refused.
+type upload struct {
+	ids     []string
+	refused []itemError
+	errs    []error // why each was refused
+}
+
+func (u *upload) refuse(ie itemError, err error) {
+	u.refused = append(u.refused, ie)
+	u.errs = append(u.errs, err)
+}
+
+// insert adds a batch of members; index (and lines, for CSV) name each
+// member's item. A campaign that autoRun could not start is reported as an
+// item of index -1: the members are added all the same.
+func (a *api) insert(ctx context.Context, id string, u *upload, members []*store.Member, index, lines []int, autoRun bool) error {
+	res, err := a.eng.AddMembers(ctx, id, members, autoRun)
 	if err != nil && res == nil {
 		return err
 	}
-	var ids []string
 	for i, r := range res {
-		if r.Err != nil {
-			ie := toItemError(index[i], r.Err)
-			if lines != nil {
-				ie.Line = lines[i]
-			}
-			refused = append(refused, ie)
+		if r.Err == nil {
+			u.ids = append(u.ids, r.ID)
 			continue
 		}
-		ids = append(ids, r.ID)
+		ie := toItemError(index[i], r.Err)
+		if lines != nil {
+			ie.Line = lines[i]
+		}
+		u.refuse(ie, r.Err)
 	}
-	out := newInsertResult(ids)
-	out.Errors = refused
-	if err != nil { // added, but autoRun could not start the campaign
-		out.Errors = append(out.Errors, itemError{Index: -1, Error: err.Error()})
+	if err != nil {
+		u.refuse(itemError{Index: -1, Error: err.Error()}, err)
 	}
-	return ok(c, out)
+	return nil
+}
+
+// result is the answer, refused items in their order in the request.
+func (u *upload) result() *insertResult {
+	sort.SliceStable(u.refused, func(i, j int) bool { return u.refused[i].Index < u.refused[j].Index })
+	out := newInsertResult(u.ids)
+	out.Errors = u.refused
+	return out
 }
 
 func (a *api) listMembers(c echo.Context) error {
@@ -449,19 +478,12 @@ func (a *api) listMembers(c echo.Context) error {
 
 func (a *api) getMember(c echo.Context) error {
 	m, st, err := a.st.GetMember(c.Request().Context(), c.Param("id"), c.Param("mid"))
-	if err != nil {
-		return err
-	}
-	return ok(c, outMember(m, st))
+	return memberOK(c, m, st, err)
 }
 
 func (a *api) updateMember(c echo.Context) error {
-	b, err := body(c)
+	in, err := decodeBody[memberIn](c)
 	if err != nil {
-		return err
-	}
-	var in memberIn
-	if err := decodeJSON(b, &in); err != nil {
 		return err
 	}
 	upd, err := in.member()
@@ -469,10 +491,7 @@ func (a *api) updateMember(c echo.Context) error {
 		return err
 	}
 	m, st, err := a.eng.UpdateMember(c.Request().Context(), c.Param("id"), c.Param("mid"), upd)
-	if err != nil {
-		return err
-	}
-	return ok(c, outMember(m, st))
+	return memberOK(c, m, st, err)
 }
 
 func (a *api) deleteMember(c echo.Context) error {
@@ -483,12 +502,8 @@ func (a *api) deleteMember(c echo.Context) error {
 }
 
 func (a *api) memberStatus(c echo.Context) error {
-	b, err := body(c)
+	in, err := decodeBody[resultIn](c)
 	if err != nil {
-		return err
-	}
-	var in resultIn
-	if err := decodeJSON(b, &in); err != nil {
 		return err
 	}
 	res, err := in.result()
@@ -496,26 +511,17 @@ func (a *api) memberStatus(c echo.Context) error {
 		return err
 	}
 	m, st, err := a.eng.SubmitResult(c.Request().Context(), c.Param("id"), c.Param("mid"), res)
-	if err != nil {
-		return err
-	}
-	return ok(c, outMember(m, st))
+	return memberOK(c, m, st, err)
 }
 
 func (a *api) terminate(c echo.Context) error {
 	m, st, err := a.eng.TerminateMember(c.Request().Context(), c.Param("id"), c.Param("mid"))
-	if err != nil {
-		return err
-	}
-	return ok(c, outMember(m, st))
+	return memberOK(c, m, st, err)
 }
 
 func (a *api) resetRetries(c echo.Context) error {
 	m, st, err := a.eng.ResetRetries(c.Request().Context(), c.Param("id"), c.Param("mid"))
-	if err != nil {
-		return err
-	}
-	return ok(c, outMember(m, st))
+	return memberOK(c, m, st, err)
 }
 
 func (a *api) memberHistory(c echo.Context) error {
@@ -531,12 +537,8 @@ func (a *api) memberHistory(c echo.Context) error {
 }
 
 func (a *api) createCalendar(c echo.Context) error {
-	b, err := body(c)
+	cal, err := decodeBody[store.Calendar](c)
 	if err != nil {
-		return err
-	}
-	var cal store.Calendar
-	if err := decodeJSON(b, &cal); err != nil {
 		return err
 	}
 	if err := a.st.CreateCalendar(c.Request().Context(), &cal, a.clock.Now()); err != nil {
@@ -562,12 +564,8 @@ func (a *api) getCalendar(c echo.Context) error {
 }
 
 func (a *api) updateCalendar(c echo.Context) error {
-	b, err := body(c)
+	cal, err := decodeBody[store.Calendar](c)
 	if err != nil {
-		return err
-	}
-	var cal store.Calendar
-	if err := decodeJSON(b, &cal); err != nil {
 		return err
 	}
 	cal.ID = c.Param("id")
