@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -104,37 +103,13 @@ func BenchmarkConcurrentClaimers(b *testing.B) {
 			b.Fatal(err)
 		}
 		fillMembers(b, s, c, n)
-		var mu sync.Mutex
-		seen := make(map[string]bool, n)
-		doubles := 0
-		var wg sync.WaitGroup
 		start := time.Now()
-		for w := 0; w < 8; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					got, err := s.ClaimMembers(context.Background(), c.ID, 50, t0, t0.Add(time.Hour))
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					if len(got) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, g := range got {
-						if seen[g.Member.ID] {
-							doubles++
-						}
-						seen[g.Member.ID] = true
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
+		seen := drain(b, s, c.ID, 8, 50)
 		elapsed := time.Since(start)
+		doubles := 0
+		for _, k := range seen {
+			doubles += k - 1
+		}
 		if doubles != 0 || len(seen) != n {
 			b.Fatalf("%d double claims, %d of %d members claimed", doubles, len(seen), n)
 		}

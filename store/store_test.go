@@ -367,31 +367,7 @@ func TestConcurrentClaimersNeverShareAMember(t *testing.T) {
 			ms[i] = member(i%7, fmt.Sprintf("38050%07d", i))
 		}
 		insert(t, s, c, ms...)
-		var mu sync.Mutex
-		seen := map[string]int{}
-		var wg sync.WaitGroup
-		for w := 0; w < 8; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					got, err := s.ClaimMembers(context.Background(), c.ID, 37, t0, t0.Add(time.Minute))
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if len(got) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, g := range got {
-						seen[g.Member.ID]++
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
+		seen := drain(t, s, c.ID, 8, 37)
 		if len(seen) != n {
 			t.Fatalf("%d members claimed, want %d", len(seen), n)
 		}
@@ -401,6 +377,35 @@ func TestConcurrentClaimersNeverShareAMember(t *testing.T) {
 			}
 		}
 	})
+}
+
+// drain runs claimers in parallel, each claiming batch members at a time
+// until none is left, and counts how often each member was claimed.
+func drain(tb testing.TB, s *store.Store, campaign string, claimers, batch int) map[string]int {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for range claimers {
+		wg.Go(func() {
+			for {
+				got, err := s.ClaimMembers(context.Background(), campaign, batch, t0, t0.Add(time.Hour))
+				if err != nil {
+					tb.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, g := range got {
+					seen[g.Member.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return seen
 }
 
 // TestLapsedLeaseIsHandedBack: a claimer dies holding members; after the
