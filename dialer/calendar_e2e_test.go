@@ -35,7 +35,6 @@ func officeHours(t *testing.T, w *world, tz string, edit func(*store.Calendar)) 
 // time zone: their own, else their number's, else the calendar's.
 func TestCallsOnlyInLocalHours(t *testing.T) {
 	w := newWorld(t, worldScenario)
-	w.step = 30 * time.Second
 	w.startEngine()
 	cal := officeHours(t, w, "Europe/Kyiv", nil)
 	c := w.campaign(func(c *store.Campaign) { c.Calendar.ID = cal.ID })
@@ -47,13 +46,17 @@ func TestCallsOnlyInLocalHours(t *testing.T) {
 		tokyo,                // Tokyo by the member's zone: 19:00 there, called at 09:00 JST = 00:00 UTC
 	)
 	w.start(c)
+	w.runUntil("the Kyiv member is called", 10*time.Second, func() bool { return len(w.obs.calls(ids[0])) > 0 })
+	w.step = 30 * time.Second
 	w.runUntil("the three are called", 16*time.Hour, w.ended(c, ids...))
 	for i, want := range []time.Time{epoch, time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC), time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)} {
 		calls := w.obs.calls(ids[i])
 		if len(calls) != 1 {
 			t.Fatalf("member %d called %d times", i, len(calls))
 		}
-		if at := calls[0].at; at.Before(want) || at.After(want.Add(2*w.step)) {
+		// Never before the hour; soon after it, give or take a loaded
+		// machine's goroutines falling behind the 30 s clock steps.
+		if at := calls[0].at; at.Before(want) || at.After(want.Add(10*w.step)) {
 			t.Errorf("member %d called at %v, want %v", i, at.UTC(), want)
 		}
 	}
