@@ -62,7 +62,6 @@ func TestResourcesRouteNumbers(t *testing.T) {
 // campaign gets the lines first.
 func TestSharedGatewayLimitAndCampaignPriority(t *testing.T) {
 	w := newWorld(t, routingScenario)
-	w.startEngine()
 	shared := []store.Resource{{DialledNumber: ".", Destinations: []store.Destination{{GwName: "shared", Limit: 2, Enabled: true}}}}
 	low := w.campaign(func(c *store.Campaign) { c.Name, c.Priority, c.Resources = "low", 0, shared })
 	high := w.campaign(func(c *store.Campaign) { c.Name, c.Priority, c.Resources = "high", 10, shared })
@@ -72,8 +71,17 @@ func TestSharedGatewayLimitAndCampaignPriority(t *testing.T) {
 		highMs = append(highMs, mem("+38092000000"+string(rune('0'+i))))
 	}
 	lowIDs, highIDs := w.add(low, lowMs...), w.add(high, highMs...)
-	w.start(low)
-	w.start(high)
+	// Both are running when the dialer starts: started one after the
+	// other, the first could rightly take the lines before the second runs.
+	for _, c := range []*store.Campaign{low, high} {
+		if _, err := w.st.UpdateCampaign(t.Context(), c.ID, w.clk.Now(), func(c *store.Campaign) error {
+			c.State = store.StateRunning
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.startEngine()
 	w.runUntil("all done", 10*time.Minute, func() bool { return w.ended(low, lowIDs...)() && w.ended(high, highIDs...)() })
 	if n := w.obs.maxConcurrentOnGateway("shared"); n != 2 {
 		t.Fatalf("%d calls at once on a gateway limited to 2", n)
