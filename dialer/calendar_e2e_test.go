@@ -52,7 +52,7 @@ func TestCallsOnlyInLocalHours(t *testing.T) {
 	for i, want := range []time.Time{epoch, time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC), time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)} {
 		calls := w.obs.calls(ids[i])
 		if len(calls) != 1 {
-			t.Fatalf("member %d called %d times", i, len(calls))
+			t.Fatalf("member %d called %d times: %+v; records %+v", i, len(calls), calls, history(w, c)[ids[i]])
 		}
 		// Never before the hour; soon after it, give or take a loaded
 		// machine's goroutines falling behind the 30 s clock steps.
@@ -82,8 +82,8 @@ func TestCallsAcrossTheDSTChange(t *testing.T) {
 	w.runUntil("two calls", 40*time.Hour, func() bool { return len(w.obs.calls(ids[0])) >= 2 })
 	calls := w.obs.calls(ids[0])
 	for i, want := range []time.Time{time.Date(2026, 3, 7, 14, 0, 0, 0, time.UTC), time.Date(2026, 3, 8, 13, 0, 0, 0, time.UTC)} {
-		if at := calls[i].at; at.Before(want) || at.After(want.Add(2*w.step)) {
-			t.Errorf("call %d at %v, want %v", i, at.UTC(), want)
+		if at := calls[i].at; at.Before(want) || at.After(want.Add(10*w.step)) { // late only on a loaded machine
+			t.Errorf("call %d at %v, want %v; call records %+v", i, at.UTC(), want, history(w, c)[ids[0]])
 		}
 	}
 }

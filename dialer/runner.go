@@ -167,12 +167,7 @@ func (r *runner) run(ctx context.Context) {
 			r.applyUpdate(ctx)
 			close(done)
 		case <-r.inbox.Ready():
-			items := r.inbox.TryTake(buf)
-			for i := range items {
-				r.handle(ctx, items[i])
-				items[i] = inboxItem{}
-			}
-			buf = items
+			buf = r.drainInbox(ctx, buf)
 		case <-r.updated:
 			r.applyUpdate(ctx)
 		case <-hk.C:
@@ -186,6 +181,17 @@ func (r *runner) run(ctx context.Context) {
 }
 
 func (r *runner) now() time.Time { return r.e.clock.Now() }
+
+// drainInbox handles the events and state changes waiting for the runner;
+// buf is reused between calls.
+func (r *runner) drainInbox(ctx context.Context, buf []inboxItem) []inboxItem {
+	items := r.inbox.TryTake(buf)
+	for i := range items {
+		r.handle(ctx, items[i])
+		items[i] = inboxItem{}
+	}
+	return items
+}
 
 func (r *runner) prio() int64 { return atomic.LoadInt64(&r.priority) }
 
@@ -669,8 +675,9 @@ func (r *runner) retryPending(ctx context.Context) {
 	r.pending = left
 }
 
-// renew extends the leases of the members and gateway slots in flight, and
-// the campaign's own lease.
+// renew extends the leases of the members and gateway slots in flight (and
+// of members whose result waits to be written), and the campaign's own
+// lease.
 func (r *runner) renew(ctx context.Context) {
 	now := r.now()
 	until := now.Add(r.e.cfg.LeaseTTL)
@@ -680,6 +687,9 @@ func (r *runner) renew(ctx context.Context) {
 		if c.slot != "" {
 			_ = r.e.st.RenewSlot(ctx, c.slot, c.attempt.ID, until)
 		}
+	}
+	for _, p := range r.pending { // ended, not yet written: still ours
+		byToken[p.c.token] = append(byToken[p.c.token], p.c.attempt.Member)
 	}
 	for token, ids := range byToken {
 		if _, err := r.e.st.RenewLeases(ctx, r.id, token, ids, until); err != nil {
@@ -762,6 +772,9 @@ func (r *runner) sweepLapsed(ctx context.Context) {
 	for _, c := range r.calls {
 		byMember[c.attempt.Member] = c
 	}
+	for _, p := range r.pending {
+		byMember[p.c.attempt.Member] = p.c
+	}
 	var open map[string]*store.Attempt
 	for _, t := range taken {
 		if c := byMember[t.Member.ID]; c != nil {
@@ -837,16 +850,15 @@ func (r *runner) adopt(ctx context.Context, a *store.Attempt, m *store.Member) {
 // checkOnSwitch asks each call's switch whether it still exists: the gone
 // are classified as lost, the live re-attached.
 func (r *runner) checkOnSwitch(ctx context.Context, calls []*call) {
-	channels := map[string]map[string]string{} // node -> uuid -> callstate
+	channels := r.askSwitches(ctx, calls)
 	for _, c := range calls {
+		if r.calls[c.attempt.ID] != c {
+			continue // its end arrived meanwhile
+		}
 		live, ok := channels[c.node]
 		if !ok {
-			var err error
-			if live, err = r.liveChannels(ctx, c.node); err != nil {
-				c.suspended = true
-				continue
-			}
-			channels[c.node] = live
+			c.suspended = true
+			continue
 		}
 		state, exists := live[c.attempt.ID]
 		if !exists {
@@ -864,6 +876,26 @@ func (r *runner) checkOnSwitch(ctx context.Context, calls []*call) {
 }
 
 // liveChannels lists a node's channels (show channels as json).
+// askSwitches lists the live channels of the calls' switches (a switch that
+// does not answer is left out), then handles the events that came before
+// the answers: a call the switch no longer lists has had its end seen by
+// then, if the switch sent one.
+func (r *runner) askSwitches(ctx context.Context, calls []*call) map[string]map[string]string {
+	channels := map[string]map[string]string{} // node -> uuid -> callstate
+	asked := map[string]bool{}
+	for _, c := range calls {
+		if asked[c.node] {
+			continue
+		}
+		asked[c.node] = true
+		if live, err := r.liveChannels(ctx, c.node); err == nil {
+			channels[c.node] = live
+		}
+	}
+	r.drainInbox(ctx, nil)
+	return channels
+}
+
 func (r *runner) liveChannels(ctx context.Context, node string) (map[string]string, error) {
 	sw := r.e.sw.Node(node)
 	if sw == nil || !r.e.sw.Connected(node) {
@@ -923,10 +955,14 @@ func (r *runner) checkCalls(ctx context.Context) {
 		}
 		stale = append(stale, c)
 	}
+	if len(stale) == 0 {
+		return
+	}
+	channels := r.askSwitches(ctx, stale)
 	for _, c := range stale {
-		live, err := r.liveChannels(ctx, c.node)
-		if err != nil {
-			continue
+		live, asked := channels[c.node]
+		if !asked || r.calls[c.attempt.ID] != c || !c.lastEvent.Before(now) {
+			continue // no answer, or the call spoke up meanwhile
 		}
 		if _, ok := live[c.attempt.ID]; ok {
 			c.lastEvent = now

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -272,6 +273,11 @@ func (o *observer) onEvent(ev *esl.Event) {
 	e := observed{name: ev.Name(), uuid: ev.UniqueID(), member: ev.Var("dialer_member_id"), campaign: ev.Var("dialer_campaign_id"),
 		dest: ev.Get("Caller-Destination-Number"), channel: ev.Get("Channel-Name"), callerID: ev.Var("origination_caller_id_number"),
 		record: ev.Get("Record-File-Path"), gateway: ev.Var("sip_gateway_name"), at: o.clk.Now()}
+	// When the switch fired it (its clock is the test's), not when it
+	// arrived: on a loaded machine the clock runs ahead of the delivery.
+	if us, err := strconv.ParseInt(ev.Get("Event-Date-Timestamp"), 10, 64); err == nil {
+		e.at = time.UnixMicro(us)
+	}
 	o.events = append(o.events, e)
 	switch e.name {
 	case "CHANNEL_CREATE":

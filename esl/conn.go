@@ -56,8 +56,10 @@ type Config struct {
 	// WriteTimeout bounds writing one command (default 10 s).
 	WriteTimeout time.Duration
 	// OnEvent receives every event, in the order the switch sent them, from
-	// one goroutine. It must not block for long: events queue behind it
-	// (replies do not).
+	// one goroutine. Replies and job results are handed over in the same
+	// order, so a command's reply comes after every event the switch sent
+	// before it has been handled. OnEvent must not block for long, and must
+	// not wait for a reply on this connection: both queue behind it.
 	OnEvent func(*Event)
 	// OnLog receives log/data messages, in order with the events.
 	OnLog func(*Message)
@@ -107,9 +109,14 @@ type call struct {
 	reply chan *Message
 }
 
+// item is what the reader hands the dispatcher, in the switch's order: an
+// event (with the job it completes), a log line, or a reply for its caller.
 type item struct {
 	event *Event
+	job   *Job
 	log   *Message
+	reply *Message
+	to    *call
 }
 
 // Dial connects to an event socket and authenticates.
@@ -178,17 +185,20 @@ func (c *Conn) readLoop() {
 		}
 		switch ct := m.ContentType(); ct {
 		case TypeCommandReply, TypeAPIResponse:
-			c.deliverReply(m)
+			if cl := c.matchReply(m); cl != nil {
+				c.items.Push(item{reply: m, to: cl})
+			}
 		case TypeEventPlain, TypeEventJSON, TypeEventXML:
 			ev, err := ParseEvent(m)
 			if err != nil {
 				c.cfg.Logger.Warn("esl: event dropped", "error", err)
 				continue
 			}
+			it := item{event: ev}
 			if ev.Name() == "BACKGROUND_JOB" {
-				c.finishJob(ev)
+				it.job = c.takeJob(ev.Get("Job-UUID"))
 			}
-			c.items.Push(item{event: ev})
+			c.items.Push(it)
 		case TypeLogData:
 			c.items.Push(item{log: m})
 		case TypeDisconnect:
@@ -214,8 +224,15 @@ func (c *Conn) dispatchLoop() {
 		}
 		for i, it := range items {
 			switch {
-			case it.event != nil && c.cfg.OnEvent != nil:
-				c.cfg.OnEvent(it.event)
+			case it.to != nil:
+				it.to.reply <- it.reply // buffered: never blocks
+			case it.event != nil:
+				if it.job != nil {
+					it.job.finish(it.event.Body(), replyError(it.job.Command, it.event.Body()))
+				}
+				if c.cfg.OnEvent != nil {
+					c.cfg.OnEvent(it.event)
+				}
 			case it.log != nil && c.cfg.OnLog != nil:
 				c.cfg.OnLog(it.log)
 			}
@@ -225,29 +242,28 @@ func (c *Conn) dispatchLoop() {
 	}
 }
 
-func (c *Conn) deliverReply(m *Message) {
+// matchReply takes the oldest command waiting for a reply: replies come in
+// the order of the commands.
+func (c *Conn) matchReply(m *Message) *call {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.pending) == 0 {
-		c.mu.Unlock()
 		c.cfg.Logger.Warn("esl: reply without a command", "reply", m.ReplyText())
-		return
+		return nil
 	}
 	cl := c.pending[0]
 	c.pending[0] = nil
 	c.pending = c.pending[1:]
-	c.mu.Unlock()
-	cl.reply <- m // buffered: never blocks
+	return cl
 }
 
-func (c *Conn) finishJob(ev *Event) {
-	id := ev.Get("Job-UUID")
+// takeJob takes the job a BACKGROUND_JOB completes (nil: not ours).
+func (c *Conn) takeJob(id string) *Job {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	j := c.jobs[id]
 	delete(c.jobs, id)
-	c.mu.Unlock()
-	if j != nil {
-		j.finish(ev.Body(), replyError(j.Command, ev.Body()))
-	}
+	return j
 }
 
 // shutdown ends the connection once: waiting commands and jobs fail with

@@ -384,3 +384,50 @@ func TestPoolPlacesCallsByFreeCapacity(t *testing.T) {
 		t.Fatalf("after a release: %v, %v", n, err)
 	}
 }
+
+// TestReplyComesAfterTheEventsBeforeIt: a switch sends events and then a
+// reply; however slow the handler, the command returns only after the
+// handler has seen those events.
+func TestReplyComesAfterTheEventsBeforeIt(t *testing.T) {
+	const n = 50
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // a scripted switch: auth, then events and the reply in one write
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		r := NewReader(nc)
+		nc.Write(AppendMessage(nil, []Header{{"Content-Type", TypeAuthRequest}}, ""))
+		if _, err := r.ReadCommand(); err != nil {
+			return
+		}
+		nc.Write(AppendMessage(nil, []Header{{"Content-Type", TypeCommandReply}, {"Reply-Text", "+OK accepted"}}, ""))
+		if _, err := r.ReadCommand(); err != nil {
+			return
+		}
+		var out []byte
+		for i := range n {
+			body := NewEvent("CHANNEL_HANGUP_COMPLETE").Add("Unique-ID", "u-"+strconv.Itoa(i)).Event().String()
+			out = AppendMessage(out, []Header{{"Content-Type", TypeEventPlain}, {"Content-Length", strconv.Itoa(len(body))}}, body)
+		}
+		out = AppendMessage(out, []Header{{"Content-Type", TypeAPIResponse}, {"Content-Length", "7"}}, "+OK 0\n\n")
+		nc.Write(out)
+		time.Sleep(time.Second)
+	}()
+	var handled atomic.Int64
+	c := dialTest(t, l.Addr().String(), Config{OnEvent: func(*Event) {
+		time.Sleep(time.Millisecond)
+		handled.Add(1)
+	}})
+	if _, err := c.API(context.Background(), "show channels"); err != nil {
+		t.Fatal(err)
+	}
+	if got := handled.Load(); got != n {
+		t.Fatalf("the reply came back after %d of the %d events before it", got, n)
+	}
+}
