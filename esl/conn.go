@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsdialer/fsdialer/internal/fifo"
@@ -98,8 +99,10 @@ type Conn struct {
 	format  string // event format in use ("" before any subscription)
 	jobEvts bool   // BACKGROUND_JOB (or ALL) is subscribed
 
-	items *fifo.Queue[item]
-	done  chan struct{} // closed once the reader stopped and every event was handed over
+	items   *fifo.Queue[item]
+	pushed  uint64        // items queued, by the reader alone
+	handled atomic.Uint64 // items handed over, by the dispatcher
+	done    chan struct{} // closed once the reader stopped and every event was handed over
 }
 
 // call is one command waiting for its reply. The reply channel is buffered,
@@ -186,7 +189,11 @@ func (c *Conn) readLoop() {
 		switch ct := m.ContentType(); ct {
 		case TypeCommandReply, TypeAPIResponse:
 			if cl := c.matchReply(m); cl != nil {
-				c.items.Push(item{reply: m, to: cl})
+				if c.caughtUp() {
+					cl.reply <- m // buffered: never blocks
+				} else {
+					c.push(item{reply: m, to: cl})
+				}
 			}
 		case TypeEventPlain, TypeEventJSON, TypeEventXML:
 			ev, err := ParseEvent(m)
@@ -196,11 +203,14 @@ func (c *Conn) readLoop() {
 			}
 			it := item{event: ev}
 			if ev.Name() == "BACKGROUND_JOB" {
-				it.job = c.takeJob(ev.Get("Job-UUID"))
+				if it.job = c.takeJob(ev.Get("Job-UUID")); it.job != nil && c.caughtUp() {
+					it.job.finish(ev.Body(), replyError(it.job.Command, ev.Body()))
+					it.job = nil
+				}
 			}
-			c.items.Push(it)
+			c.push(it)
 		case TypeLogData:
-			c.items.Push(item{log: m})
+			c.push(item{log: m})
 		case TypeDisconnect:
 			// The switch closes after this (or lingers and sends the
 			// rest of the events first); keep reading until it does.
@@ -237,10 +247,22 @@ func (c *Conn) dispatchLoop() {
 				c.cfg.OnLog(it.log)
 			}
 			items[i] = item{}
+			c.handled.Add(1)
 		}
 		buf = items
 	}
 }
+
+// push queues an item for the dispatcher (reader only).
+func (c *Conn) push(it item) {
+	c.pushed++
+	c.items.Push(it)
+}
+
+// caughtUp reports whether everything read so far has been handed over, so
+// that a reply or job result can go to its caller at once without
+// overtaking an event (reader only).
+func (c *Conn) caughtUp() bool { return c.handled.Load() == c.pushed }
 
 // matchReply takes the oldest command waiting for a reply: replies come in
 // the order of the commands.
