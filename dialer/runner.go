@@ -875,7 +875,6 @@ func (r *runner) checkOnSwitch(ctx context.Context, calls []*call) {
 	}
 }
 
-// liveChannels lists a node's channels (show channels as json).
 // askSwitches lists the live channels of the calls' switches (a switch that
 // does not answer is left out), then handles the events that came before
 // the answers: a call the switch no longer lists has had its end seen by
@@ -896,6 +895,7 @@ func (r *runner) askSwitches(ctx context.Context, calls []*call) map[string]map[
 	return channels
 }
 
+// liveChannels lists a node's channels (show channels as json).
 func (r *runner) liveChannels(ctx context.Context, node string) (map[string]string, error) {
 	sw := r.e.sw.Node(node)
 	if sw == nil || !r.e.sw.Connected(node) {

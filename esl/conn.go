@@ -204,7 +204,7 @@ func (c *Conn) readLoop() {
 			it := item{event: ev}
 			if ev.Name() == "BACKGROUND_JOB" {
 				if it.job = c.takeJob(ev.Get("Job-UUID")); it.job != nil && c.caughtUp() {
-					it.job.finish(ev.Body(), replyError(it.job.Command, ev.Body()))
+					it.job.complete(ev)
 					it.job = nil
 				}
 			}
@@ -238,7 +238,7 @@ func (c *Conn) dispatchLoop() {
 				it.to.reply <- it.reply // buffered: never blocks
 			case it.event != nil:
 				if it.job != nil {
-					it.job.finish(it.event.Body(), replyError(it.job.Command, it.event.Body()))
+					it.job.complete(it.event)
 				}
 				if c.cfg.OnEvent != nil {
 					c.cfg.OnEvent(it.event)
@@ -417,6 +417,9 @@ func (j *Job) finish(output string, err error) {
 	j.output, j.err = output, err
 	close(j.done)
 }
+
+// complete finishes the job with its BACKGROUND_JOB.
+func (j *Job) complete(ev *Event) { j.finish(ev.Body(), replyError(j.Command, ev.Body())) }
 
 // Done is closed when the job's BACKGROUND_JOB arrived or the connection ended.
 func (j *Job) Done() <-chan struct{} { return j.done }

@@ -184,7 +184,7 @@ func (a *api) uploadCSV(c echo.Context) error {
 		if err != nil {
 			ie := toItemError(item, err)
 			ie.Line = line
-			up.refuse(ie, err)
+			up.refused = append(up.refused, ie)
 			return nil
 		}
 		batch, lines, index = append(batch, m), append(lines, line), append(index, item)

@@ -359,19 +359,23 @@ func (a *api) addMembers(c echo.Context) error {
 		return err
 	}
 	ctx, id := c.Request().Context(), c.Param("id")
-	var up upload
 	if in.Items == nil { // one member: refused whole, with its error
 		m, err := in.memberIn.member()
 		if err != nil {
 			return err
 		}
-		if err := a.insert(ctx, id, &up, []*store.Member{m}, []int{0}, nil, autoRun); err != nil {
+		res, err := a.eng.AddMembers(ctx, id, []*store.Member{m}, autoRun)
+		if err != nil && res == nil {
 			return err
 		}
-		if len(up.ids) == 0 {
-			return up.errs[0]
+		if res[0].Err != nil {
+			return res[0].Err
 		}
-		return ok(c, up.result())
+		out := newInsertResult([]string{res[0].ID})
+		if err != nil { // added, but autoRun could not start the campaign
+			out.Errors = []itemError{{Index: -1, Error: err.Error()}}
+		}
+		return ok(c, out)
 	}
 	items := *in.Items
 	if len(items) > MaxBulkMembers {
@@ -379,10 +383,11 @@ func (a *api) addMembers(c echo.Context) error {
 	}
 	members := make([]*store.Member, 0, len(items))
 	index := make([]int, 0, len(items))
+	var up upload
 	for i := range items {
 		m, err := items[i].member()
 		if err != nil {
-			up.refuse(toItemError(i, err), err)
+			up.refused = append(up.refused, toItemError(i, err))
 			continue
 		}
 		members = append(members, m)
@@ -399,12 +404,6 @@ func (a *api) addMembers(c echo.Context) error {
 type upload struct {
 	ids     []string
 	refused []itemError
-	errs    []error // why each was refused
-}
-
-func (u *upload) refuse(ie itemError, err error) {
-	u.refused = append(u.refused, ie)
-	u.errs = append(u.errs, err)
 }
 
 // insert adds a batch of members; index (and lines, for CSV) name each
@@ -424,10 +423,10 @@ func (a *api) insert(ctx context.Context, id string, u *upload, members []*store
 		if lines != nil {
 			ie.Line = lines[i]
 		}
-		u.refuse(ie, r.Err)
+		u.refused = append(u.refused, ie)
 	}
 	if err != nil {
-		u.refuse(itemError{Index: -1, Error: err.Error()}, err)
+		u.refused = append(u.refused, itemError{Index: -1, Error: err.Error()})
 	}
 	return nil
 }
