@@ -12,7 +12,7 @@ import (
 )
 
 // capturesDir holds raw ESL sessions recorded from FreeSWITCH 1.10.12.
-const capturesDir = "../../shared/fs-captures"
+const capturesDir = "../testdata/fs-captures" // a copy of ../shared/fs-captures
 
 func captureFiles(t testing.TB) map[string][]byte {
 	t.Helper()

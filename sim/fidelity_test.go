@@ -18,7 +18,7 @@ import (
 	"github.com/fsdialer/fsdialer/esl"
 )
 
-const capturesDir = "../../shared/fs-captures"
+const capturesDir = "../testdata/fs-captures" // a copy of ../shared/fs-captures
 
 // The scenario that reproduces the captured calls: each capture's number
 // behaves as the real subscriber did.
