@@ -161,6 +161,13 @@ func byUUID(roles map[string]string) legOf {
 	}
 }
 
+// compareOneLeg compares a call of one channel and its job with a capture.
+func compareOneLeg(t *testing.T, s *session, capture, uuid, job string) {
+	t.Helper()
+	roles := byUUID(map[string]string{uuid: "A"})
+	compareCall(t, captured(t, capture), s.of(uuid, job), roles, roles)
+}
+
 func TestFidelityAnsweredParkKill(t *testing.T) {
 	s := newSession(t, mustScenario(t, captureScenario))
 	const u = "11111111-0000-4000-8000-000000000001"
@@ -173,8 +180,7 @@ func TestFidelityAnsweredParkKill(t *testing.T) {
 		t.Fatalf("uuid_kill: %q", out)
 	}
 	s.waitEvent("CHANNEL_DESTROY", u)
-	roles := map[string]string{u: "A"}
-	compareCall(t, captured(t, "answered_park_kill.esl"), s.of(u, "job-1"), byUUID(roles), byUUID(roles))
+	compareOneLeg(t, s, "answered_park_kill.esl", u, "job-1")
 }
 
 func TestFidelityAnsweredRemoteHangup(t *testing.T) {
@@ -186,8 +192,7 @@ func TestFidelityAnsweredRemoteHangup(t *testing.T) {
 	s.waitEvent("CHANNEL_PARK", u)
 	s.clk.Advance(3 * time.Second)
 	s.waitEvent("CHANNEL_DESTROY", u)
-	roles := map[string]string{u: "A"}
-	compareCall(t, captured(t, "answered_remote_hangup.esl"), s.of(u, "job-2"), byUUID(roles), byUUID(roles))
+	compareOneLeg(t, s, "answered_remote_hangup.esl", u, "job-2")
 }
 
 func TestFidelityBusy(t *testing.T) {
@@ -200,8 +205,7 @@ func TestFidelityBusy(t *testing.T) {
 	if out, err := job.Result(); out != "-ERR USER_BUSY\n" || err == nil {
 		t.Fatalf("job result %q, %v", out, err)
 	}
-	roles := map[string]string{u: "A"}
-	compareCall(t, captured(t, "busy.esl"), s.of(u, "job-3"), byUUID(roles), byUUID(roles))
+	compareOneLeg(t, s, "busy.esl", u, "job-3")
 }
 
 func TestFidelityNoAnswer(t *testing.T) {
@@ -211,8 +215,7 @@ func TestFidelityNoAnswer(t *testing.T) {
 	s.waitEvent("CHANNEL_CREATE", u)
 	s.clk.Advance(5 * time.Second)
 	s.waitEvent("CHANNEL_DESTROY", u)
-	roles := map[string]string{u: "A"}
-	compareCall(t, captured(t, "no_answer.esl"), s.of(u, "job-4"), byUUID(roles), byUUID(roles))
+	compareOneLeg(t, s, "no_answer.esl", u, "job-4")
 }
 
 func TestFidelityInvalidGateway(t *testing.T) {
@@ -223,8 +226,7 @@ func TestFidelityInvalidGateway(t *testing.T) {
 	if out, _ := job.Result(); out != "-ERR INVALID_GATEWAY\n" {
 		t.Fatalf("job result %q", out)
 	}
-	roles := map[string]string{u: "A"}
-	compareCall(t, captured(t, "invalid_gateway.esl"), s.of(u, "job-5"), byUUID(roles), byUUID(roles))
+	compareOneLeg(t, s, "invalid_gateway.esl", u, "job-5")
 }
 
 func TestFidelityBridgeMemberAgent(t *testing.T) {
@@ -273,8 +275,7 @@ func TestFidelityBroadcast(t *testing.T) {
 	s.waitEvent("CHANNEL_EXECUTE_COMPLETE", u)
 	s.api("uuid_kill " + u)
 	s.waitEvent("CHANNEL_DESTROY", u)
-	roles := map[string]string{u: "A"}
-	compareCall(t, captured(t, "broadcast.esl"), s.of(u, "job-c"), byUUID(roles), byUUID(roles))
+	compareOneLeg(t, s, "broadcast.esl", u, "job-c")
 }
 
 // rawReplies reads every message after the handshake as raw bytes.

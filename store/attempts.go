@@ -28,17 +28,9 @@ func (s *Store) CloseAttempt(ctx context.Context, campaign, id string) error {
 
 // OpenAttempts returns a campaign's journal: the attempts not yet classified.
 func (s *Store) OpenAttempts(ctx context.Context, campaign string) ([]*Attempt, error) {
-	all, err := s.rdb.HGetAll(ctx, keysOf(campaign).journal).Result()
+	out, err := hashDocs[Attempt](ctx, s, keysOf(campaign).journal, "journal entry")
 	if err != nil {
-		return nil, wrapRedis("journal of "+campaign, err)
-	}
-	out := make([]*Attempt, 0, len(all))
-	for id, b := range all {
-		var a Attempt
-		if err := json.Unmarshal([]byte(b), &a); err != nil {
-			return nil, fmt.Errorf("journal entry %s: %w", id, err)
-		}
-		out = append(out, &a)
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt < out[j].StartedAt })
 	return out, nil

@@ -205,30 +205,14 @@ func (s *Store) putCalendar(ctx context.Context, c *Calendar, create bool) error
 
 // GetCalendar returns a calendar.
 func (s *Store) GetCalendar(ctx context.Context, id string) (*Calendar, error) {
-	b, err := s.rdb.HGet(ctx, calendarsKey, id).Bytes()
-	if err != nil {
-		return nil, wrapRedis("calendar "+id, err)
-	}
-	var c Calendar
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("calendar %s: stored document: %w", id, err)
-	}
-	return &c, nil
+	return hashDoc[Calendar](ctx, s, calendarsKey, id, "calendar")
 }
 
 // ListCalendars returns every calendar by name.
 func (s *Store) ListCalendars(ctx context.Context) ([]*Calendar, error) {
-	all, err := s.rdb.HGetAll(ctx, calendarsKey).Result()
+	out, err := hashDocs[Calendar](ctx, s, calendarsKey, "calendar")
 	if err != nil {
-		return nil, wrapRedis("list calendars", err)
-	}
-	out := make([]*Calendar, 0, len(all))
-	for id, b := range all {
-		var c Calendar
-		if err := json.Unmarshal([]byte(b), &c); err != nil {
-			return nil, fmt.Errorf("calendar %s: stored document: %w", id, err)
-		}
-		out = append(out, &c)
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
@@ -325,30 +309,14 @@ func (s *Store) UpdateAgent(ctx context.Context, id string, now time.Time, creat
 
 // GetAgent returns an agent.
 func (s *Store) GetAgent(ctx context.Context, id string) (*Agent, error) {
-	b, err := s.rdb.HGet(ctx, agentsKey, id).Bytes()
-	if err != nil {
-		return nil, wrapRedis("agent "+id, err)
-	}
-	var a Agent
-	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("agent %s: stored document: %w", id, err)
-	}
-	return &a, nil
+	return hashDoc[Agent](ctx, s, agentsKey, id, "agent")
 }
 
 // ListAgents returns every agent by id.
 func (s *Store) ListAgents(ctx context.Context) ([]*Agent, error) {
-	all, err := s.rdb.HGetAll(ctx, agentsKey).Result()
+	out, err := hashDocs[Agent](ctx, s, agentsKey, "agent")
 	if err != nil {
-		return nil, wrapRedis("list agents", err)
-	}
-	out := make([]*Agent, 0, len(all))
-	for id, b := range all {
-		var a Agent
-		if err := json.Unmarshal([]byte(b), &a); err != nil {
-			return nil, fmt.Errorf("agent %s: stored document: %w", id, err)
-		}
-		out = append(out, &a)
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
@@ -364,4 +332,35 @@ func (s *Store) DeleteAgent(ctx context.Context, id string) error {
 		return fmt.Errorf("agent %s: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// hashDoc reads the JSON document stored under field id of a hash; what
+// names it in errors.
+func hashDoc[T any](ctx context.Context, s *Store, key, id, what string) (*T, error) {
+	b, err := s.rdb.HGet(ctx, key, id).Bytes()
+	if err != nil {
+		return nil, wrapRedis(what+" "+id, err)
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%s %s: stored document: %w", what, id, err)
+	}
+	return &v, nil
+}
+
+// hashDocs reads every JSON document of a hash, in no order.
+func hashDocs[T any](ctx context.Context, s *Store, key, what string) ([]*T, error) {
+	all, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, wrapRedis("read every "+what, err)
+	}
+	out := make([]*T, 0, len(all))
+	for id, b := range all {
+		var v T
+		if err := json.Unmarshal([]byte(b), &v); err != nil {
+			return nil, fmt.Errorf("%s %s: stored document: %w", what, id, err)
+		}
+		out = append(out, &v)
+	}
+	return out, nil
 }
