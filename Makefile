@@ -52,6 +52,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadMessage -fuzztime $(FUZZTIME) ./esl
 	$(GO) test -run '^$$' -fuzz FuzzReadCommand -fuzztime $(FUZZTIME) ./esl
+	$(GO) test -run '^$$' -fuzz FuzzIndexHeaderLines -fuzztime $(FUZZTIME) ./esl
 	$(GO) test -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./sim
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBodies -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz FuzzScanCSV -fuzztime $(FUZZTIME) ./httpapi

@@ -21,14 +21,19 @@ import (
 // with EventBuilder are encoded into the same form once, which is also what
 // the server sends. An Event is immutable and safe to share.
 type Event struct {
-	raw   string // the plain wire form: header lines, blank line, body
-	lines []span // header lines within raw, line endings excluded
-	body  string
+	raw  string   // the plain wire form: header lines, blank line, body
+	ends []uint32 // where each header line ends in raw; the next begins after
+	body string
 }
 
-type span struct{ start, end uint32 }
-
-func (e *Event) line(i int) string { l := e.lines[i]; return e.raw[l.start:l.end] }
+// line returns the i-th header line, its line ending excluded.
+func (e *Event) line(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = e.ends[i-1] + 1
+	}
+	return e.raw[start:e.ends[i]]
+}
 
 // trimCR drops the '\r' of a CRLF line end.
 func trimCR(v string) string {
@@ -55,7 +60,7 @@ func splitLine(l string) (name, value string) {
 // Lookup returns the first value of the named header. Names match exactly
 // first and then case-insensitively, as switch_event_get_header does.
 func (e *Event) Lookup(name string) (string, bool) {
-	for i := range e.lines {
+	for i := range e.ends {
 		l := e.line(i)
 		if len(l) > len(name) && l[len(name)] == ':' && l[:len(name)] == name {
 			v := l[len(name)+1:]
@@ -65,7 +70,7 @@ func (e *Event) Lookup(name string) (string, bool) {
 			return URLDecode(trimCR(v)), true
 		}
 	}
-	for i := range e.lines {
+	for i := range e.ends {
 		if n, v := splitLine(e.line(i)); strings.EqualFold(n, name) {
 			return URLDecode(trimCR(v)), true
 		}
@@ -92,7 +97,7 @@ func (e *Event) UniqueID() string { return e.Get("Unique-ID") }
 func (e *Event) Body() string { return e.body }
 
 // Len returns the number of headers.
-func (e *Event) Len() int { return len(e.lines) }
+func (e *Event) Len() int { return len(e.ends) }
 
 // Header returns the i-th header, its value decoded.
 func (e *Event) Header(i int) Header {
@@ -102,8 +107,8 @@ func (e *Event) Header(i int) Header {
 
 // Headers returns every header in order, values decoded.
 func (e *Event) Headers() []Header {
-	hs := make([]Header, len(e.lines))
-	for i := range e.lines {
+	hs := make([]Header, len(e.ends))
+	for i := range e.ends {
 		hs[i] = e.Header(i)
 	}
 	return hs
@@ -130,25 +135,9 @@ func ParseEvent(m *Message) (*Event, error) {
 // lines, a blank line, and a body when a Content-Length header is present.
 // Header names are taken as they come, whatever characters they hold.
 func ParsePlainEvent(s string) (*Event, error) {
-	e := &Event{raw: s, lines: make([]span, 0, len(s)/40+8)}
-	pos := 0
-	for pos < len(s) {
-		end := strings.IndexByte(s[pos:], '\n')
-		if end < 0 {
-			end = len(s)
-		} else {
-			end += pos
-		}
-		// A '\r' before the '\n' stays in the span: FreeSWITCH writes LF only,
-		// and readers of a line strip it (trimCR).
-		if end == pos || end == pos+1 && s[pos] == '\r' { // blank line: the headers end
-			pos = end + 1
-			break
-		}
-		e.lines = append(e.lines, span{uint32(pos), uint32(end)})
-		pos = end + 1
-	}
-	if len(e.lines) == 0 {
+	ends, pos := indexHeaderLines(s)
+	e := &Event{raw: s, ends: ends}
+	if len(e.ends) == 0 {
 		return nil, fmt.Errorf("%w: event has no headers", ErrProtocol)
 	}
 	if first := e.line(0); strings.IndexByte(first, ':') <= 0 {
@@ -282,7 +271,7 @@ func (e *Event) AppendPlain(dst []byte) []byte { return append(dst, e.raw...) }
 // values; with a body, "Content-Length" and "_body" as FreeSWITCH adds them.
 func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	for i := range e.lines {
+	for i := range e.ends {
 		h := e.Header(i)
 		if h.Name == "Content-Length" {
 			continue
@@ -311,7 +300,7 @@ func appendJSONString(dst []byte, s string) []byte {
 // AppendXML appends the text/event-xml form.
 func (e *Event) AppendXML(dst []byte) []byte {
 	dst = append(dst, "<event>\n  <headers>\n"...)
-	for i := range e.lines {
+	for i := range e.ends {
 		h := e.Header(i)
 		if h.Name == "Content-Length" {
 			continue
@@ -344,16 +333,16 @@ func appendXMLText(dst []byte, s string) []byte {
 // EventBuilder assembles an Event header by header, encoding each into the
 // plain wire form as it is added. The zero value is ready.
 type EventBuilder struct {
-	buf   []byte
-	lines []span
-	body  string
+	buf  []byte
+	ends []uint32
+	body string
 }
 
 // NewEvent starts an event with its Event-Name header. A channel event of
 // FreeSWITCH is 3 to 9 KB with 60 to 230 headers; the builder starts at that
 // size so it rarely grows.
 func NewEvent(name string) *EventBuilder {
-	b := &EventBuilder{buf: make([]byte, 0, 8192), lines: make([]span, 0, 160)}
+	b := &EventBuilder{buf: make([]byte, 0, 8192), ends: make([]uint32, 0, 160)}
 	return b.Add("Event-Name", name)
 }
 
@@ -362,11 +351,10 @@ func (b *EventBuilder) Add(name, value string) *EventBuilder {
 	if value == "" {
 		return b
 	}
-	start := len(b.buf)
 	b.buf = append(b.buf, name...)
 	b.buf = append(b.buf, ": "...)
 	b.buf = appendURLEncoded(b.buf, value)
-	b.lines = append(b.lines, span{uint32(start), uint32(len(b.buf))})
+	b.ends = append(b.ends, uint32(len(b.buf)))
 	b.buf = append(b.buf, '\n')
 	return b
 }
@@ -378,7 +366,7 @@ func (b *EventBuilder) SetBody(body string) *EventBuilder {
 }
 
 // Len returns the number of headers so far.
-func (b *EventBuilder) Len() int { return len(b.lines) }
+func (b *EventBuilder) Len() int { return len(b.ends) }
 
 // Event returns the finished event; the builder must not be used after.
 func (b *EventBuilder) Event() *Event {
@@ -393,5 +381,5 @@ func (b *EventBuilder) Event() *Event {
 	// than copying it, and nothing writes to it again.
 	raw := unsafe.String(unsafe.SliceData(b.buf), len(b.buf))
 	b.buf = nil
-	return &Event{raw: raw, lines: b.lines, body: raw[bodyAt:]}
+	return &Event{raw: raw, ends: b.ends, body: raw[bodyAt:]}
 }

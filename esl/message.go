@@ -171,7 +171,14 @@ func (r *Reader) parseLength(v []byte) (int, error) {
 // ReadMessage reads one message. Leading blank lines are skipped, as
 // FreeSWITCH skips them.
 func (r *Reader) ReadMessage() (*Message, error) {
-	m := &Message{Headers: make([]Header, 0, 4)}
+	// Envelopes have two to four headers; the message and room for four
+	// are one allocation.
+	alloc := new(struct {
+		msg     Message
+		headers [4]Header
+	})
+	m := &alloc.msg
+	m.Headers = alloc.headers[:0]
 	length := -1
 	for {
 		line, err := r.readLine()
