@@ -39,7 +39,9 @@ func newlineMaskGeneric(s string, bits []uint64) {
 // indexHeaderLines returns the offset of the '\n' that ends each header
 // line of s, up to the blank line ("\n" or "\r\n" alone) that ends the
 // headers, and the offset just past that blank line, or len(s) when there
-// is none. A last line without its '\n' ends at len(s).
+// is none. A last line without its '\n' ends at len(s). The '\r' of a CRLF
+// line end stays in its line: FreeSWITCH writes LF only, and readers of a
+// line strip it (trimCR).
 func indexHeaderLines(s string) ([]uint32, int) {
 	// One header line per 40 bytes is what channel events average.
 	ends := make([]uint32, 0, len(s)/40+8)
