@@ -28,6 +28,11 @@ var (
 	// socket: the switch cannot have acted on them. Any other error of a
 	// command leaves it unknown whether the switch ran it.
 	ErrNotSent = errors.New("esl: command not sent")
+	// ErrBadCommand is wrapped (with ErrNotSent) by errors about commands
+	// refused before writing because a line break or NUL inside them would
+	// make the switch read the rest as further commands: whatever produced
+	// the text, it is never sent. Retrying the same command cannot help.
+	ErrBadCommand = errors.New("esl: command refused")
 )
 
 // CommandError is a "-ERR ..." answer to a command, an api call or a job.
@@ -165,6 +170,9 @@ func (c *Conn) authenticate(deadline time.Time) error {
 		return fmt.Errorf("%w: %s", ErrRejected, strings.TrimSpace(m.Body))
 	default:
 		return fmt.Errorf("%w: expected auth/request, got %q", ErrProtocol, ct)
+	}
+	if strings.ContainsAny(c.cfg.Password, "\r\n\x00") {
+		return fmt.Errorf("%w: the password has a line break or NUL", ErrBadCommand)
 	}
 	if _, err := c.nc.Write([]byte("auth " + c.cfg.Password + "\n\n")); err != nil {
 		return fmt.Errorf("send auth: %w", err)
@@ -335,6 +343,9 @@ func (c *Conn) QueuedEvents() int { return c.items.Len() }
 // waits for its reply. When ctx ends first Send returns ctx's error; the
 // reply, when it comes, is discarded.
 func (c *Conn) Send(ctx context.Context, line string, headers []Header, body string) (*Message, error) {
+	if err := checkCommand(line, headers); err != nil {
+		return nil, err
+	}
 	var b []byte
 	b = append(b, line...)
 	b = append(b, '\n')
@@ -346,6 +357,27 @@ func (c *Conn) Send(ctx context.Context, line string, headers []Header, body str
 }
 
 func itoa(n int) string { return string(appendInt(nil, n)) }
+
+// checkCommand refuses a command line or header that would not reach the
+// switch as one command: mod_event_socket ends a command line at LF (a CR
+// before it is dropped), and text after the break would be read as header
+// lines or, after a blank line, as another command. A NUL ends the text
+// for the switch's C string handling. The body is length-delimited and may
+// hold anything.
+func checkCommand(line string, headers []Header) error {
+	if i := strings.IndexAny(line, "\r\n\x00"); i >= 0 {
+		return fmt.Errorf("%w: %w: %q has %q at byte %d", ErrNotSent, ErrBadCommand, truncate([]byte(line)), line[i], i)
+	}
+	for _, h := range headers {
+		if i := strings.IndexAny(h.Name, "\r\n\x00: "); i >= 0 || h.Name == "" {
+			return fmt.Errorf("%w: %w: header name %q is not a header name", ErrNotSent, ErrBadCommand, truncate([]byte(h.Name)))
+		}
+		if i := strings.IndexAny(h.Value, "\r\n\x00"); i >= 0 {
+			return fmt.Errorf("%w: %w: header %s has %q at byte %d", ErrNotSent, ErrBadCommand, h.Name, h.Value[i], i)
+		}
+	}
+	return nil
+}
 
 func (c *Conn) roundTrip(ctx context.Context, wire []byte) (*Message, error) {
 	if err := ctx.Err(); err != nil {

@@ -17,6 +17,9 @@ import (
 type testSwitch struct {
 	srv *Server
 	seq atomic.Int64
+
+	mu       sync.Mutex
+	received []string // every api and bgapi command, as the handler saw it
 }
 
 func (ts *testSwitch) event(name string) *EventBuilder {
@@ -24,6 +27,9 @@ func (ts *testSwitch) event(name string) *EventBuilder {
 }
 
 func (ts *testSwitch) API(ctx context.Context, cmd, args string) (string, func()) {
+	ts.mu.Lock()
+	ts.received = append(ts.received, cmd+" "+args)
+	ts.mu.Unlock()
 	switch cmd {
 	case "echo":
 		return args, nil
@@ -429,5 +435,49 @@ func TestReplyComesAfterTheEventsBeforeIt(t *testing.T) {
 	}
 	if got := handled.Load(); got != n {
 		t.Fatalf("the reply came back after %d of the %d events before it", got, n)
+	}
+}
+
+// A line break or NUL inside a command would make the switch read the rest
+// as another command (an injection); the connection refuses to write it,
+// whatever the caller, and the switch receives nothing of it.
+func TestCommandsWithLineBreaksAreNeverWritten(t *testing.T) {
+	ts, addr := startTestSwitch(t, "ClueCon")
+	c := dialTest(t, addr, Config{})
+	for _, tc := range []struct {
+		name    string
+		line    string
+		headers []Header
+	}{
+		{"LF in the line", "api echo x\napi hupall MANAGER_REQUEST", nil},
+		{"blank line in the line", "bgapi originate x\n\nbgapi hupall NORMAL_CLEARING", nil},
+		{"CR in the line", "api echo x\rapi global_setvar x=y", nil},
+		{"NUL in the line", "api echo x\x00y", nil},
+		{"LF in a header value", "bgapi echo x", []Header{{"Job-UUID", "a\n\napi hupall"}}},
+		{"colon in a header name", "bgapi echo x", []Header{{"Job:UUID", "a"}}},
+		{"empty header name", "bgapi echo x", []Header{{"", "a"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Send(context.Background(), tc.line, tc.headers, "")
+			if !errors.Is(err, ErrBadCommand) || !errors.Is(err, ErrNotSent) {
+				t.Fatalf("err %v; want ErrBadCommand and ErrNotSent", err)
+			}
+		})
+	}
+	// The connection is still in step: the next command gets its own reply.
+	out, err := c.API(context.Background(), "echo still-here")
+	if err != nil || out != "still-here" {
+		t.Fatalf("after refusals: %q, %v", out, err)
+	}
+	if _, err := c.BgAPIJob(context.Background(), "job\nhupall", "echo x"); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("bgapi with a job id holding a line break: %v", err)
+	}
+	if _, err := c.API(context.Background(), "echo a\nb"); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("api: %v", err)
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.received) != 1 || ts.received[0] != "echo still-here" {
+		t.Fatalf("the switch received %q; want only the one good command", ts.received)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fsdialer/fsdialer/esl"
 )
@@ -105,12 +106,41 @@ func (c *Campaign) Normalize() {
 	if c.State == "" {
 		c.State = StateIdle
 	}
+	trimVariables(c.Variables)
+	for i := range c.Resources {
+		for j := range c.Resources[i].Destinations {
+			d := &c.Resources[i].Destinations[j]
+			if n, err := NormalizeNumber(d.CallerIDNumber); err == nil {
+				d.CallerIDNumber = n
+			}
+		}
+	}
+}
+
+// trimVariables drops the blanks around string values: the switch strips
+// them when it parses the originate's variables, so what is stored is what
+// the call gets.
+func trimVariables(vars map[string]any) {
+	for k, val := range vars {
+		if s, ok := val.(string); ok {
+			vars[k] = strings.TrimSpace(s)
+		}
+	}
 }
 
 // Validate checks a campaign and names every offending field.
 func (c *Campaign) Validate() error {
 	var v validator
 	v.check(strings.TrimSpace(c.Name) != "", "name", "is required")
+	checkText(&v, "name", c.Name, MaxNameLen)
+	checkText(&v, "description", c.Description, MaxTextLen)
+	checkText(&v, "calendar.id", c.Calendar.ID, MaxIDLen)
+	for i, id := range c.Agents {
+		checkText(&v, fmt.Sprintf("agents[%d]", i), id, MaxIDLen)
+	}
+	for i, skill := range c.Skills {
+		checkText(&v, fmt.Sprintf("skills[%d]", i), skill, MaxIDLen)
+	}
 	switch c.Type {
 	case TypePredictive, TypeProgressive, TypePreview, TypeBroadcast:
 	default:
@@ -139,6 +169,7 @@ func (c *Campaign) Validate() error {
 	if c.Type == TypeBroadcast {
 		v.check(c.Broadcast.File != "" || c.Broadcast.Extension != "", "broadcast", "a voice broadcast needs a file to play or an extension to transfer to")
 	}
+	checkBroadcast(&v, c.Broadcast)
 	v.check(len(c.Resources) > 0, "resources", "at least one resource is needed to route calls")
 	for i, r := range c.Resources {
 		field := fmt.Sprintf("resources[%d]", i)
@@ -149,7 +180,12 @@ func (c *Campaign) Validate() error {
 		v.check(len(r.Destinations) > 0, field+".destinations", "at least one destination is needed")
 		for j, d := range r.Destinations {
 			df := fmt.Sprintf("%s.destinations[%d]", field, j)
-			v.check(d.GwName != "", df+".gwName", "is required")
+			if d.GwName == "" {
+				v.add(df+".gwName", "is required")
+			} else {
+				checkSwitchToken(&v, df+".gwName", d.GwName, gatewayName)
+			}
+			checkSwitchToken(&v, df+".dialString", d.DialString, dialString)
 			v.check(d.Limit >= 0, df+".limit", "must not be negative, is %d", d.Limit)
 			v.check(d.GwProto == "" || d.GwProto == "sip", df+".gwProto", "%q is not sip", d.GwProto)
 			if re != nil {
@@ -171,6 +207,8 @@ func (c *Campaign) Validate() error {
 	for i, t := range c.Communications.Types {
 		field := fmt.Sprintf("communications.types[%d]", i)
 		v.check(t.Code != "", field+".code", "is required")
+		checkText(&v, field+".code", t.Code, MaxIDLen)
+		checkText(&v, field+".name", t.Name, MaxNameLen)
 		v.check(!codes[t.Code], field+".code", "%q is used twice", t.Code)
 		codes[t.Code] = true
 		for j, r := range t.Ranges {
@@ -200,6 +238,21 @@ func (c *Campaign) Validate() error {
 	return v.err()
 }
 
+// checkBroadcast checks what a voice broadcast does on answer. Each value
+// goes into the originate command: the extension, dialplan and context as
+// its own arguments (a blank or quote would split or join them, a leading
+// '&' would make the extension an application), the file as a channel
+// variable that &playback() expands, so blanks, commas and parentheses
+// reach the switch intact (see docs/api.md, "Values sent to FreeSWITCH").
+func checkBroadcast(v *validator, b Broadcast) {
+	if b.File != "" {
+		checkFile(v, "broadcast.file", b.File)
+	}
+	checkSwitchToken(v, "broadcast.extension", b.Extension, extension)
+	checkSwitchToken(v, "broadcast.dialplan", b.Dialplan, dialplanName)
+	checkSwitchToken(v, "broadcast.context", b.Context, contextName)
+}
+
 var groupRef = regexp.MustCompile(`\$(\d+)`)
 
 func atoiSmall(s string) int {
@@ -215,25 +268,53 @@ func atoiSmall(s string) int {
 
 var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
+// commandVariables are prefixes of channel variables that make FreeSWITCH
+// run an api command or an application (api_on_answer, api_hangup_hook,
+// execute_on_answer, exec_after_bridge_app, session_in_hangup_hook,
+// record_post_process_exec_api ...; switch_types.h): one set from a
+// member's data would run any command, system included where it is
+// enabled. FreeSWITCH matches variable names without case.
+var commandVariables = []string{"api_", "execute_", "exec_", "bridge_pre_execute", "record_post_process_", "session_in_hangup_hook"}
+
 // checkVariables checks channel variables: names a channel variable can
-// have, scalar values that fit in an originate's {...} (no quotes, braces
-// or control characters).
+// have and that do not run commands, and scalar values that fit in an
+// originate's {...}: no quotes, braces, backslashes or control characters,
+// which the switch's parser would take as syntax.
 func checkVariables(v *validator, vars map[string]any) {
+	v.check(len(vars) <= MaxVariables, "variables", "at most %d variables, has %d", MaxVariables, len(vars))
 	for name, val := range vars {
 		field := "variables." + name
+		low := strings.ToLower(name)
 		switch {
 		case !variableName.MatchString(name):
-			v.add(field, "a variable name is letters, digits and _, not starting with a digit")
-		case strings.HasPrefix(name, "dialer_") || strings.HasPrefix(name, "origination_"):
+			v.add(field, "a variable name is letters, digits and _ (at most 64), not starting with a digit")
+		case strings.HasPrefix(low, "dialer_") || strings.HasPrefix(low, "origination_"):
 			v.add(field, "names starting with dialer_ or origination_ are the dialer's own")
+		case hasAnyPrefix(low, commandVariables) || strings.HasSuffix(low, "_hook"):
+			v.add(field, "this variable makes FreeSWITCH run a command or an application; set it in the dialplan, not per call")
 		case !scalar(val):
 			v.add(field, "must be a string, number or boolean")
 		default:
-			if s, ok := val.(string); ok && strings.ContainsAny(s, "'\"{}\\\n\r\t\x00") {
-				v.add(field, "must not contain quotes, braces, backslashes or control characters")
+			s := VariableString(val)
+			switch {
+			case len(s) > MaxVariableLen:
+				v.add(field, "must be at most %d bytes, is %d", MaxVariableLen, len(s))
+			case !utf8.ValidString(s):
+				v.add(field, "is not valid UTF-8")
+			case strings.ContainsAny(s, "'\"{}\\") || hasControl(s):
+				v.add(field, "must not contain quotes, braces, backslashes or control characters (FreeSWITCH would parse them)")
 			}
 		}
 	}
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func scalar(v any) bool {
@@ -271,6 +352,7 @@ func NormalizeNumber(s string) (string, error) {
 
 // Normalize canonicalises a member's numbers and fills its defaults.
 func (m *Member) Normalize() {
+	trimVariables(m.Variables)
 	for i := range m.Communications {
 		if n, err := NormalizeNumber(m.Communications[i].Number); err == nil {
 			m.Communications[i].Number = n
@@ -282,6 +364,8 @@ func (m *Member) Normalize() {
 func (m *Member) Validate() error {
 	var v validator
 	v.check(m.Priority >= MinPriority && m.Priority <= MaxPriority, "priority", "must be between %d and %d, is %d", MinPriority, MaxPriority, m.Priority)
+	checkText(&v, "name", m.Name, MaxNameLen)
+	checkText(&v, "bucket.id", m.Bucket, MaxIDLen)
 	if m.Timezone != "" {
 		if _, err := time.LoadLocation(m.Timezone); err != nil {
 			v.add("timezone", "%q is not an IANA time zone", m.Timezone)
@@ -303,6 +387,8 @@ func (m *Member) Validate() error {
 		}
 		numbers[n] = i
 		v.check(c.Priority >= MinPriority && c.Priority <= MaxPriority, field+".priority", "must be between %d and %d", MinPriority, MaxPriority)
+		checkText(&v, field+".description", c.Description, MaxNameLen)
+		checkText(&v, field+".type.id", c.Type, MaxIDLen)
 	}
 	checkVariables(&v, m.Variables)
 	return v.err()
@@ -312,6 +398,7 @@ func (m *Member) Validate() error {
 func (c *Calendar) Validate() error {
 	var v validator
 	v.check(strings.TrimSpace(c.Name) != "", "name", "is required")
+	checkText(&v, "name", c.Name, MaxNameLen)
 	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
 		v.add("timezone", "%q is not an IANA time zone", c.Timezone)
 	}
@@ -341,6 +428,7 @@ func (c *Calendar) Validate() error {
 		if _, err := time.Parse(time.DateOnly, h.Date); err != nil {
 			v.add(fmt.Sprintf("holidays[%d].date", i), "%q is not a YYYY-MM-DD date", h.Date)
 		}
+		checkText(&v, fmt.Sprintf("holidays[%d].name", i), h.Name, MaxNameLen)
 	}
 	return v.err()
 }
@@ -348,10 +436,13 @@ func (c *Calendar) Validate() error {
 // Validate checks an agent and fills its endpoint.
 func (a *Agent) Validate() error {
 	var v validator
-	v.check(a.ID != "" && !strings.ContainsAny(a.ID, " /{}"), "id", "is required, without spaces, slashes or braces")
+	v.check(a.ID != "" && !strings.ContainsAny(a.ID, " /{}") && !hasControl(a.ID), "id", "is required, without spaces, slashes, braces or control characters")
+	checkText(&v, "id", a.ID, MaxIDLen)
+	checkText(&v, "name", a.Name, MaxNameLen)
 	if a.Endpoint == "" {
 		a.Endpoint = "user/" + a.ID
 	}
+	checkSwitchToken(&v, "endpoint", a.Endpoint, endpoint)
 	if a.Status == "" {
 		a.Status = AgentLoggedOut
 	}
