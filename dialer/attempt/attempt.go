@@ -1,0 +1,416 @@
+// Package attempt is the state machine of one call attempt: its legs, its
+// state, and the commands each input calls for. Step is a pure function of
+// (attempt, input, now): no clock, ESL or Redis inside. The campaign loop
+// feeds it the switch's events in the order the switch sent them, the
+// results of the commands it carried out and the timers it armed, and does
+// what the returned commands say.
+//
+// Every dialing mode is a path through one machine. A voice broadcast is
+// Queued, Originating, Ringing, Answered, Message, HungUp, Classified; the
+// live-answer modes add the agent's leg and the states between answer and
+// bridge.
+package attempt
+
+import (
+	"fmt"
+	"time"
+)
+
+// State is how far an attempt has come. It only moves forward: a late or
+// repeated event never takes an attempt back.
+type State uint8
+
+// The states of an attempt.
+const (
+	Queued       State = iota // a member and a target are chosen; nothing sent
+	Originating               // the originate is handed to the switch; no channel seen
+	Ringing                   // the member's channel exists
+	Answered                  // the member answered
+	Detecting                 // answering-machine detection listens
+	WaitingAgent              // a live answer waits for an agent
+	Bridging                  // member and agent are being bridged
+	Bridged                   // member and agent talk
+	Message                   // a recorded message plays (broadcast, safe harbor)
+	HungUp                    // the member's leg ended; the attempt waits for what it still lacks
+	Classified                // the outcome is decided and handed to the writer
+	Done                      // the outcome is written
+)
+
+var stateNames = [...]string{"queued", "originating", "ringing", "answered", "detecting", "waiting for agent",
+	"bridging", "bridged", "message", "hung up", "classified", "done"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", s)
+}
+
+// Grace is how long after an originate was sent its channel may still be
+// missing from the switch: bgapi runs the originate in a thread of its own,
+// so an attempt is never judged "never placed" sooner, or the member could
+// be dialed again while its first call is being set up.
+const Grace = 30 * time.Second
+
+// Quiet is how long an attempt in a call may go without a state change
+// before the switch is asked whether it still exists (events can be lost
+// when a listener's queue overflows).
+const Quiet = 10 * time.Minute
+
+// JobWait is how long an attempt whose channel ended without a cause
+// waits for its originate's result, which carries it (an unknown gateway:
+// CHANNEL_DESTROY, then BACKGROUND_JOB -ERR INVALID_GATEWAY).
+const JobWait = 5 * time.Second
+
+// Recheck is how soon a question the switch could not answer is asked
+// again.
+const Recheck = 5 * time.Second
+
+// CauseLost is the cause of an attempt whose end could not be learned: the
+// switch no longer has the channel and kept no end record of it.
+const CauseLost = "DIALER_LOST_CALL"
+
+// Leg is one channel of an attempt.
+type Leg struct {
+	UUID       string
+	Node       string // the switch it is on
+	Session    bool   // the switch created a session (any channel event was seen)
+	Answered   bool
+	AnsweredAt time.Time
+	Cause      string // hangup cause, once known
+	BillMsec   int64
+	Ended      bool // CHANNEL_HANGUP_COMPLETE or CHANNEL_DESTROY seen
+}
+
+// Attempt is one attempt in flight. The campaign loop owns it; only Step
+// changes it.
+type Attempt struct {
+	ID     string // also the member leg's uuid and the originate's job id
+	State  State
+	Member Leg
+	// Record asks for the member leg to be recorded once answered.
+	Record bool
+	// EndRecords: the originate asks the switch to keep an end record of
+	// the call (api_hangup_hook), so an end missed while the dialer or its
+	// event socket was away can be read back instead of guessed.
+	EndRecords bool
+
+	SentAt     time.Time // the originate was handed to the switch (journal time after a restart)
+	LastChange time.Time
+	AMD        string // amd_result, when AMD ran
+	JobDone    bool
+	JobCause   string // the cause of a failed originate ("" when it succeeded)
+	Suspended  bool   // its switch is disconnected: its deadline waits
+
+	Deadline Timer // the one timer armed, if any
+	gen      uint32
+}
+
+// TimerKind says what a deadline is for.
+type TimerKind uint8
+
+// The kinds of deadlines.
+const (
+	NoTimer    TimerKind = iota
+	CheckTimer           // ask the switch (no channel yet, quiet call, recheck)
+	JobTimer             // the channel ended without a cause: wait for the job
+)
+
+// Timer is an armed deadline; Gen tells an old one from the current one.
+type Timer struct {
+	Kind TimerKind
+	At   time.Time
+	Gen  uint32
+}
+
+// Kind is what happened.
+type Kind uint8
+
+// The kinds of inputs.
+const (
+	Place           Kind = iota // the originate goes to the switch now
+	NotSent                     // the originate never reached the switch
+	Create                      // CHANNEL_CREATE
+	Progress                    // CHANNEL_PROGRESS, CHANNEL_PROGRESS_MEDIA
+	Answer                      // CHANNEL_ANSWER
+	ExecuteComplete             // CHANNEL_EXECUTE_COMPLETE
+	Hangup                      // CHANNEL_HANGUP
+	HangupComplete              // CHANNEL_HANGUP_COMPLETE
+	Destroy                     // CHANNEL_DESTROY
+	JobResult                   // BACKGROUND_JOB of the originate
+	TimerFired                  // the armed deadline passed
+	Verify                      // events may have been missed (adopted, reconnected): ask the switch
+	NodeLost                    // the leg's switch disconnected
+	SwitchAnswer                // what the switch said about the leg
+	Written                     // the outcome is stored
+)
+
+var kindNames = [...]string{"place", "not sent", "CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_ANSWER",
+	"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "BACKGROUND_JOB",
+	"timer", "verify", "node lost", "switch answer", "written"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// Input is one thing that happened to an attempt.
+type Input struct {
+	Kind Kind
+	Leg  string    // the channel an event is about
+	At   time.Time // when the switch fired the event (zero: now)
+
+	Cause      string    // Hangup-Cause; the -ERR cause of a failed job
+	BillMsec   int64     // variable_billmsec
+	AnsweredAt time.Time // variable_answer_uepoch, when not zero
+	App        string    // the application that completed
+	AMD        string    // amd_result
+
+	Timer Timer // TimerFired: the deadline that passed
+
+	// SwitchAnswer: Known is false when the switch could not be asked.
+	Known  bool
+	Exists bool
+	End    *EndRecord // the switch's end record, when it kept one
+}
+
+// EndRecord is what the switch recorded when the call ended.
+type EndRecord struct {
+	Cause      string
+	BillMsec   int64
+	AnsweredAt time.Time // zero: never answered
+}
+
+// CommandKind is what the campaign loop must do.
+type CommandKind uint8
+
+// The kinds of commands.
+const (
+	Originate   CommandKind = iota // send the member leg's originate
+	StartRecord                    // record the member leg
+	CheckSwitch                    // ask the leg's switch whether it exists and how it ended
+	Arm                            // arm the attempt's deadline (replacing the one before)
+	Classify                       // the attempt is over: write Outcome
+)
+
+var commandNames = [...]string{"originate", "record", "check switch", "arm", "classify"}
+
+func (k CommandKind) String() string {
+	if int(k) < len(commandNames) {
+		return commandNames[k]
+	}
+	return fmt.Sprintf("command(%d)", k)
+}
+
+// Command is one thing to do.
+type Command struct {
+	Kind    CommandKind
+	Leg     string
+	Timer   Timer   // Arm
+	Outcome Outcome // Classify
+}
+
+// Outcome is how an attempt ended, for the rules.
+type Outcome struct {
+	Cause      string
+	Answered   bool
+	AnsweredAt time.Time
+	EndedAt    time.Time
+	BillMsec   int64
+	AMD        string
+	// NotPlaced: nobody was called (the switch refused before a channel
+	// existed, or the originate never reached it); the member goes back
+	// without an attempt counted.
+	NotPlaced bool
+	// From says how the end was learned: "events", "end record", "job" or "lost".
+	From string
+}
+
+// New returns an attempt about to be placed.
+func New(id, node string, record, endRecords bool) *Attempt {
+	return &Attempt{ID: id, State: Queued, Member: Leg{UUID: id, Node: node}, Record: record, EndRecords: endRecords}
+}
+
+// Adopt returns an attempt found in the journal after a restart or a
+// lapsed lease: it was sent at sentAt and nothing since is known.
+func Adopt(id, node string, sentAt time.Time, endRecords bool) *Attempt {
+	a := New(id, node, false, endRecords)
+	a.State, a.SentAt, a.LastChange = Originating, sentAt, sentAt
+	return a
+}
+
+// Step applies one input and returns the commands it calls for.
+func Step(a *Attempt, in Input, now time.Time) []Command {
+	if in.At.IsZero() {
+		in.At = now
+	}
+	if a.State >= Classified {
+		if in.Kind == Written {
+			a.State = Done
+		}
+		return nil
+	}
+	if in.Leg != "" && in.Leg != a.Member.UUID {
+		return nil // no agent legs yet
+	}
+	leg := &a.Member
+	switch in.Kind {
+	case Place:
+		if a.State != Queued {
+			return nil
+		}
+		a.State, a.SentAt, a.LastChange = Originating, now, now
+		return []Command{{Kind: Originate, Leg: leg.UUID}, a.arm(CheckTimer, now.Add(Grace))}
+	case NotSent:
+		if leg.Session {
+			return nil // events say otherwise
+		}
+		return a.classify(Outcome{Cause: "NORMAL_TEMPORARY_FAILURE", NotPlaced: true, From: "job"}, now)
+	case Create, Progress:
+		leg.Session = true
+		if a.advance(Ringing, now) {
+			return []Command{a.arm(CheckTimer, now.Add(Quiet))}
+		}
+	case Answer:
+		leg.Session = true
+		if !leg.Answered {
+			leg.Answered, leg.AnsweredAt = true, in.At
+		}
+		if a.advance(Answered, now) {
+			cmds := []Command{a.arm(CheckTimer, now.Add(Quiet))}
+			if a.Record {
+				cmds = append(cmds, Command{Kind: StartRecord, Leg: leg.UUID})
+			}
+			return cmds
+		}
+	case ExecuteComplete:
+		if in.App == "amd" {
+			a.AMD = in.AMD
+		}
+	case Hangup:
+		leg.Session = true
+		if in.Cause != "" {
+			leg.Cause = in.Cause
+		}
+		a.advance(HungUp, now)
+	case HangupComplete, Destroy:
+		leg.Session, leg.Ended = true, true
+		if in.Cause != "" {
+			leg.Cause = in.Cause
+		}
+		if in.BillMsec > 0 {
+			leg.BillMsec = in.BillMsec
+		}
+		if !in.AnsweredAt.IsZero() && !leg.Answered {
+			leg.Answered, leg.AnsweredAt = true, in.AnsweredAt
+		}
+		a.advance(HungUp, now)
+		return a.ended(in.At, now)
+	case JobResult:
+		a.JobDone, a.JobCause = true, in.Cause
+		switch {
+		case in.Cause == "":
+			return nil // answered: the channel's events tell the rest
+		case !leg.Session:
+			// Refused before a channel existed (throttled, no such
+			// endpoint type, out of sessions): nobody was called.
+			return a.classify(Outcome{Cause: in.Cause, NotPlaced: true, EndedAt: in.At, From: "job"}, now)
+		case leg.Ended:
+			return a.ended(in.At, now) // the end waited for this cause
+		}
+	case TimerFired:
+		if in.Timer.Gen != a.Deadline.Gen || a.Deadline.Kind == NoTimer || a.Suspended {
+			return nil // an old deadline, or its switch is away
+		}
+		a.Deadline = Timer{}
+		if in.Timer.Kind == JobTimer {
+			return a.classify(a.outcome(CauseLost, "lost", now), now)
+		}
+		return []Command{{Kind: CheckSwitch, Leg: leg.UUID}}
+	case Verify:
+		a.Suspended = false
+		return []Command{{Kind: CheckSwitch, Leg: leg.UUID}}
+	case NodeLost:
+		a.Suspended = true
+	case SwitchAnswer:
+		return a.switchAnswer(in, now)
+	}
+	return nil
+}
+
+// switchAnswer decides from what the switch said about the member leg.
+func (a *Attempt) switchAnswer(in Input, now time.Time) []Command {
+	leg := &a.Member
+	switch {
+	case !in.Known:
+		return []Command{a.arm(CheckTimer, now.Add(Recheck))}
+	case in.Exists:
+		leg.Session = true
+		a.advance(Ringing, now)
+		return []Command{a.arm(CheckTimer, now.Add(Quiet))}
+	case in.End != nil:
+		o := Outcome{Cause: in.End.Cause, BillMsec: in.End.BillMsec, EndedAt: now, AMD: a.AMD, From: "end record"}
+		if !in.End.AnsweredAt.IsZero() {
+			o.Answered, o.AnsweredAt = true, in.End.AnsweredAt
+		}
+		return a.classify(o, now)
+	case leg.Ended:
+		return a.ended(now, now)
+	case leg.Session || !a.EndRecords:
+		// A call happened, or may have, and its end is unknown.
+		return a.classify(a.outcome(CauseLost, "lost", now), now)
+	case now.Sub(a.SentAt) < Grace:
+		return []Command{a.arm(CheckTimer, a.SentAt.Add(Grace))}
+	default:
+		// No channel, no end record, and long enough since the
+		// originate: the switch never created the call.
+		return a.classify(Outcome{Cause: "NORMAL_TEMPORARY_FAILURE", NotPlaced: true, EndedAt: now, From: "end record"}, now)
+	}
+}
+
+// ended decides an attempt whose member leg ended: its cause is the
+// channel's, else its failed job's; with neither it waits for the job.
+func (a *Attempt) ended(at, now time.Time) []Command {
+	leg := &a.Member
+	switch {
+	case leg.Cause != "":
+		return a.classify(a.outcome(leg.Cause, "events", at), now)
+	case a.JobCause != "":
+		return a.classify(a.outcome(a.JobCause, "job", at), now)
+	case a.JobDone:
+		return a.classify(a.outcome("NORMAL_CLEARING", "events", at), now)
+	}
+	return []Command{a.arm(JobTimer, now.Add(JobWait))}
+}
+
+func (a *Attempt) outcome(cause, from string, at time.Time) Outcome {
+	leg := a.Member
+	return Outcome{Cause: cause, Answered: leg.Answered, AnsweredAt: leg.AnsweredAt, EndedAt: at,
+		BillMsec: leg.BillMsec, AMD: a.AMD, From: from}
+}
+
+func (a *Attempt) classify(o Outcome, now time.Time) []Command {
+	if o.EndedAt.IsZero() {
+		o.EndedAt = now
+	}
+	a.State, a.LastChange, a.Deadline = Classified, now, Timer{}
+	return []Command{{Kind: Classify, Leg: a.Member.UUID, Outcome: o}}
+}
+
+// advance moves the attempt to s; false when it is there or beyond.
+func (a *Attempt) advance(s State, now time.Time) bool {
+	if s <= a.State {
+		return false
+	}
+	a.State, a.LastChange = s, now
+	return true
+}
+
+// arm sets the attempt's one deadline.
+func (a *Attempt) arm(kind TimerKind, at time.Time) Command {
+	a.gen++
+	a.Deadline = Timer{Kind: kind, At: at, Gen: a.gen}
+	return Command{Kind: Arm, Leg: a.Member.UUID, Timer: a.Deadline}
+}
