@@ -19,7 +19,9 @@ const (
 )
 
 // vars is a channel's variables in the order they were set, as FreeSWITCH
-// lists them on events; headers holds "variable_<name>", made once.
+// lists them on events; headers holds "variable_<name>", made once. Like
+// the switch's channel variables (an event with EF_UNIQ_HEADERS), names
+// match without case and setting a name again moves it to the bottom.
 type vars struct {
 	names   []string
 	headers []string
@@ -28,7 +30,7 @@ type vars struct {
 
 func (v *vars) index(name string) int {
 	for i, n := range v.names {
-		if n == name {
+		if equalFoldASCII(n, name) {
 			return i
 		}
 	}
@@ -36,10 +38,7 @@ func (v *vars) index(name string) int {
 }
 
 func (v *vars) set(name, value string) {
-	if i := v.index(name); i >= 0 {
-		v.values[i] = value
-		return
-	}
+	v.unset(name)
 	v.names = append(v.names, name)
 	v.headers = append(v.headers, "variable_"+name)
 	v.values = append(v.values, value)
@@ -71,6 +70,7 @@ type channel struct {
 	cidNum       string
 	context      string
 	app, appArg  string // the application to run on answer (park, playback, ...)
+	isApp        bool   // the originate named an application (&app(arg))
 	exten        string // or the extension to transfer to on answer
 	sessionID    int
 	profileIndex int
@@ -282,9 +282,26 @@ func (s *Switch) addProfile(b *esl.EventBuilder, prefix string, ch *channel, sel
 	p("Privacy-Hide-Number", "false")
 }
 
+// setVarChecked is switch_channel_set_variable_var_check: an empty value
+// unsets, and with check on a value that refers to a variable is refused
+// with a CRIT log line (origination_nested_vars=true turns the check off).
+func (s *Switch) setVarChecked(ch *channel, name, value string, check bool) {
+	switch {
+	case name == "":
+	case value == "":
+		ch.v.unset(name)
+	case check && varCheck(value):
+		s.log(logCrit, "switch_channel.c:1508 Invalid data (${"+name+"} contains a variable)")
+	default:
+		ch.v.set(name, value)
+	}
+}
+
 // The variables FreeSWITCH sets at each stage of an outbound SIP call, in
 // its order; the values are plausible, the names are what the captures show.
-func (s *Switch) setCreateVars(ch *channel, originate []kv) {
+// The originate's variables come in switch_ivr_originate's order: the
+// leg's [...] first, then {...} (which win: local_var_clobber is off).
+func (s *Switch) setCreateVars(ch *channel, req *originateReq) {
 	v := &ch.v
 	v.set("direction", "outbound")
 	v.set("is_outbound", "true")
@@ -301,11 +318,13 @@ func (s *Switch) setCreateVars(ch *channel, originate []kv) {
 	v.set("text_media_flow", "disabled")
 	v.set("channel_name", ch.name)
 	v.set("sip_destination_url", "sip:"+ch.dest+"@127.0.0.1:5080")
-	for _, x := range originate {
-		v.set(x.k, x.v)
+	for _, x := range req.legVars {
+		s.setVarChecked(ch, x.k, x.v, req.checkVars)
 	}
-	v.set("originate_early_media", "false")
-	v.set("originate_endpoint", "sofia")
+	for _, x := range req.vars {
+		s.setVarChecked(ch, x.k, x.v, req.checkVars)
+	}
+	v.set("originate_endpoint", req.chanType)
 	v.set("rtp_use_codec_string", "PCMU,PCMA")
 	v.set("local_media_ip", "127.0.0.1")
 	v.set("local_media_port", strconv.Itoa(16384+ch.sessionID*2%16000))

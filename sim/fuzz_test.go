@@ -16,6 +16,12 @@ func FuzzAPI(f *testing.F) {
 		"originate {a=1\\,2}loopback/ivr &park()",
 		"uuid_bridge a b", "uuid_kill x CALL_REJECTED", "uuid_setvar x a", "hupall NORMAL_CLEARING a b",
 		"show channels", "show calls as json", "uuid_broadcast x amd:: aleg", "uuid_transfer x -bleg ivr",
+		"originate {origination_nested_vars=true,x=${y}}sofia/gateway/gw/1 &playback(/a ${x}.wav)",
+		"originate {a=${b}}[^^;c=1,2;d=3]sofia/gateway/gw/1,user/1000|loopback/ivr &playback(tone(1).wav)",
+		"originate ^^:{a=1}user/1000:&park():undef:undef:x:1:5",
+		"originate {a='x,y'}{{b=2}}sofia/gateway/gw/1 &set(x=${a:1:2}${uuid_getvar ${uuid} a})",
+		"originate <u=1 user/1000 undef", "originate [a=1\\]user/1000 &sleep(10)", "originate {^^}user/1000 &",
+		"originate sofia/gateway/gw &park()", "originate sofia/x &park()", "originate {app_disable_expand_variables=true}user/1000 &nosuch()",
 	} {
 		f.Add(s)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -46,6 +47,49 @@ type Scenario struct {
 	Playback Dist `yaml:"playback" json:"playback"`
 	// AMD is how the amd application judges answers.
 	AMD AMDSpec `yaml:"amd" json:"amd"`
+	// Files says which files playback finds.
+	Files FilesSpec `yaml:"files" json:"files"`
+}
+
+// FilesSpec says which files exist for playback. tone_stream://,
+// silence_stream:// and local_stream:// always do; any other path does when
+// it matches no Missing pattern and, if Exist is given, an Exist pattern.
+// A pattern is a path.Match glob ('*' stays within a directory), or a
+// prefix when it ends in '/'.
+type FilesSpec struct {
+	// SoundPrefix is the global sound_prefix: where a relative path is
+	// looked for (default /usr/share/freeswitch/sounds/en/us/callie, as
+	// vars.xml of a packaged switch sets it).
+	SoundPrefix string   `yaml:"sound_prefix" json:"sound_prefix"`
+	Exist       []string `yaml:"exist" json:"exist"`
+	Missing     []string `yaml:"missing" json:"missing"`
+}
+
+func (f *FilesSpec) exists(file string) bool {
+	for _, stream := range []string{"tone_stream://", "silence_stream://", "local_stream://"} {
+		if hasPrefixFold(file, stream) {
+			return true
+		}
+	}
+	if matchAny(f.Missing, file) {
+		return false
+	}
+	return len(f.Exist) == 0 || matchAny(f.Exist, file)
+}
+
+func matchAny(patterns []string, file string) bool {
+	for _, p := range patterns {
+		if strings.HasSuffix(p, "/") {
+			if strings.HasPrefix(file, p) {
+				return true
+			}
+			continue
+		}
+		if ok, _ := path.Match(p, file); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // NumberRule is the behaviour of the numbers matching Pattern. The outcome
@@ -334,6 +378,16 @@ func (sc *Scenario) prepare() error {
 		}
 	}
 	a.Delay = orDist(a.Delay, defaultAMDDelay)
+	for field, list := range map[string][]string{"files.exist": sc.Files.Exist, "files.missing": sc.Files.Missing} {
+		for i, p := range list {
+			if _, err := path.Match(p, ""); err != nil || p == "" {
+				return fmt.Errorf("%s[%d]: %q is not a pattern", field, i, p)
+			}
+		}
+	}
+	if sc.Files.SoundPrefix == "" {
+		sc.Files.SoundPrefix = "/usr/share/freeswitch/sounds/en/us/callie"
+	}
 	return nil
 }
 

@@ -27,7 +27,7 @@ type Switch struct {
 	started  time.Time
 
 	mu       sync.Mutex
-	outbox   []*esl.Event // events fired under mu, published by unlock
+	outbox   []outItem // events and log lines fired under mu, published by unlock
 	seq      uint64
 	channels map[string]*channel
 	sessions int // since start-up
@@ -118,7 +118,30 @@ func (s *Switch) emit(name string, ch *channel, extra ...kv) {
 	for _, x := range extra {
 		b.Add(x.k, x.v)
 	}
-	s.outbox = append(s.outbox, b.Event())
+	s.outbox = append(s.outbox, outItem{event: b.Event()})
+}
+
+// outItem is an event or a log line waiting for unlock.
+type outItem struct {
+	event *esl.Event
+	level int
+	text  string
+}
+
+// Log levels of FreeSWITCH (switch_log_level_t).
+const (
+	logCrit   = 2
+	logErr    = 3
+	logNotice = 5
+)
+
+var logLevelNames = [...]string{"CONSOLE", "ALERT", "CRIT", "ERR", "WARNING", "NOTICE", "INFO", "DEBUG"}
+
+// log writes a line to the listeners that asked for logs (and to the
+// record), in order with the events; s.mu is held.
+func (s *Switch) log(level int, text string) {
+	line := s.clock.Now().In(s.loc).Format("2006-01-02 15:04:05.000000") + " [" + logLevelNames[level] + "] " + text + "\n"
+	s.outbox = append(s.outbox, outItem{level: level, text: line})
 }
 
 // unlock publishes the events fired while s.mu was held, in order, then
@@ -126,9 +149,13 @@ func (s *Switch) emit(name string, ch *channel, extra ...kv) {
 // complete, timers included: a listener that acts on an event never finds
 // the switch half-way through it.
 func (s *Switch) unlock() {
-	for i, e := range s.outbox {
-		s.srv.Publish(e)
-		s.outbox[i] = nil
+	for i, it := range s.outbox {
+		if it.event != nil {
+			s.srv.Publish(it.event)
+		} else {
+			s.srv.Log(it.level, it.text)
+		}
+		s.outbox[i] = outItem{}
 	}
 	s.outbox = s.outbox[:0]
 	s.mu.Unlock()
@@ -137,7 +164,7 @@ func (s *Switch) unlock() {
 func (s *Switch) fireJob(job, cmd, args, out string) {
 	s.mu.Lock()
 	defer s.unlock()
-	s.outbox = append(s.outbox, esl.JobEvent(s.event("BACKGROUND_JOB"), job, cmd, args, out))
+	s.outbox = append(s.outbox, outItem{event: esl.JobEvent(s.event("BACKGROUND_JOB"), job, cmd, args, out)})
 }
 
 // API runs one api command (for api and bgapi alike).
@@ -225,9 +252,15 @@ type result struct {
 // originate places a call and blocks until it is answered or fails, like
 // mod_commands' originate.
 func (s *Switch) originate(args string) (string, func()) {
-	req, err := parseOriginate(args)
-	if err != nil {
-		return err.Error(), nil
+	req, usage := parseOriginate(args)
+	if usage != "" {
+		return usage, nil
+	}
+	if req.undefExten {
+		// originate_function asserts the extension is there: the switch
+		// aborts. The simulator cannot die for a test, so it says so.
+		s.log(logCrit, "originate: undef as the extension: FreeSWITCH aborts here (switch_assert(exten) in originate_function)")
+		return "-ERR fsim: FreeSWITCH aborts on an undef extension\n", nil
 	}
 	s.mu.Lock()
 	ch, failure := s.place(req)
@@ -242,27 +275,66 @@ func (s *Switch) originate(args string) (string, func()) {
 // place creates the channel and schedules its life, or returns the -ERR of a
 // call that fails before a channel exists; s.mu is held.
 func (s *Switch) place(req *originateReq) (*channel, string) {
+	if req.failure != "" {
+		s.log(logErr, "originate: Parse Error! (switch_ivr_originate)")
+		return nil, req.failure
+	}
+	if req.endpoints > 1 {
+		s.log(logErr, "originate: fsim places one endpoint; dial strings with ',' '|' or ':_:' are not simulated")
+		return nil, "-ERR CHAN_NOT_IMPLEMENTED\n"
+	}
 	now := s.clock.Now()
 	ch := &channel{
-		uuid: esl.NewUUID(), dest: req.number, cidName: req.cidName, cidNum: req.cidNum,
-		context: req.context, app: req.app, appArg: req.appArg, exten: req.exten,
-		profile: req.profile, gateway: req.gateway, profileIndex: 1,
-		state: "CS_INIT", callState: "DOWN", stateNum: 2, answerState: "ringing",
+		uuid: esl.NewUUID(), cidName: "", cidNum: "0000000000", context: "default",
+		profileIndex: 1, state: "CS_INIT", callState: "DOWN", stateNum: 2, answerState: "ringing",
 		created: now, result: make(chan result, 1),
 	}
-	if u, ok := req.get("origination_uuid"); ok && u != "" {
-		ch.uuid = u
+	if v, ok := req.get("origination_caller_id_name"); ok {
+		ch.cidName = v
 	}
-	if _, dup := s.channels[ch.uuid]; dup {
-		return nil, "-ERR DESTINATION_OUT_OF_ORDER\n"
+	if v, ok := req.get("origination_caller_id_number"); ok {
+		ch.cidNum = v
 	}
-	key := req.endpoint
-	switch req.tech {
+	if req.isApp {
+		ch.app, ch.appArg, ch.isApp = req.app, req.appArg, true
+	} else {
+		ch.exten, ch.context = req.exten, req.context
+	}
+	useUUID, hasUUID := req.get("origination_uuid")
+	hasUUID = hasUUID && useUUID != ""
+	if hasUUID {
+		ch.uuid = useUUID
+	}
+	// request is switch_core_session_request_uuid: a uuid in use, or the
+	// sessions-per-second budget spent, and no session is made.
+	request := func() string {
+		if _, dup := s.channels[ch.uuid]; dup && hasUUID {
+			s.log(logCrit, "Duplicate UUID!")
+			return "-ERR DESTINATION_OUT_OF_ORDER\n"
+		}
+		return ""
+	}
+	data := req.chanData
+	key := req.chanType + "/" + data
+	switch req.chanType {
 	case "error":
-		return nil, "-ERR " + strings.ToUpper(req.number) + "\n"
+		return nil, "-ERR " + strings.ToUpper(data) + "\n"
 	case "sofia":
-		if req.gateway != "" {
-			gw := s.sc.gateway(req.gateway)
+		if data == "" {
+			data = "service" // an empty destination_number, as switch_ivr_originate fills it
+		}
+		if fail := request(); fail != "" {
+			return nil, fail
+		}
+		data, _, _ = strings.Cut(data, "^")
+		if rest, ok := cutPrefixFold(data, "gateway/"); ok {
+			gwName, dest, ok := strings.Cut(rest, "/")
+			if !ok {
+				s.destroyStillborn(ch)
+				return nil, "-ERR INVALID_URL\n"
+			}
+			dest, _, _ = strings.Cut(dest, ";")
+			gw := s.sc.gateway(gwName)
 			if gw == nil {
 				s.destroyStillborn(ch)
 				return nil, "-ERR INVALID_GATEWAY\n"
@@ -271,38 +343,57 @@ func (s *Switch) place(req *originateReq) (*channel, string) {
 				s.destroyStillborn(ch)
 				return nil, "-ERR GATEWAY_DOWN\n"
 			}
-		} else if !s.sc.hasProfile(req.profile) {
-			s.destroyStillborn(ch)
-			return nil, "-ERR INVALID_PROFILE\n"
+			ch.gateway, ch.profile, ch.dest = gwName, "external", dest
+		} else {
+			profile, dest, ok := strings.Cut(data, "/")
+			if !ok {
+				s.destroyStillborn(ch)
+				return nil, "-ERR INVALID_URL\n"
+			}
+			if !s.sc.hasProfile(profile) {
+				s.destroyStillborn(ch)
+				return nil, "-ERR INVALID_PROFILE\n"
+			}
+			ch.profile = profile
+			ch.dest, _, _ = strings.Cut(dest, "@")
 		}
 		ch.kind = kindSubscriber
-		ch.name = "sofia/" + req.profile + "/" + req.number
-		key = req.number
-		ch.out = s.sc.drawSubscriber(req.number, s.attempts[key])
-		if req.gateway != "" {
-			if cause := s.gatewayAdmits(req.gateway, now); cause != "" {
+		ch.name = "sofia/" + ch.profile + "/" + ch.dest
+		key = ch.dest
+		ch.out = s.sc.drawSubscriber(ch.dest, s.attempts[key])
+		if ch.gateway != "" {
+			if cause := s.gatewayAdmits(ch.gateway, now); cause != "" {
 				ch.out = outcome{cause: cause, sipStatus: "503", delay: ch.out.setup}
 			}
-			s.gwActive[req.gateway]++
+			s.gwActive[ch.gateway]++
 		}
 	case "user":
-		a := s.sc.agent(req.number)
+		ext, _, _ := strings.Cut(data, "@")
+		a := s.sc.agent(ext)
 		switch {
 		case a == nil:
 			return nil, "-ERR SUBSCRIBER_ABSENT\n"
 		case a.Unregistered:
 			return nil, "-ERR USER_NOT_REGISTERED\n"
 		}
+		if fail := request(); fail != "" {
+			return nil, fail
+		}
+		ch.dest = ext
 		ch.kind, ch.profile = kindAgent, "internal"
-		ch.name = "sofia/internal/" + req.number + "@127.0.0.1"
+		ch.name = "sofia/internal/" + ext + "@127.0.0.1"
 		ch.out = s.sc.drawAgent(a, s.attempts[key])
 	case "loopback":
-		if _, ok := s.sc.Extensions[req.number]; !ok {
+		if fail := request(); fail != "" {
+			return nil, fail
+		}
+		if _, ok := s.sc.Extensions[data]; !ok {
 			return nil, "-ERR NO_ROUTE_DESTINATION\n"
 		}
+		ch.dest = data
 		ch.kind, ch.profile = kindLoopback, "loopback"
-		ch.name = "loopback/" + req.number + "-a"
-		ch.exten, ch.app = req.number, ""
+		ch.name = "loopback/" + data + "-a"
+		ch.exten, ch.app, ch.isApp = data, "", false
 	default:
 		return nil, "-ERR CHAN_NOT_IMPLEMENTED\n"
 	}
@@ -311,10 +402,17 @@ func (s *Switch) place(req *originateReq) (*channel, string) {
 	ch.sessionID = s.sessions
 	s.channels[ch.uuid] = ch
 	s.peak = max(s.peak, len(s.channels))
-	s.setCreateVars(ch, req.vars)
+	s.setCreateVars(ch, req)
 	s.emit("CHANNEL_CREATE", ch)
 	s.progress(ch, req)
 	return ch, ""
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && equalFoldASCII(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
 }
 
 // destroyStillborn fires the lone CHANNEL_DESTROY of a call refused before
@@ -337,7 +435,7 @@ func (s *Switch) destroyStillborn(ch *channel) {
 	for i, h := range ch.v.headers {
 		b.Add(h, ch.v.values[i])
 	}
-	s.outbox = append(s.outbox, b.Event())
+	s.outbox = append(s.outbox, outItem{event: b.Event()})
 }
 
 // gatewayAdmits applies a gateway's capacity and calls-per-second limit.
@@ -387,7 +485,7 @@ func (s *Switch) progress(ch *channel, req *originateReq) {
 		ch.state, ch.callState, ch.stateNum, ch.answerState = "CS_CONSUME_MEDIA", "EARLY", 7, "early"
 		s.setProgressVars(ch)
 		s.emit("CHANNEL_PROGRESS_MEDIA", ch)
-		if !req.ignoreEarlyMedia {
+		if !req.ignoreEM {
 			// Without ignore_early_media originate "succeeds" on 183.
 			ch.earlyAnswered = true
 			ch.result <- result{out: "+OK " + ch.uuid + "\n", then: func() {}}
@@ -473,175 +571,6 @@ func (s *Switch) talkFromNow(ch *channel) {
 	}
 	ch.heard = true
 	s.after(ch, ch.out.talk, func() { s.hangup(ch, "NORMAL_CLEARING", false) })
-}
-
-// startApps runs what follows the answer: execute_on_answer (amd), then the
-// originate's application or extension.
-func (s *Switch) startApps(ch *channel) {
-	ch.hitDialplan, ch.flipped = true, true
-	ch.state, ch.callState, ch.stateNum = "CS_EXECUTE", "ACTIVE", 4
-	ch.v.set("endpoint_disposition", "ANSWER")
-	ch.v.set("pre_transfer_caller_id_number", ch.cidNum)
-	ch.v.set("channel_cid_flipped", "true")
-	next := func() {
-		switch {
-		case ch.exten != "":
-			s.runExtension(ch, ch.exten)
-		case ch.app != "":
-			s.execute(ch, ch.app, ch.appArg, nil)
-		default:
-			s.execute(ch, "park", "", nil)
-		}
-	}
-	if onAnswer, _ := ch.v.get("execute_on_answer"); onAnswer != "" {
-		name, arg, _ := strings.Cut(onAnswer, " ")
-		s.execute(ch, name, arg, next)
-		return
-	}
-	next()
-}
-
-// execute runs an application on the channel; then, if not nil, runs when
-// it completes (blocking applications only).
-func (s *Switch) execute(ch *channel, name, arg string, then func()) {
-	app := &application{name: name, data: arg, uuid: esl.NewUUID()}
-	ch.current = app
-	ch.lastApp, ch.lastArg = name, arg
-	ch.v.unset("current_loop")
-	ch.v.unset("total_loops")
-	ch.v.set("current_application", name)
-	if arg != "" {
-		ch.v.set("current_application_data", arg)
-	} else {
-		ch.v.unset("current_application_data")
-	}
-	if name == "playback" {
-		ch.v.set("current_loop", "1")
-		ch.v.set("total_loops", "1")
-	}
-	s.emit("CHANNEL_EXECUTE", ch, s.appHeaders(app, false)...)
-	switch name {
-	case "park":
-		ch.parked = true
-		s.emit("CHANNEL_PARK", ch)
-		s.waitInSilence(ch)
-	case "playback":
-		s.hear(ch)
-		length := s.playbackLength(ch, arg)
-		app.timer = s.after(ch, length, func() {
-			ms := strconv.FormatInt(length.Milliseconds(), 10)
-			ch.v.set("playback_last_offset_pos", strconv.FormatInt(length.Milliseconds()*8, 10))
-			ch.v.set("playback_seconds", strconv.FormatInt(int64(length/time.Second), 10))
-			ch.v.set("playback_ms", ms)
-			ch.v.set("playback_samples", strconv.FormatInt(length.Milliseconds()*8, 10))
-			s.complete(ch, "FILE PLAYED")
-			if then != nil {
-				then()
-			} else if ch.app == "playback" && !ch.parked {
-				// The originate's own application ended: the call ends.
-				s.hangup(ch, "NORMAL_CLEARING", true)
-			} else if ch.parked {
-				s.waitInSilence(ch)
-			}
-		})
-	case "amd":
-		o := ch.out
-		app.timer = s.after(ch, o.amdDelay, func() {
-			verdict, cause := o.amdResult, o.amdCause
-			if ch.kind != kindSubscriber {
-				verdict, cause = "HUMAN", "HUMAN"
-			}
-			ch.v.set("amd_result", verdict)
-			ch.v.set("amd_cause", cause)
-			s.complete(ch, "")
-			if then != nil {
-				then()
-			} else {
-				s.execute(ch, "park", "", nil)
-			}
-		})
-	case "hangup":
-		cause := strings.ToUpper(strings.TrimSpace(arg))
-		if cause == "" {
-			cause = "NORMAL_CLEARING"
-		}
-		s.hangup(ch, cause, true)
-	default: // echo and the like: the channel just stays
-		s.waitInSilence(ch)
-	}
-}
-
-func (s *Switch) playbackLength(ch *channel, file string) time.Duration {
-	r := s.sc.rng("playback:"+file, ch.sessionID)
-	return s.sc.Playback.Draw(r)
-}
-
-// appHeaders are the Application-* headers of EXECUTE and EXECUTE_COMPLETE.
-func (s *Switch) appHeaders(app *application, complete bool) []kv {
-	h := []kv{{"Application", app.name}}
-	if app.data != "" {
-		h = append(h, kv{"Application-Data", app.data})
-	}
-	if complete {
-		resp := app.response
-		if resp == "" {
-			resp = "_none_"
-		}
-		h = append(h, kv{"Application-Response", resp})
-	}
-	if app.uuid != "" { // applications run by uuid_bridge have none
-		h = append(h, kv{"Application-UUID", app.uuid})
-	}
-	return h
-}
-
-// complete fires EXECUTE_COMPLETE of the running application.
-func (s *Switch) complete(ch *channel, response string) {
-	app := ch.current
-	if app == nil {
-		return
-	}
-	if response != "" {
-		app.response = response
-		ch.v.set("current_application_response", response)
-	} else if r, ok := ch.v.get("current_application_response"); ok {
-		app.response = r
-	}
-	if app.timer != nil {
-		app.timer.Stop()
-	}
-	ch.current = nil
-	s.emit("CHANNEL_EXECUTE_COMPLETE", ch, s.appHeaders(app, true)...)
-}
-
-// stopCurrent ends the running application early (a transfer, a bridge).
-func (s *Switch) stopCurrent(ch *channel) {
-	if ch.parked {
-		ch.parked = false
-		s.emit("CHANNEL_UNPARK", ch)
-	}
-	s.complete(ch, "")
-}
-
-// runExtension runs a dialplan extension: it plays for its duration and
-// hangs up; an unknown extension hangs up with NO_ROUTE_DESTINATION.
-func (s *Switch) runExtension(ch *channel, exten string) {
-	x, ok := s.sc.Extensions[exten]
-	if !ok {
-		s.hangup(ch, "NO_ROUTE_DESTINATION", true)
-		return
-	}
-	length := x.Duration.Draw(s.sc.rng("exten:"+exten, ch.sessionID))
-	app := &application{name: "playback", data: exten, uuid: esl.NewUUID()}
-	ch.current = app
-	ch.lastApp, ch.lastArg = app.name, app.data
-	ch.v.set("current_application", app.name)
-	s.emit("CHANNEL_EXECUTE", ch, s.appHeaders(app, false)...)
-	s.hear(ch)
-	app.timer = s.after(ch, length, func() {
-		s.complete(ch, "FILE PLAYED")
-		s.hangup(ch, "NORMAL_CLEARING", true)
-	})
 }
 
 // fail ends a call that was not answered: the order of the events and the
