@@ -196,17 +196,18 @@ func supported(campaignType string) bool { return campaignType == store.TypeBroa
 // startRunner leases the campaign and starts its runner.
 func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
 	now := e.clock.Now()
-	ok, err := e.st.AcquireRunner(ctx, c.ID, e.cfg.Instance, now, now.Add(e.cfg.LeaseTTL))
+	lease := store.Runner{Instance: e.cfg.Instance, Token: store.NewToken()}
+	ok, err := e.st.AcquireRunner(ctx, c.ID, lease, now, now.Add(e.cfg.LeaseTTL))
 	if err != nil || !ok {
 		if err != nil && ctx.Err() == nil {
 			e.log.Warn("dialer: cannot lease campaign", "campaign", c.ID, "error", err)
 		}
 		return // another dialer runs it
 	}
-	r, err := newRunner(ctx, e, c)
+	r, err := newRunner(ctx, e, c, lease)
 	if err != nil {
 		e.log.Error("dialer: cannot start campaign", "campaign", c.ID, "error", err)
-		_ = e.st.ReleaseRunner(ctx, c.ID, e.cfg.Instance)
+		_ = e.st.ReleaseRunner(ctx, c.ID, lease)
 		return
 	}
 	e.mu.Lock()
@@ -225,7 +226,7 @@ func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
 			delete(e.runners, c.ID)
 		}
 		e.mu.Unlock()
-		_ = e.st.ReleaseRunner(context.WithoutCancel(ctx), c.ID, e.cfg.Instance)
+		_ = e.st.ReleaseRunner(context.WithoutCancel(ctx), c.ID, lease)
 	}()
 	e.log.Info("dialer: campaign started", "campaign", c.ID, "name", c.Name)
 }
@@ -303,6 +304,9 @@ func (e *Engine) StartCampaign(ctx context.Context, id string) (*store.Campaign,
 	}
 	if !supported(c.Type) {
 		return nil, fmt.Errorf("start campaign %s: %w: this build dials %q campaigns; %q needs the agents work", id, ErrUnsupported, store.TypeBroadcast, c.Type)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("start campaign %s: fix it first: %w", id, err)
 	}
 	c, err = e.st.SetCampaignState(ctx, id, store.StateRunning, e.clock.Now())
 	if err != nil {

@@ -1,6 +1,8 @@
 package dialer
 
 import (
+	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -8,29 +10,97 @@ import (
 	"github.com/fsdialer/fsdialer/store"
 )
 
+// errUnsafeValue is returned by the command builders for a value that
+// would change the command's syntax on the switch. The API refuses such
+// values (store.Validate), so this guards data stored before that check
+// and any future caller: a command is built whole or not at all.
+var errUnsafeValue = errors.New("a value would change the command's syntax")
+
+// commandBuilder writes a FreeSWITCH command line. FreeSWITCH splits the
+// line at blanks outside single quotes (switch_separate_string), then
+// reads {name=value,...} blocks split at commas, and ends an application's
+// argument at its first ')'; the builder keeps every value inside the
+// piece it belongs to, or fails.
+type commandBuilder struct {
+	b    strings.Builder
+	vars int
+	err  error
+}
+
+func (cb *commandBuilder) fail(what, v string, why string) {
+	if cb.err == nil {
+		cb.err = fmt.Errorf("%w: %s %q %s", errUnsafeValue, what, v, why)
+	}
+}
+
+// variable adds name=value to the open {...} block: commas are escaped,
+// values with blanks quoted. Quotes, backslashes and braces would be read
+// as syntax, "${" as a variable to expand, control characters would end
+// or split the command.
+func (cb *commandBuilder) variable(name, value string) {
+	switch {
+	case strings.ContainsAny(value, "'\"\\{}"):
+		cb.fail("variable "+name, value, "has a quote, backslash or brace")
+	case hasControl(value):
+		cb.fail("variable "+name, value, "has a control character")
+	}
+	if cb.vars > 0 {
+		cb.b.WriteByte(',')
+	}
+	cb.vars++
+	cb.b.WriteString(name)
+	cb.b.WriteByte('=')
+	value = strings.ReplaceAll(value, ",", `\,`)
+	if strings.ContainsRune(value, ' ') {
+		value = "'" + value + "'"
+	}
+	cb.b.WriteString(value)
+}
+
+// token adds text that must stay within one argument of the command and
+// cannot start a variable block, an application or another leg.
+func (cb *commandBuilder) token(what, s string) {
+	if s == "" {
+		cb.fail(what, s, "is empty")
+	} else if i := strings.IndexAny(s, " '\"\\{}[]<>,|&()$"); i >= 0 || hasControl(s) {
+		cb.fail(what, s, "has a character the switch would read as syntax")
+	}
+	cb.b.WriteString(s)
+}
+
+func (cb *commandBuilder) raw(s string) { cb.b.WriteString(s) }
+
+func (cb *commandBuilder) String() (string, error) { return cb.b.String(), cb.err }
+
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0
+}
+
+// broadcastFileVar carries the file a broadcast plays: &playback() takes
+// its argument up to the first ')' and the command line splits at blanks,
+// so the file goes in a channel variable, which the switch expands when
+// the application runs, and reaches playback intact.
+const broadcastFileVar = "dialer_broadcast_file"
+
 // originateArgs builds the arguments of "originate" for an attempt: the
 // variables that identify the call (origination_uuid is the attempt id, so
 // the channel and the journal share one id), the campaign's and then the
 // member's variables, the endpoint, and what runs on answer.
-func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t target) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	add := func(k, v string) {
-		if b.Len() > 1 {
-			b.WriteByte(',')
-		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(quoteVar(v))
-	}
-	add("origination_uuid", a.ID)
-	add("dialer_campaign_id", c.ID)
-	add("dialer_member_id", m.ID)
-	add("dialer_attempt_id", a.ID)
-	add("originate_timeout", strconv.Itoa(c.Parameters.OriginateTimeout))
-	add("ignore_early_media", "true")
+func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t target) (string, error) {
+	var cb commandBuilder
+	cb.raw("{")
+	cb.variable("origination_uuid", a.ID)
+	cb.variable("dialer_campaign_id", c.ID)
+	cb.variable("dialer_member_id", m.ID)
+	cb.variable("dialer_attempt_id", a.ID)
+	cb.variable("originate_timeout", strconv.Itoa(c.Parameters.OriginateTimeout))
+	cb.variable("ignore_early_media", "true")
 	if t.CallerIDNumber != "" {
-		add("origination_caller_id_number", t.CallerIDNumber)
+		cb.variable("origination_caller_id_number", t.CallerIDNumber)
+	}
+	bc := c.Broadcast
+	if bc.Extension == "" && bc.File != "" {
+		cb.variable(broadcastFileVar, bc.File)
 	}
 	vars := make(map[string]string, len(c.Variables)+len(m.Variables))
 	for k, v := range c.Variables {
@@ -45,12 +115,13 @@ func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t targe
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		add(k, vars[k])
+		cb.variable(k, vars[k])
 	}
-	b.WriteByte('}')
-	b.WriteString(t.Endpoint())
-	b.WriteByte(' ')
-	bc := c.Broadcast
+	cb.raw("}sofia/gateway/")
+	cb.token("gateway", t.GwName)
+	cb.raw("/")
+	cb.token("dial string", t.Number)
+	cb.raw(" ")
 	switch {
 	case bc.Extension != "":
 		dialplan, context := bc.Dialplan, bc.Context
@@ -60,21 +131,15 @@ func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t targe
 		if context == "" {
 			context = "default"
 		}
-		b.WriteString(bc.Extension + " " + dialplan + " " + context)
+		cb.token("extension", bc.Extension)
+		cb.raw(" ")
+		cb.token("dialplan", dialplan)
+		cb.raw(" ")
+		cb.token("context", context)
 	case bc.File != "":
-		b.WriteString("&playback(" + bc.File + ")")
+		cb.raw("&playback(${" + broadcastFileVar + "})")
 	default:
-		b.WriteString("&park()")
+		cb.raw("&park()")
 	}
-	return b.String()
-}
-
-// quoteVar escapes a variable value for {...}: commas are escaped, values
-// with spaces are quoted. Validation keeps quotes and braces out of values.
-func quoteVar(v string) string {
-	v = strings.ReplaceAll(v, ",", `\,`)
-	if strings.ContainsRune(v, ' ') {
-		return "'" + v + "'"
-	}
-	return v
+	return cb.String()
 }

@@ -16,6 +16,9 @@ const (
 	EndMemberExpired = "MEMBER_EXPIRED"
 	EndTerminated    = "TERMINATED"
 	EndStopped       = "STOPPED" // every number was stopped by a call result or the API
+	// EndInvalidMember: the member's data cannot be put in a command (it
+	// was stored before the API refused such values); fix it and reset it.
+	EndInvalidMember = "DIALER_INVALID_MEMBER"
 )
 
 // CauseLost is recorded for an attempt whose end the dialer never saw (the

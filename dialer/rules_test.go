@@ -347,13 +347,13 @@ func TestRoutingAndOriginate(t *testing.T) {
 	m := testMember("+38091123456")
 	m.ID = "0000001"
 	m.Variables = map[string]any{"shared": "member", "debt": 20000.0, "note": "two words"}
-	got := originateArgs(c, m, &store.Attempt{ID: "att-1"}, ts[1])
-	want := "{origination_uuid=att-1,dialer_campaign_id=c1,dialer_member_id=0000001,dialer_attempt_id=att-1,originate_timeout=30,ignore_early_media=true,origination_caller_id_number=5550001,campaign_var=a\\,b,debt=20000,note='two words',shared=member}sofia/gateway/second/0+38091123456 &playback(/m.wav)"
-	if got != want {
-		t.Fatalf("originate\n got %s\nwant %s", got, want)
+	got, err := originateArgs(c, m, &store.Attempt{ID: "att-1"}, ts[1])
+	want := "{origination_uuid=att-1,dialer_campaign_id=c1,dialer_member_id=0000001,dialer_attempt_id=att-1,originate_timeout=30,ignore_early_media=true,origination_caller_id_number=5550001,dialer_broadcast_file=/m.wav,campaign_var=a\\,b,debt=20000,note='two words',shared=member}sofia/gateway/second/0+38091123456 &playback(${dialer_broadcast_file})"
+	if got != want || err != nil {
+		t.Fatalf("originate\n got %s (%v)\nwant %s", got, err, want)
 	}
 	c.Broadcast = store.Broadcast{Extension: "ivr"}
-	if got := originateArgs(c, m, &store.Attempt{ID: "att-2"}, ts[0]); !strings.HasSuffix(got, "sofia/gateway/first/+38091123456 ivr XML default") {
-		t.Fatalf("extension: %s", got)
+	if got, err := originateArgs(c, m, &store.Attempt{ID: "att-2"}, ts[0]); !strings.HasSuffix(got, "sofia/gateway/first/+38091123456 ivr XML default") || err != nil {
+		t.Fatalf("extension: %s (%v)", got, err)
 	}
 }

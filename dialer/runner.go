@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ type inboxItem struct {
 type runner struct {
 	e        *Engine
 	id       string
+	lease    store.Runner
 	priority int64 // read by the scheduler; written only before the goroutine starts or under updMu
 	inbox    *fifo.Queue[inboxItem]
 	dialReq  chan chan struct{}
@@ -59,9 +61,9 @@ type pendingClose struct {
 	o outcome
 }
 
-func newRunner(ctx context.Context, e *Engine, c *store.Campaign) (*runner, error) {
+func newRunner(ctx context.Context, e *Engine, c *store.Campaign, lease store.Runner) (*runner, error) {
 	r := &runner{
-		e: e, id: c.ID, priority: int64(c.Priority),
+		e: e, id: c.ID, lease: lease, priority: int64(c.Priority),
 		inbox: fifo.New[inboxItem](), dialReq: make(chan chan struct{}), syncReq: make(chan chan struct{}), exited: make(chan struct{}),
 		updated: make(chan struct{}, 1), calls: map[string]*call{}, last: map[string]time.Time{},
 	}
@@ -73,6 +75,10 @@ func newRunner(ctx context.Context, e *Engine, c *store.Campaign) (*runner, erro
 
 // setCampaign prepares the rules of a campaign document.
 func (r *runner) setCampaign(ctx context.Context, c *store.Campaign) error {
+	if err := c.Validate(); err != nil {
+		// stored before a check the API now makes: never dialed as it is
+		return fmt.Errorf("campaign %s: %w", c.ID, err)
+	}
 	sched := AlwaysOpen
 	if c.Calendar.ID != "" {
 		cal, err := r.e.st.GetCalendar(ctx, c.Calendar.ID)
@@ -351,6 +357,17 @@ func (r *runner) place(ctx context.Context, cl store.Claimed, now time.Time) boo
 		r.putBack(ctx, cl, cl.Member)
 		return false
 	}
+	args, err := originateArgs(r.camp, m, a, *tgt)
+	if err != nil {
+		// The campaign was checked when its runner started, so the
+		// member's own data cannot be sent (stored before the API
+		// refused such values): it is set aside, not dialed.
+		_ = r.e.st.ReleaseSlot(ctx, tgt.GwName, a.ID)
+		r.e.log.Error("dialer: member cannot be dialed", "campaign", r.id, "member", m.ID, "error", err)
+		m.EndCause = EndInvalidMember
+		r.end(ctx, cl, m)
+		return true
+	}
 	sw, release, err := r.e.sw.Acquire()
 	if err != nil {
 		_ = r.e.st.ReleaseSlot(ctx, tgt.GwName, a.ID)
@@ -369,7 +386,7 @@ func (r *runner) place(ctx context.Context, cl store.Claimed, now time.Time) boo
 	r.calls[a.ID] = c
 	r.inFlight.Add(1)
 	r.e.route(a.ID, r)
-	_, err = sw.BgAPIJob(ctx, a.ID, "originate "+originateArgs(r.camp, m, a, *tgt))
+	_, err = sw.BgAPIJob(ctx, a.ID, "originate "+args)
 	switch {
 	case err == nil:
 		r.e.m.Placed.WithLabelValues(r.id).Inc()
@@ -459,7 +476,17 @@ func (r *runner) record(ctx context.Context, c *call, now time.Time) {
 	if sw == nil {
 		return
 	}
-	if _, err := sw.BgAPIJob(ctx, esl.NewUUID(), "uuid_record "+c.attempt.ID+" start "+path); err != nil {
+	var cb commandBuilder
+	cb.raw("uuid_record ")
+	cb.token("uuid", c.attempt.ID)
+	cb.raw(" start ")
+	cb.token("record path", path)
+	cmd, err := cb.String()
+	if err != nil {
+		r.e.log.Error("dialer: recording not started: set a record path without blanks or quotes", "attempt", c.attempt.ID, "error", err)
+		return
+	}
+	if _, err := sw.BgAPIJob(ctx, esl.NewUUID(), cmd); err != nil {
 		r.e.log.Warn("dialer: recording not started", "attempt", c.attempt.ID, "error", err)
 		return
 	}
@@ -685,7 +712,10 @@ func (r *runner) renew(ctx context.Context) {
 	for _, c := range r.calls {
 		byToken[c.token] = append(byToken[c.token], c.attempt.Member)
 		if c.slot != "" {
-			_ = r.e.st.RenewSlot(ctx, c.slot, c.attempt.ID, until)
+			if err := r.e.st.RenewSlot(ctx, c.slot, c.attempt.ID, until); err != nil {
+				r.storeFailed("renew slot", err)
+				return
+			}
 		}
 	}
 	for _, p := range r.pending { // ended, not yet written: still ours
@@ -697,7 +727,7 @@ func (r *runner) renew(ctx context.Context) {
 			return
 		}
 	}
-	ok, err := r.e.st.AcquireRunner(ctx, r.id, r.e.cfg.Instance, now, until)
+	ok, err := r.e.st.RenewRunner(ctx, r.id, r.lease, now, until)
 	if err != nil {
 		r.storeFailed("renew runner", err)
 	} else if !ok && r.dialing {

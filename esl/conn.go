@@ -336,9 +336,6 @@ func (c *Conn) Err() error {
 	return c.err
 }
 
-// QueuedEvents returns how many events wait for OnEvent.
-func (c *Conn) QueuedEvents() int { return c.items.Len() }
-
 // Send writes a command (a line and optional header lines and body) and
 // waits for its reply. When ctx ends first Send returns ctx's error; the
 // reply, when it comes, is discarded.

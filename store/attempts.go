@@ -62,21 +62,34 @@ func (s *Store) History(ctx context.Context, campaign, before string, count int)
 	return records, next, nil
 }
 
-// AcquireRunner makes owner the one dialer running a campaign until until;
-// it reports false while another holds it.
-func (s *Store) AcquireRunner(ctx context.Context, campaign, owner string, now, until time.Time) (bool, error) {
-	return s.lease(ctx, key(campaign, "runner"), owner, now, until)
+// Runner identifies one runner of a campaign: the dialer instance that
+// runs it and a token of the runner's own.
+type Runner struct {
+	Instance, Token string
 }
 
-// ReleaseRunner gives the campaign up.
-func (s *Store) ReleaseRunner(ctx context.Context, campaign, owner string) error {
-	return wrapRedis("release runner", unleaseScript.Run(ctx, s.rdb, []string{key(campaign, "runner")}, owner).Err())
+// AcquireRunner makes r the one runner of a campaign until until. It takes
+// the lease when it is free, lapsed, or held by the same instance (a
+// dialer restarted on its host), and reports false while another holds it.
+func (s *Store) AcquireRunner(ctx context.Context, campaign string, r Runner, now, until time.Time) (bool, error) {
+	return s.runnerLease(ctx, campaign, r, now, until, "acquire")
 }
 
-func (s *Store) lease(ctx context.Context, k, owner string, now, until time.Time) (bool, error) {
-	n, err := leaseScript.Run(ctx, s.rdb, []string{k}, owner, now.UnixMilli(), until.UnixMilli()).Int()
+// RenewRunner extends r's lease; false when r no longer holds it.
+func (s *Store) RenewRunner(ctx context.Context, campaign string, r Runner, now, until time.Time) (bool, error) {
+	return s.runnerLease(ctx, campaign, r, now, until, "renew")
+}
+
+// ReleaseRunner gives the campaign up if r holds it.
+func (s *Store) ReleaseRunner(ctx context.Context, campaign string, r Runner) error {
+	_, err := s.runnerLease(ctx, campaign, r, time.Time{}, time.Time{}, "release")
+	return err
+}
+
+func (s *Store) runnerLease(ctx context.Context, campaign string, r Runner, now, until time.Time, mode string) (bool, error) {
+	n, err := runnerScript.Run(ctx, s.rdb, []string{key(campaign, "runner")}, r.Instance, r.Token, now.UnixMilli(), until.UnixMilli(), mode).Int()
 	if err != nil {
-		return false, wrapRedis("lease "+k, err)
+		return false, wrapRedis(mode+" the runner lease of "+campaign, err)
 	}
 	return n == 1, nil
 }
@@ -92,20 +105,17 @@ func (s *Store) AcquireSlot(ctx context.Context, gateway, attempt string, limit 
 	return n == 1, nil
 }
 
-// RenewSlot extends an attempt's gateway slot.
+// RenewSlot extends an attempt's gateway slot, adding it again if it
+// lapsed meanwhile (a long Redis outage): the call holds the line whatever
+// the count says, and a slot missing from the count would let the gateway
+// take more calls than its limit.
 func (s *Store) RenewSlot(ctx context.Context, gateway, attempt string, until time.Time) error {
-	return wrapRedis("renew gateway slot", s.rdb.ZAddXX(ctx, gatewayKey(gateway), redis.Z{Score: float64(until.UnixMilli()), Member: attempt}).Err())
+	return wrapRedis("renew gateway slot", s.rdb.ZAdd(ctx, gatewayKey(gateway), redis.Z{Score: float64(until.UnixMilli()), Member: attempt}).Err())
 }
 
 // ReleaseSlot frees an attempt's gateway slot.
 func (s *Store) ReleaseSlot(ctx context.Context, gateway, attempt string) error {
 	return wrapRedis("release gateway slot", s.rdb.ZRem(ctx, gatewayKey(gateway), attempt).Err())
-}
-
-// SlotsInUse counts a gateway's busy slots.
-func (s *Store) SlotsInUse(ctx context.Context, gateway string, now time.Time) (int, error) {
-	n, err := s.rdb.ZCount(ctx, gatewayKey(gateway), "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf").Result()
-	return int(n), wrapRedis("gateway slots", err)
 }
 
 // Windowed counters are kept per minute (for 2 hours), per hour (for 2

@@ -346,9 +346,12 @@ func (s *Store) ClaimMembers(ctx context.Context, campaign string, n int, now, l
 	if n <= 0 {
 		return nil, nil
 	}
+	return s.claim(ctx, campaign, n, now, leaseUntil, NewToken())
+}
+
+func (s *Store) claim(ctx context.Context, campaign string, n int, now, leaseUntil time.Time, token string) ([]Claimed, error) {
 	k := keysOf(campaign)
-	token := NewToken()
-	vals, err := claimScript.Run(ctx, s.rdb, []string{k.ready, k.waiting, k.rank, k.leased, k.lease, k.members},
+	vals, err := claimScript.Run(ctx, s.rdb, []string{k.ready, k.waiting, k.rank, k.leased, k.lease, k.members, k.last},
 		now.UnixMilli(), n, leaseUntil.UnixMilli(), token, 10000).StringSlice()
 	if err != nil {
 		return nil, wrapRedis("claim members of "+campaign, err)
@@ -360,35 +363,22 @@ func (s *Store) ClaimMembers(ctx context.Context, campaign string, n int, now, l
 // or lost Redis too long): they must be reconciled with the switches.
 func (s *Store) TakeLapsedLeases(ctx context.Context, campaign string, limit int, now, leaseUntil time.Time) ([]Claimed, error) {
 	k := keysOf(campaign)
-	return s.take(ctx, campaign, k.leased, limit, now, leaseUntil, "")
+	return s.take(ctx, campaign, k.leased, limit, now, leaseUntil)
 }
 
 // TakeDueResults leases members whose wait for a call result is over.
 func (s *Store) TakeDueResults(ctx context.Context, campaign string, limit int, now, leaseUntil time.Time) ([]Claimed, error) {
-	return s.take(ctx, campaign, keysOf(campaign).result, limit, now, leaseUntil, "")
+	return s.take(ctx, campaign, keysOf(campaign).result, limit, now, leaseUntil)
 }
 
-// TakeAwaitingResult leases one member awaiting a call result; ErrNotFound
-// if it is not awaiting one.
-func (s *Store) TakeAwaitingResult(ctx context.Context, campaign, id string, now, leaseUntil time.Time) (*Claimed, error) {
-	got, err := s.take(ctx, campaign, keysOf(campaign).result, 1, now, leaseUntil, id)
-	if err != nil {
-		return nil, err
-	}
-	if len(got) == 0 {
-		return nil, fmt.Errorf("member %s awaits no call result: %w", id, ErrNotFound)
-	}
-	return &got[0], nil
+func (s *Store) take(ctx context.Context, campaign, from string, limit int, now, leaseUntil time.Time) ([]Claimed, error) {
+	return s.takeAs(ctx, campaign, from, limit, now, leaseUntil, NewToken())
 }
 
-func (s *Store) take(ctx context.Context, campaign, from string, limit int, now, leaseUntil time.Time, id string) ([]Claimed, error) {
+func (s *Store) takeAs(ctx context.Context, campaign, from string, limit int, now, leaseUntil time.Time, token string) ([]Claimed, error) {
 	k := keysOf(campaign)
-	token := NewToken()
-	argv := []any{now.UnixMilli(), limit, leaseUntil.UnixMilli(), token}
-	if id != "" {
-		argv = append(argv, id)
-	}
-	vals, err := takeScript.Run(ctx, s.rdb, []string{from, k.leased, k.lease, k.members}, argv...).StringSlice()
+	vals, err := takeScript.Run(ctx, s.rdb, []string{from, k.leased, k.lease, k.members, k.last},
+		now.UnixMilli(), limit, leaseUntil.UnixMilli(), token).StringSlice()
 	if err != nil {
 		return nil, wrapRedis("take members of "+campaign, err)
 	}
@@ -396,15 +386,15 @@ func (s *Store) take(ctx context.Context, campaign, from string, limit int, now,
 }
 
 // decodeTaken reads id/(score|token)/json triples. A member deleted while
-// leased has no record: its lease is dropped.
+// leased has no record: its lease is dropped (an error there leaves it to
+// lapse and be dropped by the next sweep).
 func (s *Store) decodeTaken(ctx context.Context, campaign string, vals []string, token string, withPrior bool) ([]Claimed, error) {
 	out := make([]Claimed, 0, len(vals)/3)
+	var gone []string
 	for i := 0; i+2 < len(vals); i += 3 {
 		id, second, body := vals[i], vals[i+1], vals[i+2]
 		if body == "" {
-			k := keysOf(campaign)
-			s.rdb.ZRem(ctx, k.leased, id)
-			s.rdb.HDel(ctx, k.lease, id)
+			gone = append(gone, id)
 			continue
 		}
 		m, err := decodeMember(id, []byte(body))
@@ -416,6 +406,17 @@ func (s *Store) decodeTaken(ctx context.Context, campaign string, vals []string,
 			c.Prior = second
 		}
 		out = append(out, c)
+	}
+	if len(gone) > 0 {
+		k := keysOf(campaign)
+		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.ZRem(ctx, k.leased, gone)
+			p.HDel(ctx, k.lease, gone...)
+			return nil
+		})
+		if err != nil {
+			return out, wrapRedis("drop the leases of deleted members of "+campaign, err)
+		}
 	}
 	return out, nil
 }
@@ -455,13 +456,4 @@ func (s *Store) MemberCounts(ctx context.Context, campaign string) (map[string]i
 		out[state] = c.Val()
 	}
 	return out, nil
-}
-
-// NextDue returns when the earliest waiting member falls due (zero: none).
-func (s *Store) NextDue(ctx context.Context, campaign string) (time.Time, error) {
-	z, err := s.rdb.ZRangeWithScores(ctx, keysOf(campaign).waiting, 0, 0).Result()
-	if err != nil || len(z) == 0 {
-		return time.Time{}, wrapRedis("next due of "+campaign, err)
-	}
-	return time.UnixMilli(int64(z[0].Score)), nil
 }

@@ -16,7 +16,10 @@ import (
 // KEYS: members numbers ready stats
 // ARGV: n, then per member: id json readyScore numberCount numbers...
 // Returns per member "ok" or "dup:<number>:<member>"; a member whose number
-// another has (or an earlier one of the same call) is refused alone.
+// another has (or an earlier one of the same call) is refused alone. Run
+// twice (go-redis resends a command after a read timeout), it answers the
+// same: a member whose every number is already its own was inserted by the
+// first run.
 var insertScript = redis.NewScript(`
 local n = tonumber(ARGV[1])
 local all, pos = {}, 2
@@ -34,13 +37,16 @@ local out, hm, hn, z, created = {}, {}, {}, {}, 0
 pos = 2
 for k = 1, n do
   local id, json, score, nc = ARGV[pos], ARGV[pos+1], ARGV[pos+2], tonumber(ARGV[pos+3])
-  local dup
+  local dup, mine = nil, nc > 0
   for j = 1, nc do
     local num = ARGV[pos+3+j]
-    if existing[num] then dup = num .. ':' .. existing[num] break end
+    if existing[num] ~= id then mine = false end
+    if existing[num] and existing[num] ~= id then dup = num .. ':' .. existing[num] break end
   end
   if dup then
     out[k] = 'dup:' .. dup
+  elseif mine then
+    out[k] = 'ok' -- this very call ran before (a client resent it): nothing to do
   else
     for j = 1, nc do
       local num = ARGV[pos+3+j]
@@ -67,11 +73,24 @@ return out
 `)
 
 // claimScript moves members that fell due from waiting to ready, then
-// leases the first N ready ones. O(log n + N + moved).
-// KEYS: ready waiting rank leased lease members
+// leases the first N ready ones. O(log n + N + moved). The token is the
+// call's request id: the ids it leased are kept under "last", so the same
+// call run again (a resend after a read timeout) returns the same members
+// instead of leasing a second batch and stranding the first.
+// KEYS: ready waiting rank leased lease members last
 // ARGV: now maxN leaseUntil token moveLimit
 // Returns id, score, json triples.
 var claimScript = redis.NewScript(`
+if redis.call('HGET', KEYS[7], 'claim') == ARGV[4] then
+  local ids = redis.call('HGET', KEYS[7], 'claim:ids')
+  local out = {}
+  for id, score in string.gmatch(ids, '([^,]+),([^,]+),?') do
+    out[#out+1] = id
+    out[#out+1] = score
+    out[#out+1] = redis.call('HGET', KEYS[6], id) or ''
+  end
+  return out
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[5]))
 if #due > 0 then
   local ranks = redis.call('HMGET', KEYS[3], unpack(due))
@@ -85,6 +104,7 @@ if #due > 0 then
   redis.call('ZREM', KEYS[2], unpack(due))
 end
 local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[2]))
+redis.call('HSET', KEYS[7], 'claim', ARGV[4], 'claim:ids', table.concat(popped, ','))
 if #popped == 0 then return {} end
 local ids, z, h = {}, {}, {}
 for i = 1, #popped, 2 do
@@ -110,17 +130,23 @@ return out
 // takeScript leases the members of one set whose score is due: results
 // whose wait is over, or leases that lapsed (their holder died). The old
 // token is returned so the taker can tell whose it was.
-// KEYS: from leased lease members
-// ARGV: now limit leaseUntil token [id]  (with id: that member only, if in "from")
-// Returns id, oldToken, json triples.
+// KEYS: from leased lease members last
+// ARGV: now limit leaseUntil token
+// Returns id, oldToken, json triples. Like a claim, a call run twice
+// answers the same.
 var takeScript = redis.NewScript(`
-local ids
-if ARGV[5] then
-  if redis.call('ZSCORE', KEYS[1], ARGV[5]) then ids = {ARGV[5]} else ids = {} end
-else
-  ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local field = 'take:' .. KEYS[1]
+if redis.call('HGET', KEYS[5], field) == ARGV[4] then
+  local out = {}
+  for id, old in string.gmatch(redis.call('HGET', KEYS[5], field .. ':ids'), '([^,]+),([^,]*),?') do
+    out[#out+1] = id
+    out[#out+1] = old
+    out[#out+1] = redis.call('HGET', KEYS[4], id) or ''
+  end
+  return out
 end
-local out = {}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out, log = {}, {}
 for _, id in ipairs(ids) do
   local old = redis.call('HGET', KEYS[3], id) or ''
   redis.call('ZREM', KEYS[1], id)
@@ -129,7 +155,10 @@ for _, id in ipairs(ids) do
   out[#out+1] = id
   out[#out+1] = old
   out[#out+1] = redis.call('HGET', KEYS[4], id) or ''
+  log[#log+1] = id
+  log[#log+1] = old
 end
+redis.call('HSET', KEYS[5], field, ARGV[4], field .. ':ids', table.concat(log, ','))
 return out
 `)
 
@@ -156,8 +185,12 @@ return n
 // place: ready|waiting|result|done (with score; waiting also rank), keep
 // (stay where it is), delete (remove the member and its numbers).
 // Returns OK, NOT_FOUND, LEASE_LOST, VERSION, LEASED or DUP:<number>:<member>.
+// The same write run twice answers OK twice and applies once.
 var writeScript = redis.NewScript(`
 local id, token, place = ARGV[1], ARGV[2], ARGV[5]
+if ARGV[3] ~= '' and place ~= 'delete' and redis.call('HGET', KEYS[1], id) == ARGV[4] then
+  return 'OK' -- this very write ran before (a client resent it); its version makes it unique
+end
 if token ~= '' and redis.call('HGET', KEYS[7], id) ~= token then return 'LEASE_LOST' end
 local cur = redis.call('HGET', KEYS[1], id)
 if not cur then return 'NOT_FOUND' end
@@ -210,26 +243,33 @@ for j = 1, tonumber(ARGV[p]) do redis.call('HINCRBY', KEYS[13], ARGV[p + 2*j - 1
 return 'OK'
 `)
 
-// leaseScript holds a named lease (a campaign's runner, a gateway slot)
-// whose expiry is kept in its value and judged by the caller's clock, so it
-// works alike on Redis, on the embedded Redis and on a sped-up clock.
-// KEYS: key   ARGV: owner now until
-// Returns 1 if the caller holds it now, 0 if another does.
-var leaseScript = redis.NewScript(`
+// runnerScript holds a campaign's runner lease: "instance|token|until",
+// the expiry judged by the caller's clock so it works alike on Redis, on
+// the embedded Redis and on a sped-up clock. Acquire takes it when it is
+// free, lapsed, or held by the same instance (a dialer restarted on its
+// host takes its campaigns back at once); renew and release act only for
+// the runner whose token holds it, so an exiting runner can never extend
+// or drop its successor's lease.
+// KEYS: key   ARGV: instance token now until mode (acquire|renew|release)
+// Returns 1 if done, 0 if another runner holds it.
+var runnerScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
+local inst, tok, untilMs
 if cur then
-  local owner, untilMs = string.match(cur, '^(.*)|(%d+)$')
-  if owner ~= ARGV[1] and tonumber(untilMs) > tonumber(ARGV[2]) then return 0 end
+  inst, tok, untilMs = string.match(cur, '^(.*)|(.*)|(%d+)$')
+  if not inst then inst, untilMs = string.match(cur, '^(.*)|(%d+)$') tok = '' end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[3])
+local mine = cur and tok == ARGV[2]
+if ARGV[5] == 'release' then
+  if mine then redis.call('DEL', KEYS[1]) return 1 end
+  return 0
+end
+if cur and not mine then
+  if ARGV[5] == 'renew' then return 0 end
+  if inst ~= ARGV[1] and untilMs and tonumber(untilMs) > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4])
 return 1
-`)
-
-// unleaseScript gives a named lease up if the caller holds it.
-var unleaseScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur and string.match(cur, '^(.*)|%d+$') == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
-return 0
 `)
 
 // slotScript takes a call slot of a gateway shared by every campaign.

@@ -131,6 +131,7 @@ func gatewayKey(name string) string { return "dialer:{gw:" + name + "}:calls" }
 // memberKeys are a campaign's keys in the order the scripts take them.
 type memberKeys struct {
 	members, numbers, ready, waiting, rank, leased, lease, result, done, journal, history, stats, win string
+	last                                                                                              string // the request ids of the last claim and takes
 }
 
 func keysOf(campaign string) memberKeys {
@@ -138,7 +139,7 @@ func keysOf(campaign string) memberKeys {
 	return memberKeys{
 		members: k("members"), numbers: k("numbers"), ready: k("ready"), waiting: k("waiting"),
 		rank: k("rank"), leased: k("leased"), lease: k("lease"), result: k("result"), done: k("done"),
-		journal: k("journal"), history: k("history"), stats: k("stats"), win: k("win"),
+		journal: k("journal"), history: k("history"), stats: k("stats"), win: k("win"), last: k("last"),
 	}
 }
 

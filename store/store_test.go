@@ -267,9 +267,6 @@ func TestWaitingMembersBecomeReady(t *testing.T) {
 		if _, st, _ := s.GetMember(context.Background(), c.ID, ids[0]); st != store.MemberWaiting {
 			t.Fatalf("state %s", st)
 		}
-		if due, _ := s.NextDue(context.Background(), c.ID); !due.Equal(t0.Add(time.Hour)) {
-			t.Fatalf("next due %v", due)
-		}
 		if ids := claimIDs(t, s, c, 5, t0.Add(59*time.Minute)); len(ids) != 0 {
 			t.Fatalf("claimed before due: %v", ids)
 		}
@@ -457,18 +454,11 @@ func TestCallResults(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		one, err := s.TakeAwaitingResult(ctx, c.ID, ids[0], t0, t0.Add(time.Minute))
-		if err != nil || one.Member.ID != ids[0] {
-			t.Fatalf("take one: %v %v", one, err)
-		}
-		if _, err := s.TakeAwaitingResult(ctx, c.ID, ids[0], t0, t0.Add(time.Minute)); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("taking it twice: %v", err)
-		}
 		if due, _ := s.TakeDueResults(ctx, c.ID, 10, t0.Add(59*time.Second), t0.Add(2*time.Minute)); len(due) != 0 {
 			t.Fatal("a result wait ended early")
 		}
 		due, err := s.TakeDueResults(ctx, c.ID, 10, t0.Add(time.Minute), t0.Add(2*time.Minute))
-		if err != nil || len(due) != 1 || due[0].Member.ID != ids[1] {
+		if err != nil || len(due) != 2 || due[0].Member.ID != ids[0] || due[1].Member.ID != ids[1] {
 			t.Fatalf("due results %v %v", due, err)
 		}
 	})
@@ -477,21 +467,55 @@ func TestCallResults(t *testing.T) {
 func TestNamedLeasesAndGatewaySlots(t *testing.T) {
 	storetest.Backends(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		ok, _ := s.AcquireRunner(ctx, "c1", "dialer-a", t0, t0.Add(time.Minute))
-		notB, _ := s.AcquireRunner(ctx, "c1", "dialer-b", t0.Add(30*time.Second), t0.Add(90*time.Second))
-		renewA, _ := s.AcquireRunner(ctx, "c1", "dialer-a", t0.Add(30*time.Second), t0.Add(2*time.Minute))
-		takeoverB, _ := s.AcquireRunner(ctx, "c1", "dialer-b", t0.Add(3*time.Minute), t0.Add(4*time.Minute))
-		if !ok || notB || !renewA || !takeoverB {
-			t.Fatalf("runner lease: %v %v %v %v", ok, notB, renewA, takeoverB)
+		a1 := store.Runner{Instance: "dialer-a", Token: "a1"}
+		a2 := store.Runner{Instance: "dialer-a", Token: "a2"} // its successor on the same dialer
+		b := store.Runner{Instance: "dialer-b", Token: "b1"}
+		for i, step := range []struct {
+			what string
+			do   func() (bool, error)
+			want bool
+		}{
+			{"a1 takes it", func() (bool, error) { return s.AcquireRunner(ctx, "c1", a1, t0, t0.Add(time.Minute)) }, true},
+			{"b cannot while it is held", func() (bool, error) {
+				return s.AcquireRunner(ctx, "c1", b, t0.Add(30*time.Second), t0.Add(90*time.Second))
+			}, false},
+			{"a1 renews", func() (bool, error) {
+				return s.RenewRunner(ctx, "c1", a1, t0.Add(30*time.Second), t0.Add(2*time.Minute))
+			}, true},
+			{"b cannot renew what it does not hold", func() (bool, error) {
+				return s.RenewRunner(ctx, "c1", b, t0.Add(31*time.Second), t0.Add(2*time.Minute))
+			}, false},
+			{"a2, same dialer, takes it over at once", func() (bool, error) {
+				return s.AcquireRunner(ctx, "c1", a2, t0.Add(40*time.Second), t0.Add(2*time.Minute))
+			}, true},
+			{"a1, exiting, can no longer renew", func() (bool, error) {
+				return s.RenewRunner(ctx, "c1", a1, t0.Add(41*time.Second), t0.Add(3*time.Minute))
+			}, false},
+			{"nor release its successor's lease", func() (bool, error) { return true, s.ReleaseRunner(ctx, "c1", a1) }, true},
+			{"b still cannot take it", func() (bool, error) {
+				return s.AcquireRunner(ctx, "c1", b, t0.Add(50*time.Second), t0.Add(3*time.Minute))
+			}, false},
+			{"b takes it once it lapsed", func() (bool, error) {
+				return s.AcquireRunner(ctx, "c1", b, t0.Add(3*time.Minute), t0.Add(4*time.Minute))
+			}, true},
+			{"a2 released by b's release? no: b holds it", func() (bool, error) {
+				return s.RenewRunner(ctx, "c1", a2, t0.Add(3*time.Minute), t0.Add(4*time.Minute))
+			}, false},
+			{"b releases", func() (bool, error) { return true, s.ReleaseRunner(ctx, "c1", b) }, true},
+			{"then anyone takes it", func() (bool, error) {
+				return s.AcquireRunner(ctx, "c1", a2, t0.Add(3*time.Minute), t0.Add(4*time.Minute))
+			}, true},
+		} {
+			got, err := step.do()
+			if err != nil || got != step.want {
+				t.Fatalf("step %d, %s: %v %v", i, step.what, got, err)
+			}
 		}
 		for i, want := range []bool{true, true, false} {
 			got, err := s.AcquireSlot(ctx, "gw", fmt.Sprint("a", i), 2, t0, t0.Add(time.Minute))
 			if err != nil || got != want {
 				t.Fatalf("slot %d: %v %v", i, got, err)
 			}
-		}
-		if n, _ := s.SlotsInUse(ctx, "gw", t0); n != 2 {
-			t.Fatalf("%d slots in use", n)
 		}
 		_ = s.ReleaseSlot(ctx, "gw", "a0")
 		if got, _ := s.AcquireSlot(ctx, "gw", "a2", 2, t0, t0.Add(time.Minute)); !got {
@@ -500,6 +524,14 @@ func TestNamedLeasesAndGatewaySlots(t *testing.T) {
 		// a slot nobody renews lapses
 		if got, _ := s.AcquireSlot(ctx, "gw", "a3", 2, t0.Add(2*time.Minute), t0.Add(3*time.Minute)); !got {
 			t.Fatal("lapsed slots still counted")
+		}
+		// a call whose slot lapsed during an outage is counted again when
+		// it renews: the gateway is full
+		if err := s.RenewSlot(ctx, "gw", "a1", t0.Add(3*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.AcquireSlot(ctx, "gw", "a4", 2, t0.Add(2*time.Minute), t0.Add(3*time.Minute)); got {
+			t.Fatal("a renewed slot was not counted")
 		}
 	})
 }
@@ -553,6 +585,104 @@ func TestCalendarsAndAgents(t *testing.T) {
 		}
 		if _, err := s.UpdateAgent(ctx, "999", t0, false, func(*store.Agent) error { return nil }); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing agent: %v", err)
+		}
+	})
+}
+
+// TestScriptsAreSafeToResend: a reply lost on the network makes go-redis
+// send the same command again, which then runs twice. Inserting, claiming,
+// taking lapsed leases and writing a member must come out as if it had run
+// once: no member reported a duplicate of itself, no batch of members left
+// leased to nobody, no counter added twice.
+func TestScriptsAreSafeToResend(t *testing.T) {
+	ctx := context.Background()
+	srv := storetest.StartRedis(t)
+	proxy := storetest.StartLossyProxy(t, strings.TrimPrefix(srv.URL, "redis://"))
+	s, err := store.Open(ctx, store.Config{URL: "redis://" + proxy.Addr, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := newCampaign(t, s, "")
+	lost := 0
+	lose := func() {
+		proxy.LoseReplyTo("evalsha")
+		lost++
+	}
+	check := func(what string) {
+		t.Helper()
+		if proxy.Lost() != lost {
+			t.Fatalf("%s: %d replies lost, want %d (the test proves nothing)", what, proxy.Lost(), lost)
+		}
+	}
+	insert(t, s, c, member(0, "7000")) // the scripts are loaded: the next EVALSHA is the call itself
+	lose()
+	insert(t, s, c, member(0, "7001"), member(0, "7002"), member(0, "7003"))
+	check("insert")
+	if counts, _ := s.MemberCounts(ctx, c.ID); counts[store.MemberReady] != 4 {
+		t.Fatalf("after a resent insert: %v", counts)
+	}
+	if st, _ := s.CampaignStats(ctx, c.ID, t0); st.Counters["members"] != 4 {
+		t.Fatalf("member counter %d after a resent insert", st.Counters["members"])
+	}
+
+	if _, err := s.ClaimMembers(ctx, "no-such-campaign", 1, t0, t0); err != nil { // loads the claim script
+		t.Fatal(err)
+	}
+	lose()
+	got, err := s.ClaimMembers(ctx, c.ID, 2, t0, t0.Add(time.Minute))
+	check("claim")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("claim through a lost reply: %d, %v", len(got), err)
+	}
+	if counts, _ := s.MemberCounts(ctx, c.ID); counts[store.MemberLeased] != 2 || counts[store.MemberReady] != 2 {
+		t.Fatalf("a resent claim stranded members: %v", counts)
+	}
+
+	ghost := &store.Member{ID: "none", Communications: []store.Communication{{Number: "1"}}}
+	if err := s.WriteMember(ctx, "no-such-campaign", &store.Write{Member: ghost, ExpectV: 1, Placement: store.Placement{Place: "keep"}}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err) // (it loads the write script)
+	}
+	lose()
+	m := got[0].Member
+	next := *m
+	next.Attempts = 1
+	w := &store.Write{Member: &next, ExpectV: m.V, Token: got[0].Token, Placement: store.PlaceMember("", &next, t0),
+		Stats: map[string]int64{"attempts": 1}}
+	if err := s.WriteMember(ctx, c.ID, w); err != nil {
+		t.Fatalf("a resent write: %v", err)
+	}
+	check("write")
+	if st, _ := s.CampaignStats(ctx, c.ID, t0); st.Counters["attempts"] != 1 {
+		t.Fatalf("a resent write counted %d attempts", st.Counters["attempts"])
+	}
+}
+
+// A claim or take run again under the same request token answers the
+// members of its first run and leases nothing more.
+func TestClaimAndTakeAnswerTheSameWhenRunTwice(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newCampaign(t, s, "")
+		insert(t, s, c, member(0, "8001"), member(0, "8002"), member(0, "8003"))
+		first, err := s.ClaimAs(ctx, c.ID, 2, t0, t0.Add(time.Minute), "tok-1")
+		if err != nil || len(first) != 2 {
+			t.Fatal(len(first), err)
+		}
+		again, err := s.ClaimAs(ctx, c.ID, 2, t0, t0.Add(time.Minute), "tok-1")
+		if err != nil || len(again) != 2 || again[0].Member.ID != first[0].Member.ID || again[1].Member.ID != first[1].Member.ID {
+			t.Fatalf("claim run twice: %v, %v", again, err)
+		}
+		if counts, _ := s.MemberCounts(ctx, c.ID); counts[store.MemberLeased] != 2 || counts[store.MemberReady] != 1 {
+			t.Fatalf("counts %v", counts)
+		}
+		lapsed, err := s.TakeLapsedAs(ctx, c.ID, 10, t0.Add(2*time.Minute), t0.Add(3*time.Minute), "tok-2")
+		if err != nil || len(lapsed) != 2 || lapsed[0].Prior != "tok-1" {
+			t.Fatalf("take %v, %v", lapsed, err)
+		}
+		again, err = s.TakeLapsedAs(ctx, c.ID, 10, t0.Add(2*time.Minute), t0.Add(3*time.Minute), "tok-2")
+		if err != nil || len(again) != 2 || again[0].Prior != "tok-1" || again[0].Member.ID != lapsed[0].Member.ID {
+			t.Fatalf("take run twice: %v, %v", again, err)
 		}
 	})
 }
