@@ -55,7 +55,8 @@ type ClientConfig struct {
 	// in step.
 	MinBackoff, MaxBackoff time.Duration
 	// OnState is called on every state change, from Run's goroutine, after
-	// every event of a lost connection has been handed to OnEvent.
+	// every event of a lost connection has been handed to OnEvent. WaitState
+	// returns only after OnState has, so OnState must not call WaitState.
 	OnState func(node string, s State, err error)
 	// RemindEvery bounds how often the same failure to connect is logged
 	// again (default 1 min). The first failure and every change of error

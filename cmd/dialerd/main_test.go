@@ -176,10 +176,10 @@ func TestDemo(t *testing.T) {
 	out := d.out.String()
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`X-Access-Token: demo-token`),
-		regexp.MustCompile(`(?m)^demo \+\d:\d\d:\d\d  done \d+/30  placed \d+  answered \d+  in flight \d+  [\d.]+ calls/s  (about \d:\d\d:\d\d left \(\d+s real\)|time left: not known yet)$`),
+		regexp.MustCompile(`(?m)^demo \+\d:\d\d:\d\d  done \d+/30  placed \d+  answered \d+  in flight \d+  [\d.]+ calls/s  (about \d+:\d\d:\d\d left \(\S+ real\)|time left: not known yet)$`),
 		regexp.MustCompile(`(?m)^demo \+\d:\d\d:\d\d  the campaign finished after \S+ of simulated time \(\S+ real\)$`),
 		regexp.MustCompile(`(?m)^  members   30 done: [A-Z_]+ \d+`),
-		regexp.MustCompile(`(?m)^  calls     \d+, answered \d+ \(\d+%\), mean talk \d+s$`),
+		regexp.MustCompile(`(?m)^  calls     \d+, answered \d+ \(\d+%\), mean talk \S+$`),
 		regexp.MustCompile(`The REST API stays up at http://` + regexp.QuoteMeta(d.addr) + `/api/v2/dialer .*; Ctrl-C stops it\.`),
 	} {
 		if !want.MatchString(out) {
