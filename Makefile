@@ -7,8 +7,13 @@ BENCHOUT ?= bench.out
 
 ## run: the daemon on its embedded defaults (in-process Redis, the built-in
 ## FreeSWITCH simulator, a demo campaign); REST and metrics on 127.0.0.1:8080.
+## Demo flags go in ARGS: make run ARGS='-time-scale 20 -listen 127.0.0.1:9090'.
+## It builds bin/dialerd and runs that, not go run: go run exits 1 on
+## Ctrl-C whatever the program did, and make would report an error.
+ARGS ?=
 run:
-	$(GO) run ./cmd/dialerd demo
+	$(GO) build -o bin/dialerd ./cmd/dialerd
+	bin/dialerd demo $(ARGS)
 
 ## test: gofmt, go vet, then the whole suite with the race detector. The
 ## store and engine tests start their own redis-server on a free port.

@@ -55,8 +55,14 @@ type ClientConfig struct {
 	// in step.
 	MinBackoff, MaxBackoff time.Duration
 	// OnState is called on every state change, from Run's goroutine, after
-	// every event of a lost connection has been handed to OnEvent.
+	// every event of a lost connection has been handed to OnEvent. WaitState
+	// returns only after OnState has, so OnState must not call WaitState.
 	OnState func(node string, s State, err error)
+	// RemindEvery bounds how often the same failure to connect is logged
+	// again (default 1 min). The first failure and every change of error
+	// are logged at once; a switch that stays down would otherwise fill
+	// the log with a line per attempt.
+	RemindEvery time.Duration
 }
 
 // Client keeps a connection to one switch: it reconnects with backoff,
@@ -68,7 +74,9 @@ type Client struct {
 	conn    *Conn
 	state   State
 	err     error
-	changed chan struct{}
+	changed chan struct{} // closed after each state change's OnState
+	// notifying: OnState has not yet returned for the current state.
+	notifying bool
 }
 
 // NewClient returns a Client; nothing happens until Run.
@@ -85,6 +93,9 @@ func NewClient(cfg ClientConfig) *Client {
 	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(10*time.Second, cfg.MinBackoff)
+	}
+	if cfg.RemindEvery <= 0 {
+		cfg.RemindEvery = time.Minute
 	}
 	return &Client{cfg: cfg, changed: make(chan struct{})}
 }
@@ -104,9 +115,9 @@ func (c *Client) State() (State, error) {
 func (c *Client) WaitState(ctx context.Context, want State) error {
 	for {
 		c.mu.Lock()
-		st, ch := c.state, c.changed
+		st, ch, notifying := c.state, c.changed, c.notifying
 		c.mu.Unlock()
-		if st == want {
+		if st == want && !notifying {
 			return nil
 		}
 		select {
@@ -117,19 +128,27 @@ func (c *Client) WaitState(ctx context.Context, want State) error {
 	}
 }
 
+// setState makes the new state visible to State at once (OnState's
+// engine checks it), but WaitState's callers see it only after OnState has
+// returned: whoever waited for a state then finds OnState's work on it done.
 func (c *Client) setState(s State, conn *Conn, err error) {
 	c.mu.Lock()
 	c.state, c.conn, c.err = s, conn, err
-	close(c.changed)
-	c.changed = make(chan struct{})
+	c.notifying = true
 	c.mu.Unlock()
 	if c.cfg.OnState != nil {
 		c.cfg.OnState(c.cfg.Name, s, err)
 	}
+	c.mu.Lock()
+	c.notifying = false
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
 }
 
 // Run connects and stays connected until ctx ends; it returns ctx's error.
 func (c *Client) Run(ctx context.Context) error {
+	down := outage{since: time.Now()}
 	failures := 0
 	for {
 		c.setState(Connecting, nil, nil)
@@ -140,7 +159,9 @@ func (c *Client) Run(ctx context.Context) error {
 				<-conn.Done()
 			}
 		}
-		if err == nil {
+		up := err == nil
+		if up {
+			c.logConnected(&down)
 			failures = 0
 			c.setState(Connected, conn, nil)
 			select {
@@ -156,15 +177,61 @@ func (c *Client) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		c.setState(Disconnected, nil, err)
-		c.cfg.Logger.Warn("esl: connection lost", "node", c.cfg.Name, "error", err)
 		wait := c.backoff(failures)
 		failures++
+		if up {
+			down = outage{since: time.Now(), lost: true, lastErr: err.Error(), lastLog: time.Now()}
+			c.cfg.Logger.Warn("esl: connection lost", "node", c.cfg.Name, "address", c.cfg.Address, "error", err,
+				"retry_in", wait.Round(time.Millisecond))
+		} else {
+			c.logFailure(&down, err, wait)
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// outage is what the log says about the time a switch is unreachable:
+// since when, how many attempts failed, and what was last said about it.
+type outage struct {
+	since    time.Time
+	lost     bool // a connection was up before: the outage began with its loss
+	attempts int  // failed connection attempts
+	lastErr  string
+	lastLog  time.Time
+}
+
+// logFailure logs a failed attempt when it tells something new: the first
+// failure, an error other than the last one logged (the switch answers now
+// but refuses the password, say), or a reminder once RemindEvery passed.
+func (c *Client) logFailure(down *outage, err error, retry time.Duration) {
+	down.attempts++
+	now := time.Now()
+	msg := "esl: cannot connect"
+	switch {
+	case down.lastLog.IsZero() || err.Error() != down.lastErr:
+	case now.Sub(down.lastLog) >= c.cfg.RemindEvery:
+		msg = "esl: still cannot connect"
+	default:
+		return
+	}
+	down.lastErr, down.lastLog = err.Error(), now
+	c.cfg.Logger.Warn(msg, "node", c.cfg.Name, "address", c.cfg.Address, "error", err, "attempts", down.attempts,
+		"down_for", now.Sub(down.since).Round(time.Millisecond), "retry_in", retry.Round(time.Millisecond))
+}
+
+// logConnected says the switch is connected and, after an outage, for how
+// long it was not.
+func (c *Client) logConnected(down *outage) {
+	if down.attempts == 0 && !down.lost {
+		c.cfg.Logger.Info("esl: connected", "node", c.cfg.Name, "address", c.cfg.Address)
+		return
+	}
+	c.cfg.Logger.Info("esl: connected", "node", c.cfg.Name, "address", c.cfg.Address,
+		"down_for", time.Since(down.since).Round(time.Millisecond), "failed_attempts", down.attempts)
 }
 
 // backoff returns the wait after n consecutive failures: MinBackoff·2^n

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -42,6 +44,7 @@ type Config struct {
 		Tokens       []string `mapstructure:"tokens"`
 		ReadTokens   []string `mapstructure:"read_tokens"`
 		PublicHealth bool     `mapstructure:"public_health"`
+		AllowOpen    bool     `mapstructure:"allow_open"`
 	} `mapstructure:"api"`
 	Dialer struct {
 		Tick       time.Duration `mapstructure:"tick"`
@@ -73,6 +76,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("http.shutdown_timeout", 10*time.Second)
 	v.SetDefault("metrics.public", true)
 	v.SetDefault("api.public_health", true)
+	v.SetDefault("api.allow_open", false)
 	v.SetDefault("dialer.tick", 200*time.Millisecond)
 	v.SetDefault("dialer.lease_ttl", 60*time.Second)
 	v.SetDefault("dialer.max_per_tick", 250)
@@ -219,4 +223,41 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size like 64MiB", s)
 	}
 	return n * mult, nil
+}
+
+// checkOpenAPI refuses an API without tokens on an address others can
+// reach, unless api.allow_open says it is meant: an open API lets anyone
+// start campaigns, that is, place calls.
+func (c *Config) checkOpenAPI() error {
+	if len(c.API.Tokens)+len(c.API.ReadTokens) > 0 || c.API.AllowOpen || isLoopback(c.HTTP.Listen) {
+		return nil
+	}
+	return fmt.Errorf("config api.tokens: empty, and http.listen %s is reachable from other hosts: anyone there could "+
+		"start campaigns. Set api.tokens (DIALER_API_TOKENS=<secret>), or listen on loopback (http.listen: 127.0.0.1:8080), "+
+		"or, to serve an open API on purpose, set api.allow_open: true (DIALER_API_ALLOW_OPEN=true)", c.HTTP.Listen)
+}
+
+// isLoopback: addr's host is a loopback address or localhost. An empty
+// host, 0.0.0.0 and :: are every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redisWhere names the Redis the config points at, without its password.
+func (c *Config) redisWhere() string {
+	if c.Redis.URL == "" {
+		return strings.Join(c.Redis.Addrs, ",")
+	}
+	if u, err := url.Parse(c.Redis.URL); err == nil {
+		return u.Redacted()
+	}
+	return "redis.url"
 }

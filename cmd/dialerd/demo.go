@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/fsdialer/fsdialer/clock"
@@ -17,44 +20,80 @@ import (
 	"github.com/fsdialer/fsdialer/store"
 )
 
+const demoSynopsis = `Usage: dialerd demo [flags]
+
+Runs the dialer with nothing installed: an in-process Redis, the FreeSWITCH
+simulator on a loopback event socket and a voice broadcast campaign, all on
+one clock that can run faster than real time. It prints the API's address
+and token, the campaign's progress and, when it finishes, a summary; the
+API stays up until Ctrl-C (or -exit-when-done).
+`
+
+type demoFlags struct {
+	listen       string
+	scale        float64
+	members      int
+	seed         uint64
+	every        time.Duration
+	exitWhenDone bool
+}
+
+func demoFlagSet() (*flag.FlagSet, *demoFlags) {
+	f := &demoFlags{}
+	fs := flag.NewFlagSet("dialerd demo", flag.ContinueOnError)
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "REST API and metrics `address`")
+	fs.Float64Var(&f.scale, "time-scale", 1, "run this many times faster than real time (engine and simulator together)")
+	fs.IntVar(&f.members, "members", 3000, "members of the demo campaign")
+	fs.Uint64Var(&f.seed, "seed", 1, "the simulator's seed")
+	fs.DurationVar(&f.every, "report", 3*time.Second, "real time between progress lines")
+	fs.BoolVar(&f.exitWhenDone, "exit-when-done", false, "exit once the campaign finishes instead of serving the API until Ctrl-C")
+	return fs, f
+}
+
+// errDemoDone ends the demo when its campaign finished and -exit-when-done
+// asked for that.
+var errDemoDone = errors.New("the campaign finished (-exit-when-done)")
+
 // runDemo runs the dialer on its embedded defaults: an in-process Redis,
 // the simulator behind a loopback event socket, and a voice broadcast
 // campaign, on one clock.
-func runDemo(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("dialerd demo", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:8080", "REST API and metrics address")
-	scale := fs.Float64("time-scale", 1, "run this many times faster than real time (engine and simulator together)")
-	members := fs.Int("members", 3000, "members of the demo campaign")
-	seed := fs.Uint64("seed", 1, "the simulator's seed")
-	every := fs.Duration("report", 3*time.Second, "real time between progress lines")
-	if err := fs.Parse(args); err != nil {
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, f := demoFlagSet()
+	if err := parse(fs, demoSynopsis, args, stdout, stderr); err != nil {
 		return err
 	}
-	if *scale <= 0 || *members < 1 || *members > 1000000 {
-		return fmt.Errorf("demo: -time-scale must be above 0 and -members from 1 to 1,000,000")
+	if f.scale <= 0 || f.members < 1 || f.members > 1000000 || f.every <= 0 {
+		return errors.New("demo: -time-scale and -report must be above 0 and -members from 1 to 1,000,000")
 	}
 	cfg, err := loadConfig("")
 	if err != nil {
 		return err
 	}
 	cfg.Redis.URL = "embedded"
-	cfg.HTTP.Listen = *listen
+	cfg.HTTP.Listen = f.listen
+	// Before anything is printed: a taken port must not follow a banner.
+	ls, err := openListeners(cfg, demoListenHint)
+	if err != nil {
+		return err
+	}
+	api := ls[0].Addr().String() // the port chosen, if -listen asked for :0
 	if len(cfg.API.Tokens) == 0 {
 		b := make([]byte, 16)
 		_, _ = rand.Read(b)
 		cfg.API.Tokens = []string{hex.EncodeToString(b)}
 	}
 	var clk clock.Clock = clock.Real{}
-	if *scale != 1 {
-		clk = clock.NewScaled(*scale)
+	if f.scale != 1 {
+		clk = clock.NewScaled(f.scale)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	sc := sim.DefaultScenario()
-	sc.Seed = *seed
+	sc.Seed = f.seed
 	sw := sim.New(sc, clk, sim.Options{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		closeAll(ls)
 		return err
 	}
 	go sw.Serve(l)
@@ -63,18 +102,49 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 
 	d, err := newDaemon(ctx, cfg, clk, log)
 	if err != nil {
+		closeAll(ls)
 		return err
 	}
-	c, err := seedDemo(ctx, d, *members)
+	start := d.clock.Now()
+	c, err := seedDemo(ctx, d, f.members)
 	if err != nil {
+		closeAll(ls)
+		d.store.Close()
 		return fmt.Errorf("demo campaign: %w", err)
 	}
-	fmt.Fprintf(out, "fsdialer demo: %d members, campaign %s, simulator on %s, time x%g\n", *members, c.ID, l.Addr(), *scale)
-	fmt.Fprintf(out, "  REST API  http://%s/api/v2/dialer   (X-Access-Token: %s)\n", *listen, cfg.API.Tokens[0])
-	fmt.Fprintf(out, "  metrics   http://%s/metrics\n", *listen)
-	fmt.Fprintf(out, "  try       curl -H 'X-Access-Token: %s' http://%s/api/v2/dialer/%s/stats\n", cfg.API.Tokens[0], *listen, c.ID)
-	go report(ctx, d, c, *members, *every, out)
-	return d.run(ctx)
+	token := cfg.API.Tokens[0]
+	fmt.Fprintf(stdout, "fsdialer demo: %d members, campaign %s, simulator on %s, time x%g\n", f.members, c.ID, l.Addr(), f.scale)
+	fmt.Fprintf(stdout, "  REST API  http://%s/api/v2/dialer   (X-Access-Token: %s)\n", api, token)
+	fmt.Fprintf(stdout, "  metrics   http://%s/metrics\n", api)
+	fmt.Fprintf(stdout, "  try       curl -H 'X-Access-Token: %s' http://%s/api/v2/dialer/%s/stats\n", token, api, c.ID)
+	fmt.Fprintf(stdout, "  stop      Ctrl-C\n")
+
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	w := &watcher{d: d, campaign: c.ID, every: f.every, scale: f.scale, api: api, out: stdout, started: start, realStart: time.Now()}
+	if f.exitWhenDone {
+		w.done = func() { stop(errDemoDone) }
+	}
+	var watching sync.WaitGroup
+	watching.Go(func() { w.watch(runCtx) })
+	err = d.run(runCtx, ls)
+	stop(nil)
+	watching.Wait()
+	if err != nil {
+		return err
+	}
+	if cause := context.Cause(runCtx); !errors.Is(cause, errDemoDone) {
+		fmt.Fprintf(stdout, "fsdialer demo: stopped (%v). Goodbye.\n", cause)
+	} else {
+		fmt.Fprintln(stdout, "fsdialer demo: stopped, as -exit-when-done asks. Goodbye.")
+	}
+	return nil
+}
+
+// demoListenHint: the demo's address is a flag.
+func demoListenHint(_, addr string) (name, advice string) {
+	free := freeNear(addr)
+	return "-listen", fmt.Sprintf("choose a free one, such as -listen %s (make run ARGS='-listen %s')", free, free)
 }
 
 // seedDemo creates and starts the demo campaign.
@@ -108,30 +178,208 @@ func seedDemo(ctx context.Context, d *daemon, n int) (*store.Campaign, error) {
 	return d.engine.StartCampaign(ctx, c.ID)
 }
 
-// report prints a progress line every interval.
-func report(ctx context.Context, d *daemon, c *store.Campaign, total int, every time.Duration, out io.Writer) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	start := d.clock.Now()
-	var lastPlaced int64
-	lastAt := start
+// watcher follows the demo campaign: a progress line with an estimate of
+// the time left every interval while it runs, a summary when it finishes.
+// It polls the store: a finished campaign is a state the engine writes
+// there, and members added through the API count as well.
+type watcher struct {
+	d         *daemon
+	campaign  string
+	every     time.Duration // real time between progress lines
+	scale     float64
+	api       string
+	out       io.Writer
+	done      func() // called once the campaign finished; nil: keep serving
+	started   time.Time
+	realStart time.Time
+}
+
+func (w *watcher) watch(ctx context.Context) {
+	poll := time.NewTicker(min(w.every, 250*time.Millisecond))
+	defer poll.Stop()
+	state := store.StateRunning
+	est := estimator{since: w.started}
+	lastLine := time.Now()
+	var placedBefore int64
+	placedAt := w.started
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := d.clock.Now()
-		for _, p := range d.engine.Progress() {
-			if p.Campaign != c.ID {
-				continue
+			if cause := context.Cause(ctx); !errors.Is(cause, errDemoDone) {
+				fmt.Fprintf(w.out, "fsdialer demo: %v: stopping (Ctrl-C again to quit at once)\n", cause)
 			}
-			rate := float64(p.Placed-lastPlaced) / now.Sub(lastAt).Seconds()
-			lastPlaced, lastAt = p.Placed, now
-			fmt.Fprintf(out, "demo %s  placed %d  answered %d  succeeded %d  retried %d  finished %d/%d  in flight %d  %.1f calls/s\n",
-				fmtElapsed(now.Sub(start)), p.Placed, p.Answered, p.Succeeded, p.Retried, p.Finished, total, p.InFlight, rate)
+			return
+		case <-poll.C:
+		}
+		c, err := w.d.store.GetCampaign(ctx, w.campaign)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) && state != "deleted" {
+				fmt.Fprintf(w.out, "fsdialer demo: the campaign was deleted through the API; the API stays up at http://%s, Ctrl-C stops it\n", w.api)
+				state = "deleted"
+			}
+			continue // Redis errors: the next poll tries again
+		}
+		counts, err := w.d.store.MemberCounts(ctx, w.campaign)
+		if err != nil {
+			continue
+		}
+		var total int64
+		for _, n := range counts {
+			total += n
+		}
+		done, now := counts[store.MemberDone], w.d.clock.Now()
+		switch {
+		case c.State == store.StateFinished && state != store.StateFinished:
+			w.summary(ctx, c)
+			if w.done != nil {
+				w.done()
+				return
+			}
+			fmt.Fprintf(w.out, "The REST API stays up at http://%s/api/v2/dialer (add members with ?autoRun=true to dial again); Ctrl-C stops it.\n", w.api)
+		case c.State == store.StateRunning && state != store.StateRunning:
+			fmt.Fprintf(w.out, "demo %s  the campaign runs again\n", fmtElapsed(now.Sub(w.started)))
+			est = estimator{since: now, doneBefore: done}
+		case c.State != store.StateRunning && c.State != state:
+			fmt.Fprintf(w.out, "demo %s  the campaign is %s (through the API)\n", fmtElapsed(now.Sub(w.started)), c.State)
+		case c.State == store.StateRunning && time.Since(lastLine) >= w.every:
+			var p struct {
+				placed, answered int64
+				inFlight         int
+			}
+			for _, pr := range w.d.engine.Progress() {
+				if pr.Campaign == w.campaign {
+					p.placed, p.answered, p.inFlight = pr.Placed, pr.Answered, pr.InFlight
+				}
+			}
+			rate := float64(p.placed-placedBefore) / max(now.Sub(placedAt).Seconds(), 1e-9)
+			placedBefore, placedAt = p.placed, now
+			fmt.Fprintf(w.out, "demo %s  done %d/%d  placed %d  answered %d  in flight %d  %.1f calls/s  %s\n",
+				fmtElapsed(now.Sub(w.started)), done, total, p.placed, p.answered, p.inFlight, rate, w.left(est, now, done, total))
+			lastLine = time.Now()
+		}
+		state = c.State
+	}
+}
+
+// left words the estimate of the time left, in simulated time and, when
+// the clock is sped up, in real time.
+func (w *watcher) left(est estimator, now time.Time, done, total int64) string {
+	d, ok := est.left(now, done, total)
+	if !ok {
+		return "time left: not known yet"
+	}
+	s := "about " + fmtElapsed(d)[1:] + " left"
+	if w.scale != 1 {
+		s += fmt.Sprintf(" (%s real)", (time.Duration(float64(d) / w.scale)).Round(time.Second))
+	}
+	return s
+}
+
+// estimator tells the time left from the rate members have finished at
+// since it began.
+type estimator struct {
+	since      time.Time
+	doneBefore int64 // members already done at since
+}
+
+// left: how long the members not yet done take at the rate so far; false
+// while no member has finished (no rate to go by).
+func (e estimator) left(now time.Time, done, total int64) (time.Duration, bool) {
+	finished, elapsed := done-e.doneBefore, now.Sub(e.since)
+	if finished <= 0 || elapsed <= 0 {
+		return 0, false
+	}
+	if done >= total {
+		return 0, true
+	}
+	return time.Duration(float64(elapsed) * float64(total-done) / float64(finished)).Round(time.Second), true
+}
+
+// summary prints how the campaign went: members by end cause, calls,
+// answers, mean talk time and how long it took.
+func (w *watcher) summary(ctx context.Context, c *store.Campaign) {
+	took := time.UnixMilli(c.UpdatedAt).Sub(w.started)
+	fmt.Fprintf(w.out, "demo %s  the campaign finished after %s of simulated time (%s real)\n",
+		fmtElapsed(took), took.Round(time.Second), time.Since(w.realStart).Round(time.Second))
+	st, err := w.d.store.CampaignStats(ctx, c.ID, w.d.clock.Now())
+	if err != nil {
+		fmt.Fprintf(w.out, "  (no summary: %v)\n", err)
+		return
+	}
+	fmt.Fprintf(w.out, "  members   %d done: %s\n", st.Members[store.MemberDone], endCauses(st.Counters))
+	calls, answered := st.Counters["attempts"], st.Counters["answered"]
+	fmt.Fprintf(w.out, "  calls     %d, answered %d (%s)", calls, answered, percent(answered, calls))
+	if talk, n, ok := w.meanTalk(ctx, c.ID, calls); ok {
+		fmt.Fprintf(w.out, ", mean talk %s", time.Duration(talk*float64(time.Second)).Round(time.Second))
+		if n < calls {
+			fmt.Fprintf(w.out, " (over the last %d calls kept in the history)", n)
 		}
 	}
+	fmt.Fprintln(w.out)
+}
+
+// endCauses lists the members' end causes, the most frequent first.
+func endCauses(counters map[string]int64) string {
+	type cause struct {
+		name string
+		n    int64
+	}
+	var cs []cause
+	for k, n := range counters {
+		if name, ok := strings.CutPrefix(k, "end:"); ok && n > 0 {
+			cs = append(cs, cause{name, n})
+		}
+	}
+	if len(cs) == 0 {
+		return "none ended"
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].n != cs[j].n {
+			return cs[i].n > cs[j].n
+		}
+		return cs[i].name < cs[j].name
+	})
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s %d", c.name, c.n)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func percent(n, of int64) string {
+	if of == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
+}
+
+// meanTalk averages the billed seconds of the answered calls in the
+// campaign's history (the statistics count calls, not their seconds); it
+// also returns how many calls the history held.
+func (w *watcher) meanTalk(ctx context.Context, campaign string, calls int64) (mean float64, seen int64, ok bool) {
+	var sum, answered int64
+	before := ""
+	for {
+		recs, next, err := w.d.store.History(ctx, campaign, before, 1000)
+		if err != nil {
+			return 0, 0, false
+		}
+		for _, r := range recs {
+			seen++
+			if r.AnsweredAt != 0 {
+				sum += int64(r.BillSec)
+				answered++
+			}
+		}
+		if next == "" || seen >= calls {
+			break
+		}
+		before = next
+	}
+	if answered == 0 {
+		return 0, seen, false
+	}
+	return float64(sum) / float64(answered), seen, true
 }
 
 func fmtElapsed(d time.Duration) string {

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,28 +41,156 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "dialerd:", err)
-		os.Exit(1)
-	}
+	// The first signal starts an orderly stop; a second one, should that
+	// stop hang, ends the process at once.
+	go func() { <-ctx.Done(); stop() }()
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
-	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+// errUsage: the command line was wrong and the usage has been printed.
+var errUsage = errors.New("usage")
+
+// exitCode is 0 for success, an asked-for help and a stop by signal, 2 for
+// a wrong command line (as flag and the shells do), 1 for any other error,
+// which it prints.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp), errors.Is(err, context.Canceled):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
 	}
-	switch cmd {
+	fmt.Fprintln(stderr, "dialerd:", err)
+	return 1
+}
+
+const overview = `dialerd places the calls of outbound campaigns through FreeSWITCH, keeps
+its state in Redis and serves a REST API and Prometheus metrics.
+
+Usage:
+  dialerd [run] [-config FILE]   the daemon (run is the default command)
+  dialerd demo [flags]           try it with nothing installed: an in-process
+                                 Redis, the FreeSWITCH simulator, a demo campaign
+  dialerd version                print the version
+  dialerd help [COMMAND]         this text, or a command's flags
+
+"dialerd help run" and "dialerd help demo" list their flags.
+`
+
+// command is a subcommand: its usage (for help) and what it does.
+type command struct {
+	usage func(w io.Writer)
+	run   func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func lookup(name string) (command, bool) {
+	switch name {
 	case "run":
-		return runDaemon(ctx, args)
+		return command{usage: func(w io.Writer) { fs, _ := runFlagSet(); usageOf(w, fs, runSynopsis) }, run: runDaemon}, true
 	case "demo":
-		return runDemo(ctx, args, out)
+		return command{usage: func(w io.Writer) { fs, _ := demoFlagSet(); usageOf(w, fs, demoSynopsis) }, run: runDemo}, true
 	case "version":
-		fmt.Fprintln(out, "dialerd", version())
+		return command{usage: func(w io.Writer) { fmt.Fprint(w, versionSynopsis) }, run: runVersion}, true
+	}
+	return command{}, false
+}
+
+// run runs the command line; help goes to stdout, mistakes to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		// Flags without a command are run's; asked for help, say what
+		// else there is too.
+		if len(args) > 0 && isHelpFlag(args[0]) {
+			fmt.Fprint(stdout, overview+"\n")
+			c, _ := lookup("run")
+			c.usage(stdout)
+			return flag.ErrHelp
+		}
+		return runDaemon(ctx, args, stdout, stderr)
+	}
+	name, args := args[0], args[1:]
+	if name == "help" {
+		return help(args, stdout, stderr)
+	}
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "dialerd: unknown command %q\n\n%s", name, overview)
+		return errUsage
+	}
+	return c.run(ctx, args, stdout, stderr)
+}
+
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "--h":
+		return true
+	}
+	return false
+}
+
+// help prints the overview, or a command's usage.
+func help(args []string, stdout, stderr io.Writer) error {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stdout, overview)
+		return nil
+	case len(args) > 1:
+		fmt.Fprintf(stderr, "dialerd help: one command at a time\n\n%s", overview)
+		return errUsage
+	}
+	c, ok := lookup(args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "dialerd help: unknown command %q\n\n%s", args[0], overview)
+		return errUsage
+	}
+	c.usage(stdout)
+	return nil
+}
+
+func usageOf(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	fmt.Fprint(w, synopsis)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprint(w, "\nFlags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// parse parses a command's flags. Asked for help, it prints the usage on
+// stdout and returns flag.ErrHelp; given a wrong flag or an argument, it
+// prints what is wrong and the usage on stderr and returns errUsage.
+func parse(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr io.Writer) error {
+	var msg strings.Builder
+	fs.SetOutput(&msg)
+	fs.Usage = func() {} // printed below, on the stream that fits
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usageOf(stdout, fs, synopsis)
+		return flag.ErrHelp
+	case err != nil:
+		fmt.Fprintf(stderr, "%s: %s\n\n", fs.Name(), strings.TrimSpace(msg.String()))
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n\n", fs.Name(), fs.Arg(0))
+	default:
 		return nil
 	}
-	return fmt.Errorf("unknown command %q: use run, demo or version", cmd)
+	usageOf(stderr, fs, synopsis)
+	return errUsage
+}
+
+const versionSynopsis = "Usage: dialerd version\n\nPrints the version and commit.\n"
+
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dialerd version", flag.ContinueOnError)
+	if err := parse(fs, versionSynopsis, args, stdout, stderr); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "dialerd", version())
+	return nil
 }
 
 func version() string {
@@ -78,28 +207,65 @@ func version() string {
 	return v
 }
 
-func runDaemon(ctx context.Context, args []string) error {
+const runSynopsis = `Usage: dialerd run [-config FILE]
+
+Runs the dialer: event sockets to the FreeSWITCH nodes, the campaigns in
+Redis, the REST API and /metrics. Every configuration key, its default and
+its DIALER_* environment variable are in deploy/dialerd.yaml.
+`
+
+type runFlags struct {
+	config string
+}
+
+func runFlagSet() (*flag.FlagSet, *runFlags) {
+	f := &runFlags{}
 	fs := flag.NewFlagSet("dialerd run", flag.ContinueOnError)
-	path := fs.String("config", "", "configuration file (YAML); DIALER_* variables override it")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&f.config, "config", "", "configuration `file` (YAML); DIALER_* environment variables override it")
+	return fs, f
+}
+
+func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, f := runFlagSet()
+	if err := parse(fs, runSynopsis, args, stdout, stderr); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := loadConfig(f.config)
 	if err != nil {
 		return err
 	}
 	if len(cfg.FreeSWITCH.Nodes) == 0 {
-		return errors.New("config freeswitch.nodes: no FreeSWITCH node to dial through")
+		return errors.New("config freeswitch.nodes: no FreeSWITCH node to dial through: give -config FILE " +
+			"(deploy/dialerd.yaml is a sample) or set DIALER_FREESWITCH_ADDRESS; to try dialerd without FreeSWITCH or Redis, run dialerd demo")
 	}
-	log := newLogger(cfg, os.Stderr)
-	if len(cfg.API.Tokens)+len(cfg.API.ReadTokens) == 0 {
-		log.Warn("api.tokens is empty: the REST API is open to anyone who reaches " + cfg.HTTP.Listen)
+	if err := cfg.checkOpenAPI(); err != nil {
+		return err
 	}
-	d, err := newDaemon(ctx, cfg, clock.Real{}, log)
+	log := newLogger(cfg, stderr)
+	// The listeners first: a taken port is told before anything else
+	// starts (or is printed).
+	ls, err := openListeners(cfg, runListenHint)
 	if err != nil {
 		return err
 	}
-	return d.run(ctx)
+	log.Info("dialerd starting", "version", version(), "api", ls[0].Addr().String())
+	if len(cfg.API.Tokens)+len(cfg.API.ReadTokens) == 0 {
+		log.Warn("api.tokens is empty: the REST API is open to anyone who reaches " + ls[0].Addr().String())
+	}
+	d, err := newDaemon(ctx, cfg, clock.Real{}, log)
+	if err != nil {
+		closeAll(ls)
+		if ctx.Err() != nil {
+			log.Info("dialerd: stopped before it started", "reason", context.Cause(ctx))
+			return nil
+		}
+		return err
+	}
+	err = d.run(ctx, ls)
+	if err == nil {
+		log.Info("dialerd: stopped, goodbye")
+	}
+	return err
 }
 
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
@@ -128,7 +294,10 @@ func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logg
 	st, err := store.Open(ctx, store.Config{URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, MasterName: cfg.Redis.MasterName,
 		Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB, Timeout: cfg.Redis.Timeout, HistoryLen: cfg.Redis.HistoryLen})
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w; start it, or set redis.url (DIALER_REDIS_URL) to one that runs (dialerd demo needs none)", cfg.redisWhere(), err)
 	}
 	d := &daemon{cfg: cfg, log: log, clock: clk, store: st, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -136,15 +305,14 @@ func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logg
 	var eng *dialer.Engine
 	var nodes []*esl.Node
 	for _, n := range cfg.FreeSWITCH.Nodes {
+		// The client logs its connection's ups and downs itself, once per
+		// change rather than once per attempt.
 		client := esl.NewClient(esl.ClientConfig{
 			Config:  esl.Config{Password: n.Password, Logger: log, OnEvent: func(ev *esl.Event) { eng.HandleEvent(n.Name, ev) }},
 			Name:    n.Name,
 			Address: n.Address,
 			Events:  dialer.Events(),
-			OnState: func(node string, s esl.State, err error) {
-				log.Info("freeswitch", "node", node, "state", s.String(), "error", err)
-				eng.HandleState(node, s, err)
-			},
+			OnState: func(node string, s esl.State, err error) { eng.HandleState(node, s, err) },
 		})
 		nodes = append(nodes, esl.NewNode(client, n.Capacity))
 	}
@@ -173,29 +341,79 @@ func (d *daemon) ready(ctx context.Context) error {
 	return errors.New("no FreeSWITCH node connected")
 }
 
-// run binds the HTTP listeners, runs the switches' connections and the
+// listenHint names a listen address the way the command takes it (a key,
+// a flag), and says how to choose another.
+type listenHint func(key, addr string) (name, advice string)
+
+// openListeners opens the API listener and, if configured, the metrics
+// one, so that a taken address stops the start before anything else runs.
+func openListeners(cfg *Config, hint listenHint) ([]net.Listener, error) {
+	type want struct{ key, addr string }
+	wants := []want{{"http.listen", cfg.HTTP.Listen}}
+	if cfg.Metrics.Listen != "" {
+		wants = append(wants, want{"metrics.listen", cfg.Metrics.Listen})
+	}
+	var ls []net.Listener
+	for _, w := range wants {
+		l, err := net.Listen("tcp", w.addr)
+		if err != nil {
+			closeAll(ls)
+			name, advice := hint(w.key, w.addr)
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("%s %s: the address is in use (another dialerd, or another program); %s", name, w.addr, advice)
+			}
+			return nil, fmt.Errorf("%s %s: %w; %s", name, w.addr, err, advice)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+// runListenHint names the key to change and a port free right now.
+func runListenHint(key, addr string) (name, advice string) {
+	return "config " + key, fmt.Sprintf("set %s (or DIALER_%s) to a free address, such as %s", key,
+		strings.ToUpper(strings.ReplaceAll(key, ".", "_")), freeNear(addr))
+}
+
+// freeNear suggests an address on addr's host whose port, one of the next
+// few, is free now; HOST:PORT when none is.
+func freeNear(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	p, perr := strconv.Atoi(port)
+	if err != nil || perr != nil {
+		return "127.0.0.1:PORT"
+	}
+	for q := p + 1; q <= p+20 && q < 65536; q++ {
+		try := net.JoinHostPort(host, strconv.Itoa(q))
+		if l, err := net.Listen("tcp", try); err == nil {
+			l.Close()
+			return try
+		}
+	}
+	return net.JoinHostPort(host, "PORT")
+}
+
+// run serves the HTTP listeners, runs the switches' connections and the
 // engine until ctx ends, then stops in order: the listeners first (requests
 // in flight finish with the engine still up), then the engine and the
 // connections, then the store. Calls in progress go on in FreeSWITCH; the
-// next start reconciles them from the journal.
-func (d *daemon) run(ctx context.Context) error {
+// next start reconciles them from the journal. ls are the API listener
+// and, if configured, the metrics one; run closes them.
+func (d *daemon) run(ctx context.Context, ls []net.Listener) error {
 	defer d.store.Close()
-	servers := []*http.Server{{Addr: d.cfg.HTTP.Listen, Handler: d.api, ReadHeaderTimeout: 10 * time.Second}}
-	if d.cfg.Metrics.Listen != "" {
+	servers := []*http.Server{{Handler: d.api, ReadHeaderTimeout: 10 * time.Second}}
+	if len(ls) > 1 {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", d.api)
-		servers = append(servers, &http.Server{Addr: d.cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second})
 	}
-	listeners := make([]net.Listener, len(servers))
-	for i, s := range servers {
-		l, err := net.Listen("tcp", s.Addr)
-		if err != nil {
-			for _, l := range listeners[:i] {
-				l.Close()
-			}
-			return fmt.Errorf("http listen %s: %w", s.Addr, err)
-		}
-		listeners[i] = l
+	for _, l := range ls {
 		d.log.Info("http listening", "address", l.Addr().String())
 	}
 
@@ -212,7 +430,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	for i, s := range servers {
 		go func() {
-			if err := s.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := s.Serve(ls[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				failed <- err
 			}
 		}()
@@ -221,6 +439,7 @@ func (d *daemon) run(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
+		d.log.Info("dialerd: stopping", "reason", context.Cause(ctx))
 	case err = <-failed:
 	}
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.HTTP.ShutdownTimeout)

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -113,17 +113,14 @@ type demo struct {
 	stop func() error // cancels the demo, waits for it to end
 }
 
-func startDemo(t *testing.T, members int) *demo {
+func startDemo(t *testing.T, members int, flags ...string) *demo {
 	t.Helper()
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	d := &demo{addr: l.Addr().String(), out: &syncBuffer{}}
-	l.Close()
+	d := &demo{out: &syncBuffer{}}
 	t.Setenv("DIALER_API_TOKENS", "demo-token")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"demo", "-listen", d.addr, "-time-scale", "50", "-members", fmt.Sprint(members), "-report", "200ms"}, d.out)
-	}()
+	args := append([]string{"demo", "-listen", "127.0.0.1:0", "-time-scale", "50", "-members", fmt.Sprint(members), "-report", "200ms"}, flags...)
+	go func() { done <- run(ctx, args, d.out, d.out) }()
 	var once sync.Once
 	var err error
 	d.stop = func() error {
@@ -135,12 +132,24 @@ func startDemo(t *testing.T, members int) *demo {
 			t.Errorf("demo ended with %v", err)
 		}
 	})
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if code, _ := d.do("GET", "/readyz", nil); code == 200 {
-			return d
+	api := regexp.MustCompile(`REST API  http://([^/]+)/`)
+	waitFor(t, "the demo's banner", d.out, func(out string) bool {
+		if m := api.FindStringSubmatch(out); m != nil {
+			d.addr = m[1]
+			return true
 		}
+		return false
+	})
+	waitFor(t, "the demo to be ready", d.out, func(string) bool { code, _ := d.do("GET", "/readyz", nil); return code == 200 })
+	return d
+}
+
+// waitFor waits until ok holds; the deadline only ends a test that hangs.
+func waitFor(t *testing.T, what string, out interface{ String() string }, ok func(out string) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); !ok(out.String()); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the demo did not come up:\n%s", d.out.String())
+			t.Fatalf("waiting for %s; output:\n%s", what, out.String())
 		}
 	}
 }
@@ -157,24 +166,58 @@ func (d *demo) do(method, path string, body io.Reader) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestDemo runs "dialerd demo" as make run does (faster, smaller) and uses
-// its API: the newcomer's first steps.
+// TestDemo runs "dialerd demo" as make run does (faster, smaller): it
+// prints its token, progress with an estimate of the time left, says when
+// the campaign finished with a summary, and then keeps serving the API
+// until it is stopped.
 func TestDemo(t *testing.T) {
 	d := startDemo(t, 30)
-	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(d.out.String(), "finished"); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the demo campaign did not finish:\n%s", d.out.String())
+	waitFor(t, "the campaign to finish", d.out, func(out string) bool { return strings.Contains(out, "Ctrl-C stops it") })
+	out := d.out.String()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`X-Access-Token: demo-token`),
+		regexp.MustCompile(`(?m)^demo \+\d:\d\d:\d\d  done \d+/30  placed \d+  answered \d+  in flight \d+  [\d.]+ calls/s  (about \d+:\d\d:\d\d left \(\S+ real\)|time left: not known yet)$`),
+		regexp.MustCompile(`(?m)^demo \+\d:\d\d:\d\d  the campaign finished after \S+ of simulated time \(\S+ real\)$`),
+		regexp.MustCompile(`(?m)^  members   30 done: [A-Z_]+ \d+`),
+		regexp.MustCompile(`(?m)^  calls     \d+, answered \d+ \(\d+%\), mean talk \S+$`),
+		regexp.MustCompile(`The REST API stays up at http://` + regexp.QuoteMeta(d.addr) + `/api/v2/dialer .*; Ctrl-C stops it\.`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("no line like %s in:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(d.out.String(), "X-Access-Token: demo-token") {
-		t.Fatalf("the demo does not print its token:\n%s", d.out.String())
-	}
 	code, body := d.do("GET", "/api/v2/dialer", nil)
-	if code != 200 || !strings.Contains(body, "Demo voice broadcast") {
-		t.Fatalf("campaigns: %d %s", code, body)
+	if code != 200 || !strings.Contains(body, "Demo voice broadcast") || !strings.Contains(body, `"state":"finished"`) {
+		t.Fatalf("the API after the campaign finished: %d %s", code, body)
 	}
 	if _, metrics := d.do("GET", "/metrics", nil); !strings.Contains(metrics, "dialer_calls_placed_total{campaign=") {
 		t.Fatalf("no calls placed:\n%s", d.out.String())
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out := d.out.String(); !strings.HasSuffix(out, "Goodbye.\n") {
+		t.Fatalf("no goodbye at the end:\n%s", out)
+	}
+}
+
+// TestDemoExitsWhenDone: with -exit-when-done the demo ends by itself,
+// without an error, after the summary.
+func TestDemoExitsWhenDone(t *testing.T) {
+	t.Setenv("DIALER_API_TOKENS", "demo-token")
+	var out syncBuffer
+	err := run(context.Background(), []string{"demo", "-listen", "127.0.0.1:0", "-time-scale", "50", "-members", "5", "-report", "200ms", "-exit-when-done"}, &out, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{"the campaign finished", "  members   5 done: ", "  calls     ", "stopped, as -exit-when-done asks. Goodbye.\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Ctrl-C stops it") {
+		t.Errorf("it offers to keep serving although it exits:\n%s", got)
 	}
 }
 
@@ -216,15 +259,5 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	}
 	if code, _ := d.do("GET", "/healthz", nil); code != 0 {
 		t.Fatalf("a request after the shutdown was answered %d", code)
-	}
-}
-
-func TestVersionAndUsage(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"version"}, &out); err != nil || !strings.HasPrefix(out.String(), "dialerd ") {
-		t.Fatalf("version: %v %q", err, out.String())
-	}
-	if err := run(context.Background(), []string{"launch"}, &out); err == nil {
-		t.Fatal("an unknown command was accepted")
 	}
 }
