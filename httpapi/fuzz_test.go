@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -22,31 +24,65 @@ func FuzzDecodeBodies(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var mb membersBody
-		if err := decodeJSON(b, &mb); err == nil {
-			if mb.Items != nil {
-				for _, it := range *mb.Items {
-					if m, err := it.member(); err == nil {
-						m.Normalize()
-						_ = m.Validate()
-					}
-				}
-			} else if m, err := mb.memberIn.member(); err == nil {
+		fuzzDecode(t, b, &mb)
+		if mb.Items != nil {
+			for _, it := range *mb.Items {
+				m := it.member()
+				m.Normalize()
 				_ = m.Validate()
 			}
-		} else if _, ok := err.(*httpError); !ok {
-			t.Fatalf("decode error %T is not an httpError: %v", err, err)
+		} else {
+			_ = mb.memberIn.member().Validate()
 		}
 		var r resultIn
-		if decodeJSON(b, &r) == nil {
-			_, _ = r.result()
-		}
+		fuzzDecode(t, b, &r)
+		_, _ = r.result()
 		var c store.Campaign
-		if decodeJSON(b, &c) == nil {
-			c.Normalize()
-			_ = c.Validate()
-		}
+		fuzzDecode(t, b, &c)
+		c.Normalize()
+		_ = c.Validate()
+		var cal store.Calendar
+		fuzzDecode(t, b, &cal)
+		_ = cal.Validate()
 	})
 }
+
+// fuzzDecode decodes b into v and checks what the API would answer: a 400
+// for what is not JSON, otherwise every wrong value named by a client's
+// path, never a Go type, and nothing the shapes did not foresee.
+func fuzzDecode(t *testing.T, b []byte, v any) {
+	t.Helper()
+	bad, err := decodeJSON(b, v)
+	if err != nil {
+		if he, ok := err.(*httpError); !ok || he.code != 400 {
+			t.Fatalf("decode error %T is not a 400: %v", err, err)
+		}
+		return
+	}
+	if decodeStrict(b, reflect.New(reflect.TypeOf(v).Elem()).Interface()) == nil {
+		if bad != nil {
+			t.Fatalf("a body encoding/json takes was refused: %v", bad)
+		}
+		return
+	}
+	if len(bad) == 0 {
+		t.Fatalf("%T: encoding/json refuses the body and no field is named", v)
+	}
+	if _, leftover := decodeLenient(b, reflect.New(reflect.TypeOf(v).Elem()).Interface()); leftover != nil {
+		t.Fatalf("%T: the shapes let through a value encoding/json refuses: %v", v, leftover)
+	}
+	for _, fe := range bad {
+		if goInternals.MatchString(fe.Field) || goInternals.MatchString(quoted.ReplaceAllString(fe.Message, `""`)) {
+			t.Fatalf("%T: Go internals in %q: %q", v, fe.Field, fe.Message)
+		}
+	}
+}
+
+// quoted is a value quoted in a message: the client's words, not ours.
+var quoted = regexp.MustCompile(`"(\\.|[^"\\])*"`)
+
+// goInternals are words of Go's own error texts that a client must not see.
+var goInternals = regexp.MustCompile(`\bplain\b|store\.|httpapi\.|struct ?\{|\[\]|\bint(64)?\b|float64|json\.|Go value|unmarshal`)
 
 // FuzzScanCSV feeds any file and any column mapping to the CSV reader.
 func FuzzScanCSV(f *testing.F) {

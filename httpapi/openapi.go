@@ -172,8 +172,8 @@ func schemas() obj {
 		"CalendarList": array(ref("Calendar")),
 		"MemberIn": object(obj{
 			"name": str(), "priority": integer(), "timezone": str(), "variables": variables,
-			"expire":    obj{"type": "integer", "description": "epoch milliseconds (seed 003)"},
-			"expire_at": obj{"type": "string", "description": "epoch ms, RFC 3339 or a date (seed 004)"},
+			"expire":    obj{"oneOf": []obj{integer(), str()}, "description": "epoch milliseconds (seed 003), an RFC 3339 time, or a YYYY-MM-DD date (the end of that day, UTC)"},
+			"expire_at": obj{"oneOf": []obj{integer(), str()}, "description": "seed 004's name of expire; the same forms"},
 			"bucket":    object(obj{"id": str()}),
 			"communications": array(object(obj{"number": str(), "destination": obj{"type": "string", "description": "seed 004's name of number"},
 				"priority": integer(), "type": obj{"oneOf": []obj{str(), object(obj{"id": str()})}}, "description": str()})),
