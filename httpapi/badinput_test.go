@@ -433,3 +433,117 @@ func TestExpireForms(t *testing.T) {
 		}
 	}
 }
+
+// csvRefusal is a line a CSV upload must refuse, and what it must say.
+type csvRefusal struct {
+	line    int
+	message string
+}
+
+// TestCSVBadInput: every line of a file is loaded or refused with its
+// number; what spreadsheets write (a byte order mark, UTF-16, fields over
+// lines) is read; a file in another charset is refused with a hint.
+func TestCSVBadInput(t *testing.T) {
+	f := newFixture(t)
+	lines := func(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
+	big := strings.Repeat("x", 100<<10)
+	utf16 := "\xff\xfe" + func() string { // "name,number\nJo,380507000001\n" in UTF-16LE
+		var b strings.Builder
+		for _, r := range "name,number\r\nJo,380507000001\r\n" {
+			b.WriteByte(byte(r))
+			b.WriteByte(0)
+		}
+		return b.String()
+	}()
+	for _, tc := range []struct {
+		name, query, body string
+		loaded            int
+		refused           []csvRefusal
+	}{
+		{"a bare quote and an unclosed one cost their own lines", "", lines("name,number",
+			"a,380501000002", "b,380501000003", "c,380501000004", `d"x,380501000005`, `e,"380501000006`,
+			"f,380501000007", "g,380501000008", "h,380501000009", "i,380501000010"),
+			7, []csvRefusal{{5, "line 5: column 1: a quote inside a field"}, {6, "line 6: column 2: the quote that opens the field is never closed"}}},
+		{"a quote closed lines later", "", lines("name,number",
+			`a,"380501000011`, "b,380501000012", `"Bo",380501000013`, "c,380501000014"),
+			3, []csvRefusal{{2, "line 2: column 2: the quote that opens the field is closed only at line 4"}}},
+		{"an unclosed quote in a long file", "", lines("name,number", `a,"380501000015`) + many(300),
+			300, []csvRefusal{{2, "line 2: column 2: the quoted field runs over 4096 bytes: is its closing quote missing?"}}},
+		{"a byte order mark", "", "\ufeff" + lines("name,number", "Bom,380501000021"), 1, nil},
+		{"UTF-16 with its byte order mark", "", utf16, 1, nil},
+		{"a quoted field over lines, CRLF", "?columns=name,number,-&skipHeader=true", "n,n,note\r\nAnn,380501000031,\"two\r\nlines\"\r\nBo,380501000032,x\r\n", 2, nil},
+		{"blank lines and empty rows", "", lines("name,number", "", "  ", ",", " , ", `"",""`, "Cy,380501000041"), 1, nil},
+		{"a field over 4 KiB", "", lines("name,number", big+",380501000051", "Di,380501000052", `"`+big[:5000]+`",380501000053`),
+			1, []csvRefusal{{2, "line 2: column 1: over the 4096 bytes a field may hold"}, {4, "line 4: column 1: 5000 bytes, over the 4096"}}},
+		{"a line over 64 KiB", "?columns=name,number,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-", lines(strings.Repeat("1234,", 20000), "Ed,380501000061"),
+			1, []csvRefusal{{1, "line 1: longer than 65536 bytes"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			camp := f.campaign()
+			var res struct {
+				InsertedIDs []string `json:"insertedIds"`
+				Errors      []struct {
+					Index, Line int
+					Error       string
+				}
+			}
+			f.call("POST", "/api/v2/dialer/"+camp+"/members/csv"+tc.query, writer, "text/csv", tc.body).want(t, 200).data(t, &res)
+			if len(res.InsertedIDs) != tc.loaded || len(res.Errors) != len(tc.refused) {
+				t.Fatalf("loaded %d, refused %d %+v; want %d and %+v", len(res.InsertedIDs), len(res.Errors), res.Errors[:min(3, len(res.Errors))], tc.loaded, tc.refused)
+			}
+			for i, want := range tc.refused {
+				if got := res.Errors[i]; got.Line != want.line || !strings.Contains(got.Error, want.message) {
+					t.Errorf("refused %+v, want line %d saying %q", got, want.line, want.message)
+				}
+			}
+		})
+	}
+}
+
+// many is n CSV lines of members with numbers of their own.
+func many(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "m%d,38060%07d\n", i, i)
+	}
+	return b.String()
+}
+
+// TestCSVNotUTF8: a file in another charset, given without charset, is
+// refused whole while nothing of it is stored, with the line and a hint;
+// past the first batch, the line alone is refused.
+func TestCSVNotUTF8(t *testing.T) {
+	f := newFixture(t)
+	camp := f.campaign()
+	upload := func(body string) *response {
+		return f.call("POST", "/api/v2/dialer/"+camp+"/members/csv", writer, "text/csv", body)
+	}
+	cp1251 := "name,number\nAnn,380501000001\n\xcf\xe5\xf2\xf0\xee,380501000002\n" // "Петро"
+	r := upload(cp1251).want(t, 422)
+	r.names(t, "charset")
+	if !strings.Contains(r.raw, "line 3") || !strings.Contains(r.raw, "charset=windows-1251") {
+		t.Fatalf("no line or hint: %s", r.raw)
+	}
+	var total struct{ Members map[string]int }
+	f.do("GET", "/api/v2/dialer/"+camp+"/stats", "").want(t, 200).data(t, &total)
+	if total.Members["ready"] != 0 {
+		t.Fatalf("a refused file left members: %+v", total)
+	}
+	// the same file with its charset is loaded
+	var res struct {
+		InsertedIDs []string `json:"insertedIds"`
+		Errors      []struct {
+			Line  int
+			Error string
+		}
+	}
+	f.call("POST", "/api/v2/dialer/"+camp+"/members/csv?charset=windows-1251", writer, "text/csv", cp1251).want(t, 200).data(t, &res)
+	if len(res.InsertedIDs) != 2 {
+		t.Fatalf("with its charset: %+v", res)
+	}
+	// past the first batch (5,000 lines), a line that is not UTF-8 is refused alone
+	upload("name,number\n"+many(5001)+"\xcf\xe5\xf2\xf0\xee,380609999999\n").want(t, 200).data(t, &res)
+	if len(res.InsertedIDs) != 5001 || len(res.Errors) != 1 || res.Errors[0].Line != 5003 || !strings.Contains(res.Errors[0].Error, "charset") {
+		t.Fatalf("loaded %d, refused %+v", len(res.InsertedIDs), res.Errors)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/fsdialer/fsdialer/store"
 )
@@ -84,27 +85,51 @@ var quoted = regexp.MustCompile(`"(\\.|[^"\\])*"`)
 // goInternals are words of Go's own error texts that a client must not see.
 var goInternals = regexp.MustCompile(`\bplain\b|store\.|httpapi\.|struct ?\{|\[\]|\bint(64)?\b|float64|json\.|Go value|unmarshal`)
 
-// FuzzScanCSV feeds any file and any column mapping to the CSV reader.
+// FuzzScanCSV feeds any file and any column mapping to the CSV reader:
+// no panics, and every line is read into a member, refused by its number,
+// or blank (empty, or nothing but separators, spaces and quotes: the
+// lines of a record whose every field is blank).
 func FuzzScanCSV(f *testing.F) {
-	f.Add("name,number:1,var:debt,priority", "Ann,380501000001,100,5\nBob,\"x\"\"y\",2,z\n", false)
-	f.Add("", "name,number,description,expire\nA,1,first,2030-01-01\n", true)
-	f.Add("number,-", "\"unterminated\n1,2\n", false)
-	f.Fuzz(func(t *testing.T, columns, body string, skip bool) {
-		lines := 0
-		err := scanCSV(strings.NewReader(body), ',', columns, skip, func(item, line int, m *store.Member, err error) error {
+	f.Add("name,number:1,var:debt,priority", "Ann,380501000001,100,5\nBob,\"x\"\"y\",2,z\n", false, false)
+	f.Add("", "name,number,description,expire\nA,1,first,2030-01-01\n", true, true)
+	f.Add("number,-", "\"unterminated\n1,2\n", false, true)
+	f.Add("name,number", "a,1\nb,2\nc,3\nd\"x,4\ne,\"5\nf,6\ng,7\nh,8\ni,9\n", false, true)
+	f.Add("", "\ufeffname,number\r\n\"Ann\r\nSmith\",380501000001\r\n", false, true)
+	f.Add("name,number", "\xcf\xf0\xe8,1\nok,2\n", false, true)
+	f.Add("name,number", "\"a\" b,1\n,,\n\"\",\"\"\n"+strings.Repeat("x", MaxCSVField+1)+",2\n", true, true)
+	f.Fuzz(func(t *testing.T, columns, body string, skip, mustBeUTF8 bool) {
+		covered := map[int]bool{}
+		lastItem := -1
+		err := scanCSV(strings.NewReader(body), ',', columns, skip, mustBeUTF8, func(item, line, last int, m *store.Member, err error) error {
 			if (m == nil) == (err == nil) {
 				t.Fatalf("line %d: member %v and error %v", line, m, err)
 			}
+			if item != lastItem+1 || line < 1 || last < line {
+				t.Fatalf("item %d after %d, lines %d-%d", item, lastItem, line, last)
+			}
+			lastItem = item
 			if m != nil {
 				m.Normalize()
 				_ = m.Validate()
 			}
-			lines++
+			for l := line; l <= last; l++ {
+				covered[l] = true
+			}
 			return nil
 		})
 		if err != nil {
 			if _, ok := err.(*httpError); !ok {
 				t.Fatalf("scan error %T is not an httpError: %v", err, err)
+			}
+			return
+		}
+		if columns == "" || skip {
+			return // the header's lines are nobody's
+		}
+		for i, text := range strings.Split(body, "\n") {
+			blank := strings.TrimFunc(text, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == '"' || r == '\ufeff' }) == ""
+			if !covered[i+1] && !blank {
+				t.Fatalf("line %d (%q) is neither loaded, refused nor blank", i+1, text)
 			}
 		}
 	})
