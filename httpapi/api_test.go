@@ -42,6 +42,23 @@ func newFixture(t *testing.T, edit ...func(*httpapi.Config)) *fixture {
 	f := &fixture{t: t, clk: clock.NewFake(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))}
 	f.redis = storetest.StartRedis(t)
 	f.st = storetest.OpenOn(t, f.redis, 500*time.Millisecond)
+	f.start(edit...)
+	return f
+}
+
+// newEmbeddedFixture is the fixture on the embedded Redis, as the demo
+// runs.
+func newEmbeddedFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, clk: clock.NewFake(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))}
+	f.st = storetest.OpenEmbedded(t)
+	f.start()
+	return f
+}
+
+func (f *fixture) start(edit ...func(*httpapi.Config)) {
+	t := f.t
+	t.Helper()
 	sc, err := sim.ParseScenario([]byte("gateways: [{name: testDialer}, {name: gw}]\ndefault: {answer: 1, ring: 1, talk: 30}\nplayback: 5\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +90,6 @@ func newFixture(t *testing.T, edit ...func(*httpapi.Config)) *fixture {
 	srv := httptest.NewServer(httpapi.New(cfg))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	return f
 }
 
 // response is a decoded answer.

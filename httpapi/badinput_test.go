@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -545,5 +547,66 @@ func TestCSVNotUTF8(t *testing.T) {
 	upload("name,number\n"+many(5001)+"\xcf\xe5\xf2\xf0\xee,380609999999\n").want(t, 200).data(t, &res)
 	if len(res.InsertedIDs) != 5001 || len(res.Errors) != 1 || res.Errors[0].Line != 5003 || !strings.Contains(res.Errors[0].Error, "charset") {
 		t.Fatalf("loaded %d, refused %+v", len(res.InsertedIDs), res.Errors)
+	}
+}
+
+// TestBadQueries: a cursor the API did not give is a 400 naming it (not a
+// 503, not a silent first page); a method a path does not have is a 405
+// with Allow; a number written with + as docs show it is found.
+func TestBadQueries(t *testing.T) {
+	f := newFixture(t)
+	camp := f.campaign()
+	mid := f.do("POST", "/api/v2/dialer/"+camp+"/members", `{"name":"plus","communications":[{"number":"+380501230001"}]}`).want(t, 200).insertedID(t)
+	base := "/api/v2/dialer/" + camp
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		field, allow string
+	}{
+		{"GET", base + "/history?before=garbage", 400, "before", ""},
+		{"GET", base + "/history?before=1-2-3", 400, "before", ""},
+		{"GET", base + "/history?before=-1", 400, "before", ""},
+		{"GET", base + "/history?before=99999999999999999999999-0", 400, "before", ""},
+		{"GET", base + "/history?before=1795602000000-0", 200, "", ""},
+		{"GET", base + "/history?before=1795602000000", 200, "", ""},
+		{"GET", base + "/members?cursor=abc", 400, "cursor", ""},
+		{"GET", base + "/members?cursor=-1", 400, "cursor", ""},
+		{"GET", base + "/members?cursor=0000000", 400, "cursor", ""},
+		{"GET", base + "/members?cursor=0", 200, "", ""},
+		{"GET", base + "/members?cursor=zzzzzzz", 200, "", ""},
+		{"PATCH", base, 405, "", "DELETE, GET, PUT"},
+		{"POST", base + "/stats", 405, "", "GET"},
+		{"DELETE", "/api/v2/dialer", 405, "", "GET, POST"},
+		{"GET", base + "/members/" + mid + "/status", 405, "", "PUT"},
+		{"HEAD", "/api/v2/calendars", 405, "", "GET, POST"},
+		{"POST", "/healthz", 405, "", "GET"},
+		{"GET", "/api/v2/nothing", 404, "", ""},
+	} {
+		t.Run(tc.method+" "+strings.TrimPrefix(tc.path, base), func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, f.url+tc.path, nil)
+			req.Header.Set("X-Access-Token", writer)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.code {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.code, b)
+			}
+			if tc.field != "" && !strings.Contains(string(b), `"field":"`+tc.field+`"`) {
+				t.Fatalf("%s not named: %s", tc.field, b)
+			}
+			if got := resp.Header.Get("Allow"); got != tc.allow {
+				t.Fatalf("Allow %q, want %q", got, tc.allow)
+			}
+		})
+	}
+	for _, q := range []string{"+380501230001", "%2B380501230001", "+380%2050%20123%200001"} {
+		var page []struct{ Name string }
+		f.do("GET", base+"/members?number="+q, "").want(t, 200).data(t, &page)
+		if len(page) != 1 || page[0].Name != "plus" {
+			t.Errorf("number=%s found %+v", q, page)
+		}
 	}
 }

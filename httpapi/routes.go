@@ -184,6 +184,28 @@ func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
+// badCursor refuses a paging cursor the API did not give: a 400, as the
+// request is not one the client could have made by following next.
+func badCursor(name, value string) error {
+	return &httpError{code: http.StatusBadRequest, msg: "invalid query parameter " + name,
+		fields: []store.FieldError{{Field: name, Message: fmt.Sprintf("%q is not a cursor of this list: leave it out for the first page, then give each page's next", clip(value, 40))}}}
+}
+
+// streamID reports whether s is a history cursor: a Redis stream id,
+// milliseconds with an optional -sequence.
+func streamID(s string) bool {
+	ms, seq, found := strings.Cut(s, "-")
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
+		return false
+	}
+	if found {
+		if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 func boolParam(c echo.Context, name string) (bool, error) {
 	s := c.QueryParam(name)
 	if s == "" {
@@ -343,7 +365,11 @@ func (a *api) history(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	recs, next, err := a.st.History(ctx, id, c.QueryParam("before"), limit)
+	before := c.QueryParam("before")
+	if before != "" && !streamID(before) {
+		return badCursor("before", before)
+	}
+	recs, next, err := a.st.History(ctx, id, before, limit)
 	if err != nil {
 		return err
 	}
@@ -495,6 +521,11 @@ func (a *api) listMembers(c echo.Context) error {
 		return err
 	}
 	if number := c.QueryParam("number"); number != "" {
+		if strings.HasPrefix(number, " ") {
+			// An unescaped + in a query is a space, and a number never
+			// starts with one: number=+380... as people write it.
+			number = "+" + strings.TrimLeft(number, " ")
+		}
 		mid, err := a.st.MemberIDByNumber(ctx, id, number)
 		if errors.Is(err, store.ErrNotFound) {
 			zero := int64(0)
@@ -514,7 +545,12 @@ func (a *api) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.st.ListMembers(ctx, id, c.QueryParam("state"), offset, c.QueryParam("cursor"), limit)
+	cursor := c.QueryParam("cursor")
+	page, err := a.st.ListMembers(ctx, id, c.QueryParam("state"), offset, cursor, limit)
+	var ve *store.ValidationError
+	if errors.As(err, &ve) && len(ve.Errors) == 1 && ve.Errors[0].Field == "cursor" {
+		return badCursor("cursor", cursor)
+	}
 	if err != nil {
 		return err
 	}

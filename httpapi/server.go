@@ -11,7 +11,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -83,7 +86,42 @@ func New(cfg Config) *echo.Echo {
 	read := v2.Group("", a.auth(true, false))
 	write := v2.Group("", a.auth(true, true))
 	a.routes(read, write)
+	allowOthers(e)
 	return e
+}
+
+// notAllowedRoute names the routes allowOthers adds.
+const notAllowedRoute = "method not allowed"
+
+// allowOthers answers 405, with an Allow header, every method a known path
+// does not have: without it the groups' catch-all routes answer 404, as if
+// the path did not exist.
+func allowOthers(e *echo.Echo) {
+	allowed := map[string][]string{}
+	var paths []string
+	for _, r := range e.Routes() {
+		if r.Method == echo.RouteNotFound || strings.Contains(r.Path, "*") {
+			continue
+		}
+		if allowed[r.Path] == nil {
+			paths = append(paths, r.Path)
+		}
+		allowed[r.Path] = append(allowed[r.Path], r.Method)
+	}
+	for _, path := range paths {
+		methods := allowed[path]
+		sort.Strings(methods)
+		allow := strings.Join(methods, ", ")
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+			if slices.Contains(methods, m) {
+				continue
+			}
+			e.Add(m, path, func(c echo.Context) error {
+				c.Response().Header().Set(echo.HeaderAllow, allow)
+				return apiError(http.StatusMethodNotAllowed, c.Request().Method+" is not a method of this path: it takes "+allow)
+			}).Name = notAllowedRoute
+		}
+	}
 }
 
 // auth checks the access token; write routes need a write token. With no
