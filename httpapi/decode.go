@@ -137,11 +137,24 @@ func within(inner, outer string) bool {
 	return strings.HasPrefix(inner, outer+".") || strings.HasPrefix(inner, outer+"[")
 }
 
-// synonyms are the fields a body may spell two ways (the seeds' quirks);
-// validation names them by the first.
-var synonyms = map[string]string{
-	"destination": "number", "expire_at": "expire", "dialedNumber": "dialledNumber",
-	"waitForResultStatus": "waitingForResultStatus", "stop.communications": "stop_communications", "comment": "description",
+// synonym is the other spelling of a key a body may spell two ways (the
+// seeds' quirks), the one validation names it by.
+func synonym(key string) string {
+	switch key {
+	case "destination":
+		return "number"
+	case "expire_at":
+		return "expire"
+	case "dialedNumber":
+		return "dialledNumber"
+	case "waitForResultStatus":
+		return "waitingForResultStatus"
+	case "stop.communications":
+		return "stop_communications"
+	case "comment":
+		return "description"
+	}
+	return ""
 }
 
 // spellings returns a path and, if its last key has another spelling, the
@@ -155,7 +168,7 @@ func spellings(path string) []string {
 	if last == "communications" && strings.HasSuffix(head, "stop.") { // stop.communications is one key
 		head, last = head[:len(head)-len("stop.")], "stop.communications"
 	}
-	if other, ok := synonyms[last]; ok {
+	if other := synonym(last); other != "" {
 		return []string{path, head + other}
 	}
 	return []string{path}
