@@ -20,6 +20,13 @@ func FuzzDecodeBodies(f *testing.F) {
 		`{"success":false,"next_after_sec":3600,"stop_communications":"all","stop.communications":["1"],"comment":"x"}`,
 		`{"name":"c","type":"Voice Broadcasting","parameters":{"waitForResultStatus":true},"resources":[{"dialedNumber":"."}]}`,
 		`{"expire_at": 12}`, `[]`, `"x"`, `{"items": null}`,
+		// values of the wrong type, which the shapes name
+		`{"priority":"high","parameters":{"limit":"a","waitForResultStatus":1},"resources":[{"dialedNumber":5,"destinations":[{"limit":"x"},7]}],"calendar":"c"}`,
+		`{"items":[{"expire":"2026-12-31"},{"communications":[{"number":5,"type":[]}],"bucket":{"id":{}}},3],"priority":"x"}`,
+		`{"items":{"name":"a"}}`,
+		`{"next_after_sec":"x","stop_communications":[{}],"stop.communications":true,"success":"yes"}`,
+		`{"week":[{"day":"mon"},"x"],"holidays":"2026-12-25","Name":1}`,
+		`{"expire":"2026-12-31T18:00:00+02:00","communications":[{"destination":"1","type":{"ID":2}}]}`,
 	} {
 		f.Add([]byte(s))
 	}
