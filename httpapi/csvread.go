@@ -15,8 +15,8 @@ import (
 // lines a quoted field spans, is at most 64 KiB: a member never needs more,
 // and no line is held in memory beyond it.
 const (
-	MaxCSVField = 4 << 10
-	MaxCSVLine  = 64 << 10
+	maxCSVField = 4 << 10
+	maxCSVLine  = 64 << 10
 )
 
 // csvReader reads CSV as RFC 4180 describes it (a field in quotes may hold
@@ -25,7 +25,7 @@ const (
 // resumes at the next physical line, not after whatever the broken quote
 // swallowed. So a quote that is never closed costs one line, and every
 // other line is read as it would be without it. A quoted field may span
-// lines only up to MaxCSVField bytes, which bounds how much is read twice.
+// lines only up to maxCSVField bytes, which bounds how much is read twice.
 type csvReader struct {
 	src  *bufio.Reader
 	sep  []byte
@@ -40,7 +40,7 @@ type csvReader struct {
 type csvLine struct {
 	n       int
 	text    []byte
-	tooLong bool // cut at MaxCSVLine; the rest was skipped
+	tooLong bool // cut at maxCSVLine; the rest was skipped
 	badByte int  // 1 + the offset of the first byte that is not UTF-8; 0: valid
 }
 
@@ -71,7 +71,7 @@ func (r *csvReader) readLine() (csvLine, error) {
 		r.again = r.again[1:]
 		return l, nil
 	}
-	const keep = MaxCSVLine + 2 // and its line break
+	const keep = maxCSVLine + 2 // and its line break
 	var l csvLine
 	cut := false
 	for {
@@ -96,8 +96,8 @@ func (r *csvReader) readLine() (csvLine, error) {
 	if !cut {
 		l.text = bytes.TrimSuffix(bytes.TrimSuffix(l.text, []byte{'\n'}), []byte{'\r'})
 	}
-	if len(l.text) > MaxCSVLine {
-		l.tooLong, l.text = true, l.text[:MaxCSVLine]
+	if len(l.text) > maxCSVLine {
+		l.tooLong, l.text = true, l.text[:maxCSVLine]
 	}
 	if l.n == 1 {
 		// What spreadsheets put before a UTF-8 export.
@@ -155,12 +155,12 @@ func (r *csvReader) read() (*csvRecord, error) {
 				if i < 0 {
 					field = append(field, text[pos:]...)
 					switch {
-					case len(field) > MaxCSVField && l.tooLong:
-						return fail(l.n, "column %d: over the %d bytes a field may hold", col, MaxCSVField)
-					case len(field) > MaxCSVField:
-						return fail(start, "column %d: the quoted field runs over %d bytes: is its closing quote missing?", col, MaxCSVField)
+					case len(field) > maxCSVField && l.tooLong:
+						return fail(l.n, "column %d: over the %d bytes a field may hold", col, maxCSVField)
+					case len(field) > maxCSVField:
+						return fail(start, "column %d: the quoted field runs over %d bytes: is its closing quote missing?", col, maxCSVField)
 					case l.tooLong:
-						return fail(l.n, "longer than %d bytes", MaxCSVLine)
+						return fail(l.n, "longer than %d bytes", maxCSVLine)
 					}
 					next, err := r.readLine()
 					if errors.Is(err, io.EOF) {
@@ -189,13 +189,13 @@ func (r *csvReader) read() (*csvRecord, error) {
 				}
 				break
 			}
-			if len(field) > MaxCSVField {
-				return fail(start, "column %d: %d bytes, over the %d a field may hold", col, len(field), MaxCSVField)
+			if len(field) > maxCSVField {
+				return fail(start, "column %d: %d bytes, over the %d a field may hold", col, len(field), maxCSVField)
 			}
 			switch {
 			case pos == len(text):
 				if l.tooLong {
-					return fail(l.n, "longer than %d bytes", MaxCSVLine)
+					return fail(l.n, "longer than %d bytes", maxCSVLine)
 				}
 				rec.fields = append(rec.fields, string(field))
 				return rec, nil
@@ -214,15 +214,15 @@ func (r *csvReader) read() (*csvRecord, error) {
 			end = pos + i
 		}
 		f := text[pos:end]
-		if len(f) > MaxCSVField {
-			return fail(l.n, "column %d: over the %d bytes a field may hold", col, MaxCSVField)
+		if len(f) > maxCSVField {
+			return fail(l.n, "column %d: over the %d bytes a field may hold", col, maxCSVField)
 		}
 		if bytes.IndexByte(f, '"') >= 0 {
 			return fail(l.n, "column %d: a quote inside a field that does not start with one (quote the whole field and double the quote: \"O\"\"Brien\")", col)
 		}
 		if end == len(text) {
 			if l.tooLong {
-				return fail(l.n, "longer than %d bytes", MaxCSVLine)
+				return fail(l.n, "longer than %d bytes", maxCSVLine)
 			}
 			rec.fields = append(rec.fields, string(f))
 			return rec, nil

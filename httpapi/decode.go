@@ -234,11 +234,15 @@ func idRefFrom(path string, v any, p *problems) string {
 	case json.Number:
 		return x.String()
 	case map[string]any:
-		for k, id := range x {
+		keys := sortedKeys(x)
+		if _, ok := x["id"]; ok {
+			keys = []string{"id"} // the exact name first; then any case, as encoding/json matches
+		}
+		for _, k := range keys {
 			if !strings.EqualFold(k, "id") {
 				continue
 			}
-			switch id := id.(type) {
+			switch id := x[k].(type) {
 			case nil:
 				return ""
 			case string:
@@ -246,7 +250,7 @@ func idRefFrom(path string, v any, p *problems) string {
 			case json.Number:
 				return id.String()
 			}
-			p.add(join(path, k), "must be a string, not %s", describe(id))
+			p.add(join(path, k), "must be a string, not %s", describe(x[k]))
 			return ""
 		}
 		return ""

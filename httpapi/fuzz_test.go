@@ -103,7 +103,7 @@ func FuzzScanCSV(f *testing.F) {
 	f.Add("name,number", "a,1\nb,2\nc,3\nd\"x,4\ne,\"5\nf,6\ng,7\nh,8\ni,9\n", false, true)
 	f.Add("", "\ufeffname,number\r\n\"Ann\r\nSmith\",380501000001\r\n", false, true)
 	f.Add("name,number", "\xcf\xf0\xe8,1\nok,2\n", false, true)
-	f.Add("name,number", "\"a\" b,1\n,,\n\"\",\"\"\n"+strings.Repeat("x", MaxCSVField+1)+",2\n", true, true)
+	f.Add("name,number", "\"a\" b,1\n,,\n\"\",\"\"\n"+strings.Repeat("x", maxCSVField+1)+",2\n", true, true)
 	f.Fuzz(func(t *testing.T, columns, body string, skip, mustBeUTF8 bool) {
 		covered := map[int]bool{}
 		lastItem := -1
