@@ -298,6 +298,29 @@ func TestBadTypes(t *testing.T) {
 	}
 }
 
+// TestBadItems: items that is not a list refuses the body, naming items
+// alone; an item that is not an object refuses that item.
+func TestBadItems(t *testing.T) {
+	f := newFixture(t)
+	camp := f.campaign()
+	path := "/api/v2/dialer/" + camp + "/members"
+	checkOneField(t, f.do("POST", path, `{"items": {"name": "a"}}`), "items", "must be a list, not an object")
+	checkOneField(t, f.do("POST", path, `{"items": "a", "priority": "x"}`), "items", "must be a list")
+	var res struct {
+		InsertedIDs []string `json:"insertedIds"`
+		Errors      []struct {
+			Index  int
+			Fields []struct{ Field, Message string }
+		}
+	}
+	// beside items, the fields of one member are not used: their types do not matter
+	f.do("POST", path, `{"priority": "x", "items": [7, {"name": "b", "communications": [{"number": "380501230009"}]}, null]}`).want(t, 200).data(t, &res)
+	if len(res.InsertedIDs) != 1 || len(res.Errors) != 2 || res.Errors[0].Index != 0 || res.Errors[0].Fields[0].Field != "(item)" ||
+		!strings.Contains(res.Errors[0].Fields[0].Message, "must be an object, not the number 7") || res.Errors[1].Index != 2 {
+		t.Fatalf("items: %+v", res)
+	}
+}
+
 // TestEveryWrongFieldNamed: wrong types and invalid values in one body are
 // all named, not only the first.
 func TestEveryWrongFieldNamed(t *testing.T) {
