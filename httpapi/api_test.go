@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -41,6 +42,23 @@ func newFixture(t *testing.T, edit ...func(*httpapi.Config)) *fixture {
 	f := &fixture{t: t, clk: clock.NewFake(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))}
 	f.redis = storetest.StartRedis(t)
 	f.st = storetest.OpenOn(t, f.redis, 500*time.Millisecond)
+	f.start(edit...)
+	return f
+}
+
+// newEmbeddedFixture is the fixture on the embedded Redis, as the demo
+// runs.
+func newEmbeddedFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, clk: clock.NewFake(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))}
+	f.st = storetest.OpenEmbedded(t)
+	f.start()
+	return f
+}
+
+func (f *fixture) start(edit ...func(*httpapi.Config)) {
+	t := f.t
+	t.Helper()
 	sc, err := sim.ParseScenario([]byte("gateways: [{name: testDialer}, {name: gw}]\ndefault: {answer: 1, ring: 1, talk: 30}\nplayback: 5\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +90,6 @@ func newFixture(t *testing.T, edit ...func(*httpapi.Config)) *fixture {
 	srv := httptest.NewServer(httpapi.New(cfg))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	return f
 }
 
 // response is a decoded answer.
@@ -176,4 +193,45 @@ const minimal = `{"name":"b","type":"Voice Broadcasting","parameters":{"limit":5
 func (f *fixture) campaign() string {
 	f.t.Helper()
 	return f.do("POST", "/api/v2/dialer", minimal).want(f.t, 200).insertedID(f.t)
+}
+
+// runUntil moves the fake clock in small steps until cond holds.
+func (f *fixture) runUntil(what string, max time.Duration, cond func() bool) {
+	f.t.Helper()
+	const step = 100 * time.Millisecond
+	for spent := time.Duration(0); spent <= max; spent += step {
+		if cond() {
+			return
+		}
+		f.clk.Advance(step)
+		time.Sleep(2 * time.Millisecond)
+	}
+	f.t.Fatalf("after %v of simulated time: %s is not so", max, what)
+}
+
+// awaitingResults adds members (each given by its numbers) to a running
+// campaign that waits 10 minutes for call results, and returns once each
+// had its call answered and awaits its result.
+func (f *fixture) awaitingResults(members ...string) (camp string, ids []string) {
+	f.t.Helper()
+	body := strings.Replace(minimal, `"intervalTryCount":60`, `"intervalTryCount":60,"waitingForResultStatus":true,"wrapUpTime":600`, 1)
+	camp = f.do("POST", "/api/v2/dialer", body).want(f.t, 200).insertedID(f.t)
+	for i, numbers := range members {
+		comms := []string{}
+		for _, n := range strings.Split(numbers, ",") {
+			comms = append(comms, `{"number":"`+n+`"}`)
+		}
+		ids = append(ids, f.do("POST", "/api/v2/dialer/"+camp+"/members",
+			fmt.Sprintf(`{"name":"r%d","communications":[%s]}`, i, strings.Join(comms, ","))).want(f.t, 200).insertedID(f.t))
+	}
+	f.do("PUT", "/api/v2/dialer/"+camp+"/state/1", "").want(f.t, 200)
+	f.runUntil("every member awaits its call result", 2*time.Minute, func() bool {
+		for _, id := range ids {
+			if _, st, err := f.st.GetMember(context.Background(), camp, id); err != nil || st != store.MemberResult {
+				return false
+			}
+		}
+		return true
+	})
+	return camp, ids
 }

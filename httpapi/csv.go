@@ -1,7 +1,8 @@
 package httpapi
 
 import (
-	"encoding/csv"
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/fsdialer/fsdialer/store"
 )
@@ -157,30 +159,38 @@ func (a *api) uploadCSV(c echo.Context) error {
 		return err
 	}
 	defer src.Close()
-	var in io.Reader = src
-	if cs := c.QueryParam("charset"); cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		enc, err := htmlindex.Get(cs)
-		if err != nil {
-			return invalidParam("charset", fmt.Sprintf("%q is not a known character set (utf-8, windows-1251, koi8-r, iso-8859-5...)", cs))
-		}
-		in = enc.NewDecoder().Reader(src)
+	in, mustBeUTF8, err := csvText(src, c.QueryParam("charset"))
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	var (
-		up    upload
-		batch []*store.Member
-		lines []int
-		index []int
+		up      upload
+		batch   []*store.Member
+		lines   []int
+		index   []int
+		flushed bool
 	)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
+		flushed = true
 		err := a.insert(ctx, id, &up, batch, index, lines, autoRun)
 		batch, lines, index = batch[:0], lines[:0], index[:0]
 		return err
 	}
-	err = scanCSV(in, sep, c.QueryParam("columns"), skipHeader, func(item, line int, m *store.Member, err error) error {
+	err = scanCSV(in, sep, c.QueryParam("columns"), skipHeader, mustBeUTF8, func(item, line, _ int, m *store.Member, err error) error {
+		var ce *csvError
+		if errors.As(err, &ce) {
+			// A file in another charset is refused whole while nothing of
+			// it is stored, rather than loaded as the lines that happen to
+			// be ASCII; past the first batch, line by line.
+			if ce.encoding && !flushed {
+				return encodingError(ce)
+			}
+			err = &store.ValidationError{Errors: []store.FieldError{{Field: fmt.Sprintf("line %d", ce.line), Message: ce.msg}}}
+		}
 		if err != nil {
 			ie := toItemError(item, err)
 			ie.Line = line
@@ -202,13 +212,39 @@ func (a *api) uploadCSV(c echo.Context) error {
 	return ok(c, up.result())
 }
 
+// csvText is the file's text as UTF-8: decoded from charset, or from UTF-16
+// when it starts with a UTF-16 byte order mark (a spreadsheet's "Unicode
+// text"). mustBeUTF8 says the bytes are taken as they are.
+func csvText(src io.Reader, charset string) (text io.Reader, mustBeUTF8 bool, err error) {
+	if charset != "" && !strings.EqualFold(charset, "utf-8") && !strings.EqualFold(charset, "utf8") {
+		enc, err := htmlindex.Get(charset)
+		if err != nil {
+			return nil, false, invalidParam("charset", fmt.Sprintf("%q is not a known character set (utf-8, windows-1251, koi8-r, iso-8859-5...)", clip(charset, 40)))
+		}
+		return enc.NewDecoder().Reader(src), false, nil
+	}
+	b := bufio.NewReader(src)
+	bom, _ := b.Peek(2)
+	switch {
+	case charset != "":
+	case bytes.Equal(bom, []byte{0xff, 0xfe}):
+		return unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder().Reader(b), false, nil
+	case bytes.Equal(bom, []byte{0xfe, 0xff}):
+		return unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder().Reader(b), false, nil
+	}
+	return b, true, nil
+}
+
 // scanCSV reads members from CSV as it arrives: columns is the mapping, or
-// "" for a header line naming the columns. emit gets each line's member or
-// why the line was refused (item counts the data lines from 0); an error
-// from emit, an unreadable stream or a bad mapping stop the scan.
-func scanCSV(in io.Reader, sep rune, columns string, skipHeader bool, emit func(item, line int, m *store.Member, err error) error) error {
-	r := csv.NewReader(in)
-	r.Comma, r.FieldsPerRecord = sep, -1
+// "" for a header line naming the columns; mustBeUTF8 when the text was
+// not converted from a charset. emit gets each record's member, or why it
+// was refused, with its first and last line (a record that could not be
+// read has one line: the others are read again); item counts the data
+// records from 0. Lines that are blank, or whose every field is, are
+// skipped. An
+// error from emit, an unreadable stream or a bad mapping stop the scan.
+func scanCSV(in io.Reader, sep rune, columns string, skipHeader, mustBeUTF8 bool, emit func(item, line, last int, m *store.Member, err error) error) error {
+	r := newCSVReader(in, sep, mustBeUTF8)
 	var cols []column
 	var err error
 	if columns != "" {
@@ -216,45 +252,66 @@ func scanCSV(in io.Reader, sep rune, columns string, skipHeader bool, emit func(
 			return invalidParam("columns", err.Error())
 		}
 	} else {
-		header, err := r.Read()
-		if err != nil {
+		header, err := r.read()
+		switch {
+		case err != nil:
 			return apiError(http.StatusBadRequest, "reading the header line: "+err.Error())
+		case header == nil:
+			return apiError(http.StatusBadRequest, "the file is empty: a header line naming the columns is expected (or give them in the columns parameter)")
+		case header.err != nil && header.err.encoding:
+			return encodingError(header.err)
+		case header.err != nil:
+			return apiError(http.StatusBadRequest, "reading the header line: "+header.err.Error())
 		}
-		if cols, err = parseColumns(header); err != nil {
+		if cols, err = parseColumns(header.fields); err != nil {
 			return apiError(http.StatusUnprocessableEntity, "header line: "+err.Error()+" (or give the mapping in the columns parameter)")
 		}
 		skipHeader = false // read already
 	}
 	item := 0
 	for first := true; ; first = false {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if first && skipHeader && err == nil {
-			continue
-		}
-		var pe *csv.ParseError
-		switch {
-		case errors.As(err, &pe):
-			if err := emit(item, pe.StartLine, nil, &store.ValidationError{Errors: []store.FieldError{{Field: fmt.Sprintf("line %d", pe.StartLine), Message: pe.Err.Error()}}}); err != nil {
-				return err
-			}
-			item++
-			continue
-		case err != nil:
+		rec, err := r.read()
+		if err != nil {
 			return apiError(http.StatusBadRequest, "reading the file: "+err.Error())
 		}
-		line, _ := r.FieldPos(0)
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue // blank line
+		if rec == nil {
+			return nil
 		}
-		m, err := csvMember(cols, rec)
-		if err := emit(item, line, m, err); err != nil {
+		if first && skipHeader {
+			continue
+		}
+		var m *store.Member
+		last := rec.last
+		if rec.err != nil {
+			err, last = rec.err, rec.first // its other lines are read again
+		} else if blankRecord(rec.fields) {
+			continue
+		} else {
+			m, err = csvMember(cols, rec.fields)
+		}
+		if err := emit(item, rec.first, last, m, err); err != nil {
 			return err
 		}
 		item++
 	}
+}
+
+// blankRecord reports whether every field is blank: a spreadsheet's empty
+// row.
+func blankRecord(fields []string) bool {
+	for _, f := range fields {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// encodingError refuses a whole file that is not in the character set it
+// was said (or taken) to be in.
+func encodingError(e *csvError) error {
+	return &httpError{code: http.StatusUnprocessableEntity, msg: "the file is not UTF-8: " + e.Error(),
+		fields: []store.FieldError{{Field: "charset", Message: e.Error()}}}
 }
 
 // csvSource is the file: the body, or the "file" part of a multipart form.

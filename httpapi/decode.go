@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -14,9 +15,34 @@ import (
 	"github.com/fsdialer/fsdialer/store"
 )
 
-// decodeJSON reads a JSON body into v. Malformed JSON is a 400 naming the
-// line and column; a value of the wrong type a 422 naming the field.
-func decodeJSON(body []byte, v any) error {
+// decodeJSON reads a JSON body into v. A body that is not JSON is a 400
+// naming the line and column (an *httpError). Values of the wrong type come
+// back as field errors named by the path the client wrote, with indexes;
+// the rest of the body is in v all the same, so that the caller can
+// validate it and name everything wrong at once.
+func decodeJSON(body []byte, v any) ([]store.FieldError, error) {
+	err := decodeStrict(body, v)
+	if err == nil {
+		return nil, nil
+	}
+	if he, ok := err.(*httpError); ok {
+		return nil, he
+	}
+	bad, leftover := decodeLenient(body, v)
+	if leftover != nil { // a value the shapes let through: still named, never a Go type
+		bad = append(bad, store.FieldError{Field: wholeBody, Message: "cannot be read: " + leftover.Error()})
+	}
+	return bad, nil
+}
+
+// wholeBody names the body itself in a field error (a list where an object
+// belongs).
+const wholeBody = "(body)"
+
+// decodeStrict is the fast way, for bodies without mistakes: encoding/json
+// straight into v. Anything that is not JSON is an *httpError; any other
+// error means a value of the wrong type somewhere.
+func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	err := dec.Decode(v)
@@ -27,7 +53,6 @@ func decodeJSON(body []byte, v any) error {
 		return nil
 	}
 	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, io.EOF):
 		return apiError(http.StatusBadRequest, "empty body: a JSON document is expected")
@@ -38,19 +63,115 @@ func decodeJSON(body []byte, v any) error {
 		// The decoder stops just after the character it refused.
 		line, col := position(body, se.Offset-1)
 		return apiError(http.StatusBadRequest, fmt.Sprintf("malformed JSON at line %d, column %d (byte %d): %s", line, col, se.Offset, se.Error()))
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			field = "(document)"
-		}
-		return &httpError{code: http.StatusUnprocessableEntity, msg: "invalid field " + field,
-			fields: []store.FieldError{{Field: field, Message: fmt.Sprintf("expected %s, got %s", te.Type, te.Value)}}}
-	case errors.As(err, new(*fieldError)):
-		var fe *fieldError
-		errors.As(err, &fe)
-		return &httpError{code: http.StatusUnprocessableEntity, msg: "invalid field " + fe.field, fields: []store.FieldError{{Field: fe.field, Message: fe.msg}}}
 	}
-	return apiError(http.StatusBadRequest, "malformed JSON: "+err.Error())
+	return err
+}
+
+// decodeLenient decodes a well-formed body that has values of the wrong
+// type: it names each by its shape, drops them, and decodes the rest into
+// v (from its zero value). leftover is an error the shapes did not
+// foresee: a bug, which FuzzDecodeBodies looks for.
+func decodeLenient(body []byte, v any) (bad []store.FieldError, leftover error) {
+	rv := reflect.ValueOf(v).Elem()
+	rv.SetZero()
+	var tree any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&tree); err != nil {
+		return nil, err
+	}
+	var p problems
+	if !newShapeBuilder().shapeOf(rv.Type()).check("", tree, &p) {
+		tree = nil
+	}
+	for i := range p.list {
+		if p.list[i].Field == "" {
+			p.list[i].Field = wholeBody
+		}
+	}
+	clean, err := json.Marshal(tree)
+	if err != nil {
+		return p.list, err
+	}
+	dec = json.NewDecoder(bytes.NewReader(clean))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		rv.SetZero()
+		return p.list, err
+	}
+	return p.list, nil
+}
+
+// refuse is the answer to a body with values of the wrong type: those, and
+// whatever validating the rest of it finds about other fields.
+func refuse(bad []store.FieldError, rest error) error {
+	out := append([]store.FieldError(nil), bad...)
+	var ve *store.ValidationError
+	if errors.As(rest, &ve) {
+		for _, fe := range ve.Errors {
+			if !covered(bad, fe.Field) {
+				out = append(out, fe)
+			}
+		}
+	}
+	return &store.ValidationError{Errors: out}
+}
+
+// covered reports whether a validation error about field follows from a
+// value already named: the same field under any of its spellings, a field
+// inside it, or one that holds it ("broadcast" lacks the file that was a
+// number).
+func covered(bad []store.FieldError, field string) bool {
+	for _, b := range bad {
+		for _, name := range spellings(b.Field) {
+			if field == name || within(field, name) || within(name, field) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// within reports whether path inner is inside path outer.
+func within(inner, outer string) bool {
+	return strings.HasPrefix(inner, outer+".") || strings.HasPrefix(inner, outer+"[")
+}
+
+// synonym is the other spelling of a key a body may spell two ways (the
+// seeds' quirks), the one validation names it by.
+func synonym(key string) string {
+	switch key {
+	case "destination":
+		return "number"
+	case "expire_at":
+		return "expire"
+	case "dialedNumber":
+		return "dialledNumber"
+	case "waitForResultStatus":
+		return "waitingForResultStatus"
+	case "stop.communications":
+		return "stop_communications"
+	case "comment":
+		return "description"
+	}
+	return ""
+}
+
+// spellings returns a path and, if its last key has another spelling, the
+// path with that one.
+func spellings(path string) []string {
+	cut := strings.LastIndexAny(path, ".]")
+	head, last := "", path
+	if cut >= 0 {
+		head, last = path[:cut+1], path[cut+1:]
+	}
+	if last == "communications" && strings.HasSuffix(head, "stop.") { // stop.communications is one key
+		head, last = head[:len(head)-len("stop.")], "stop.communications"
+	}
+	if other := synonym(last); other != "" {
+		return []string{path, head + other}
+	}
+	return []string{path}
 }
 
 // position returns the line and column (both from 1) of the byte at offset.
@@ -62,13 +183,8 @@ func position(b []byte, offset int64) (line, col int) {
 	return line, col
 }
 
-// fieldError is a value a custom decoder refused.
-type fieldError struct{ field, msg string }
-
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
-
 // memberIn is a member as integrators send it: seed 002/003 (number, type
-// as a string, expire in ms) or seed 004 (destination, type.id, expire_at,
+// as a string, expire) or seed 004 (destination, type.id, expire_at,
 // bucket.id).
 type memberIn struct {
 	Name           string            `json:"name"`
@@ -76,7 +192,7 @@ type memberIn struct {
 	Timezone       string            `json:"timezone"`
 	Variables      map[string]any    `json:"variables"`
 	Communications []communicationIn `json:"communications"`
-	Expire         *json.Number      `json:"expire"`
+	Expire         *flexTime         `json:"expire"`
 	ExpireAt       *flexTime         `json:"expire_at"`
 	Bucket         *idRef            `json:"bucket"`
 }
@@ -93,47 +209,126 @@ type communicationIn struct {
 type idRef struct{ ID string }
 
 func (r *idRef) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		r.ID = s
-		return nil
+	v, err := decodeAny(b)
+	if err != nil {
+		return err
 	}
-	var n json.Number
-	if json.Unmarshal(b, &n) == nil {
-		r.ID = n.String()
-		return nil
-	}
-	var obj struct {
-		ID json.RawMessage `json:"id"`
-	}
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return &fieldError{"type", "must be a string or {\"id\": ...}"}
-	}
-	if len(obj.ID) == 0 || string(obj.ID) == "null" {
-		return nil
-	}
-	return r.UnmarshalJSON(obj.ID)
+	var p problems
+	r.ID = idRefFrom("", v, &p)
+	return p.err()
 }
 
-// flexTime is seed 004's expire_at: epoch milliseconds (as a number or a
+func checkIDRef(path string, v any, p *problems) bool {
+	n := len(p.list)
+	idRefFrom(path, v, p)
+	return len(p.list) == n
+}
+
+// idRefFrom reads a code; null is no code.
+func idRefFrom(path string, v any, p *problems) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case map[string]any:
+		keys := sortedKeys(x)
+		if _, ok := x["id"]; ok {
+			keys = []string{"id"} // the exact name first; then any case, as encoding/json matches
+		}
+		for _, k := range keys {
+			if !strings.EqualFold(k, "id") {
+				continue
+			}
+			switch id := x[k].(type) {
+			case nil:
+				return ""
+			case string:
+				return id
+			case json.Number:
+				return id.String()
+			}
+			p.add(join(path, k), "must be a string, not %s", describe(x[k]))
+			return ""
+		}
+		return ""
+	}
+	p.add(path, "must be a string or an object {\"id\": ...}, not %s", describe(v))
+	return ""
+}
+
+// flexTime is a member's expiry: epoch milliseconds (as a number or a
 // string), an RFC 3339 time, or a date (the end of that day, UTC).
 type flexTime struct{ ms int64 }
 
 func (t *flexTime) UnmarshalJSON(b []byte) error {
+	v, err := decodeAny(b)
+	if err != nil {
+		return err
+	}
+	var p problems
+	t.ms = flexTimeFrom("", v, &p)
+	return p.err()
+}
+
+func checkFlexTime(path string, v any, p *problems) bool {
+	n := len(p.list)
+	flexTimeFrom(path, v, p)
+	return len(p.list) == n
+}
+
+func flexTimeFrom(path string, v any, p *problems) int64 {
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		var n json.Number
-		if json.Unmarshal(b, &n) != nil {
-			return &fieldError{"expire_at", "must be a time"}
-		}
-		s = n.String()
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case string:
+		s = x
+	case json.Number:
+		s = x.String()
+	default:
+		p.add(path, "must be epoch milliseconds, an RFC 3339 time or a YYYY-MM-DD date, not %s", describe(v))
+		return 0
 	}
 	ms, err := parseTime(s)
 	if err != nil {
-		return &fieldError{"expire_at", err.Error()}
+		p.add(path, "%v", err)
 	}
-	t.ms = ms
-	return nil
+	return ms
+}
+
+// checkNumber checks a json.Number: a number, or a string holding one (as
+// encoding/json takes it).
+func checkNumber(path string, v any, p *problems) bool {
+	switch x := v.(type) {
+	case nil, json.Number:
+		return true
+	case string:
+		if _, err := strconv.ParseFloat(x, 64); err == nil && json.Valid([]byte(x)) {
+			return true
+		}
+	}
+	p.add(path, "must be a number, not %s", describe(v))
+	return false
+}
+
+// decodeAny decodes one JSON value as the shapes see it.
+func decodeAny(b []byte) (any, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	err := dec.Decode(&v)
+	return v, err
+}
+
+// err makes the problems an error (for UnmarshalJSON).
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	return &store.ValidationError{Errors: p.list}
 }
 
 // parseTime reads epoch milliseconds, RFC 3339, or YYYY-MM-DD (end of day).
@@ -151,20 +346,15 @@ func parseTime(s string) (int64, error) {
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t.AddDate(0, 0, 1).UnixMilli() - 1, nil
 	}
-	return 0, fmt.Errorf("%q is not epoch milliseconds, an RFC 3339 time or a YYYY-MM-DD date", s)
+	return 0, fmt.Errorf("%q is not epoch milliseconds, an RFC 3339 time or a YYYY-MM-DD date", clip(s, 40))
 }
 
-// member converts to the store's member; the field names in errors are the
-// API's.
-func (in *memberIn) member() (*store.Member, error) {
+// member converts to the store's member.
+func (in *memberIn) member() *store.Member {
 	m := &store.Member{Name: in.Name, Priority: in.Priority, Timezone: in.Timezone, Variables: in.Variables}
 	switch {
 	case in.Expire != nil:
-		ms, err := in.Expire.Int64()
-		if err != nil {
-			return nil, &store.ValidationError{Errors: []store.FieldError{{Field: "expire", Message: "must be epoch milliseconds"}}}
-		}
-		m.Expire = ms
+		m.Expire = in.Expire.ms
 	case in.ExpireAt != nil:
 		m.Expire = in.ExpireAt.ms
 	}
@@ -185,7 +375,32 @@ func (in *memberIn) member() (*store.Member, error) {
 			}
 		}
 	}
-	return m, nil
+	return m
+}
+
+// rename gives validation errors the names this member's body used: seed
+// 004's destination and expire_at where the store says number and expire.
+func (in *memberIn) rename(fields []store.FieldError) {
+	for i, fe := range fields {
+		if fe.Field == "expire" && in.Expire == nil && in.ExpireAt != nil {
+			fields[i].Field = "expire_at"
+		}
+		rest, ok := strings.CutPrefix(fe.Field, "communications[")
+		digits, ok2 := strings.CutSuffix(rest, "].number")
+		n, err := strconv.Atoi(digits)
+		if ok && ok2 && err == nil && n >= 0 && n < len(in.Communications) && in.Communications[n].Number == "" && in.Communications[n].Destination != "" {
+			fields[i].Field = "communications[" + digits + "].destination"
+		}
+	}
+}
+
+// renamed is err with the field names of in's body.
+func (in *memberIn) renamed(err error) error {
+	var ve *store.ValidationError
+	if errors.As(err, &ve) {
+		in.rename(ve.Errors)
+	}
+	return err
 }
 
 // memberOut is a member as the API shows it.
@@ -274,34 +489,64 @@ type stopList struct {
 }
 
 func (s *stopList) UnmarshalJSON(b []byte) error {
-	var one string
-	if json.Unmarshal(b, &one) == nil {
-		if !strings.EqualFold(one, "all") {
-			return &fieldError{"stop_communications", fmt.Sprintf("%q: a string must be \"all\"; otherwise give an array of numbers", one)}
+	v, err := decodeAny(b)
+	if err != nil {
+		return err
+	}
+	var p problems
+	*s = stopListFrom("", v, &p)
+	return p.err()
+}
+
+func checkStopList(path string, v any, p *problems) bool {
+	n := len(p.list)
+	stopListFrom(path, v, p)
+	return len(p.list) == n
+}
+
+func stopListFrom(path string, v any, p *problems) stopList {
+	var s stopList
+	switch x := v.(type) {
+	case nil:
+	case string:
+		if strings.EqualFold(x, "all") {
+			s.all = true
+			break
 		}
-		s.all = true
-		return nil
-	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(b, &list); err != nil {
-		return &fieldError{"stop_communications", "must be an array of numbers or \"all\""}
-	}
-	for i, raw := range list {
-		var n string
-		if json.Unmarshal(raw, &n) != nil {
-			var num json.Number
-			if json.Unmarshal(raw, &num) != nil {
-				return &fieldError{fmt.Sprintf("stop_communications[%d]", i), "must be a number (as a string)"}
+		p.add(path, "%q: a string must be \"all\"; otherwise give a list of numbers", clip(x, 40))
+	case []any:
+		for i, e := range x {
+			switch n := e.(type) {
+			case string:
+				s.numbers = append(s.numbers, n)
+			case json.Number:
+				s.numbers = append(s.numbers, n.String())
+			default:
+				p.add(fmt.Sprintf("%s[%d]", path, i), "must be a number (a string), not %s", describe(e))
 			}
-			n = num.String()
 		}
-		s.numbers = append(s.numbers, n)
+	default:
+		p.add(path, "must be a list of numbers or \"all\", not %s", describe(v))
 	}
-	return nil
+	return s
+}
+
+// empty reports whether a result says nothing at all: no outcome and no
+// change. Counting it as an unsuccessful attempt would put the member off
+// for intervalTryCount on the strength of a body that did not say so.
+func (in *resultIn) empty() bool {
+	return in.Success == nil && !in.ResetRetries && in.NextAfterSec == nil && in.NextCommunication == "" &&
+		!in.StopCommunications.all && len(in.StopCommunications.numbers) == 0 &&
+		!in.StopDotted.all && len(in.StopDotted.numbers) == 0 && in.Description == "" && in.Comment == ""
 }
 
 func (in *resultIn) result() (store.CallResult, error) {
 	r := store.CallResult{ResetRetries: in.ResetRetries, NextCommunication: in.NextCommunication, Description: in.Description}
+	var v []store.FieldError
+	if in.empty() {
+		v = append(v, store.FieldError{Field: "success", Message: "is missing, and so is everything else: a call result gives success (true or false) " +
+			"or at least one of reset_retries, next_after_sec, next_communication, stop_communications, description"})
+	}
 	if in.Success != nil {
 		r.Success = *in.Success
 	}
@@ -316,10 +561,14 @@ func (in *resultIn) result() (store.CallResult, error) {
 	if in.NextAfterSec != nil {
 		n, err := in.NextAfterSec.Int64()
 		if err != nil || n < 0 || n > 366*86400 {
-			return r, &store.ValidationError{Errors: []store.FieldError{{Field: "next_after_sec", Message: "must be whole seconds, 0 to a year"}}}
+			v = append(v, store.FieldError{Field: "next_after_sec", Message: fmt.Sprintf("must be whole seconds from 0 to 31622400 (a year), is %s", clip(in.NextAfterSec.String(), 40))})
+		} else {
+			sec := int(n)
+			r.NextAfterSec = &sec
 		}
-		sec := int(n)
-		r.NextAfterSec = &sec
+	}
+	if len(v) > 0 {
+		return r, &store.ValidationError{Errors: v}
 	}
 	return r, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -39,10 +40,10 @@ var routes = []route{
 	{http.MethodDelete, "/dialer/:id", true, (*api).deleteCampaign, "Delete a stopped campaign and its members", "", "DeleteResult", nil, []int{404, 409}},
 	{http.MethodPut, "/dialer/:id/state/:state", true, (*api).setState, "Run (1) or stop (0) a campaign", "", "Campaign", nil, []int{404, 422}},
 	{http.MethodGet, "/dialer/:id/stats", false, (*api).stats, "Campaign statistics and abandon rates", "", "Stats", nil, []int{404}},
-	{http.MethodGet, "/dialer/:id/history", false, (*api).history, "Call records, newest first", "", "CallRecordList", []string{"before", "limit"}, []int{404}},
+	{http.MethodGet, "/dialer/:id/history", false, (*api).history, "Call records, newest first", "", "CallRecordList", []string{"before", "limit"}, []int{400, 404, 422}},
 	{http.MethodPost, "/dialer/:id/members", true, (*api).addMembers, "Add one member (seed 002/003) or many ({\"items\": [...]}, seed 004)", "MemberIn", "InsertResult", []string{"autoRun"}, []int{400, 404, 409, 413, 422}},
-	{http.MethodPost, "/dialer/:id/members/csv", true, (*api).uploadCSV, "Add members from a CSV file (seed 002)", "CSV", "InsertResult", []string{"columns", "separator", "charset", "skipHeader", "autoRun"}, []int{400, 404, 422}},
-	{http.MethodGet, "/dialer/:id/members", false, (*api).listMembers, "List members, by state or all", "", "MemberList", []string{"state", "number", "offset", "limit", "cursor"}, []int{404, 422}},
+	{http.MethodPost, "/dialer/:id/members/csv", true, (*api).uploadCSV, "Add members from a CSV file (seed 002)", "CSV", "InsertResult", []string{"columns", "separator", "charset", "skipHeader", "autoRun"}, []int{400, 404, 413, 422}},
+	{http.MethodGet, "/dialer/:id/members", false, (*api).listMembers, "List members, by state or all", "", "MemberList", []string{"state", "number", "offset", "limit", "cursor"}, []int{400, 404, 422}},
 	{http.MethodGet, "/dialer/:id/members/:mid", false, (*api).getMember, "Get a member", "", "Member", nil, []int{404}},
 	{http.MethodPut, "/dialer/:id/members/:mid", true, (*api).updateMember, "Replace a member's data (its counters stay)", "MemberIn", "Member", nil, []int{400, 404, 409, 422}},
 	{http.MethodDelete, "/dialer/:id/members/:mid", true, (*api).deleteMember, "Delete a member", "", "DeleteResult", nil, []int{404}},
@@ -158,14 +159,15 @@ func body(c echo.Context) ([]byte, error) {
 	return b, nil
 }
 
-// decodeBody reads the request body as a T.
-func decodeBody[T any](c echo.Context) (T, error) {
+// decodeBody reads the request body as a T: see decodeJSON.
+func decodeBody[T any](c echo.Context) (T, []store.FieldError, error) {
 	var v T
 	b, err := body(c)
 	if err != nil {
-		return v, err
+		return v, nil, err
 	}
-	return v, decodeJSON(b, &v)
+	bad, err := decodeJSON(b, &v)
+	return v, bad, err
 }
 
 // intParam reads an integer query parameter within bounds.
@@ -180,6 +182,28 @@ func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
 			fields: []store.FieldError{{Field: name, Message: fmt.Sprintf("must be a whole number from %d to %d", lo, hi)}}}
 	}
 	return n, nil
+}
+
+// badCursor refuses a paging cursor the API did not give: a 400, as the
+// request is not one the client could have made by following next.
+func badCursor(name, value string) error {
+	return &httpError{code: http.StatusBadRequest, msg: "invalid query parameter " + name,
+		fields: []store.FieldError{{Field: name, Message: fmt.Sprintf("%q is not a cursor of this list: leave it out for the first page, then give each page's next", clip(value, 40))}}}
+}
+
+// streamID reports whether s is a history cursor: a Redis stream id,
+// milliseconds with an optional -sequence.
+func streamID(s string) bool {
+	ms, seq, found := strings.Cut(s, "-")
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
+		return false
+	}
+	if found {
+		if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func boolParam(c echo.Context, name string) (bool, error) {
@@ -212,9 +236,13 @@ func paging(c echo.Context) (offset, limit int, err error) {
 }
 
 func (a *api) createCampaign(c echo.Context) error {
-	camp, err := decodeBody[store.Campaign](c)
+	camp, bad, err := decodeBody[store.Campaign](c)
 	if err != nil {
 		return err
+	}
+	if bad != nil {
+		camp.Normalize()
+		return refuse(bad, camp.Validate())
 	}
 	if err := a.st.CreateCampaign(c.Request().Context(), &camp, a.clock.Now()); err != nil {
 		return err
@@ -247,9 +275,13 @@ func (a *api) getCampaign(c echo.Context) error {
 }
 
 func (a *api) updateCampaign(c echo.Context) error {
-	in, err := decodeBody[store.Campaign](c)
+	in, bad, err := decodeBody[store.Campaign](c)
 	if err != nil {
 		return err
+	}
+	if bad != nil {
+		in.Normalize()
+		return refuse(bad, in.Validate())
 	}
 	ctx := c.Request().Context()
 	camp, err := a.st.UpdateCampaign(ctx, c.Param("id"), a.clock.Now(), func(cur *store.Campaign) error {
@@ -333,7 +365,11 @@ func (a *api) history(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	recs, next, err := a.st.History(ctx, id, c.QueryParam("before"), limit)
+	before := c.QueryParam("before")
+	if before != "" && !streamID(before) {
+		return badCursor("before", before)
+	}
+	recs, next, err := a.st.History(ctx, id, before, limit)
 	if err != nil {
 		return err
 	}
@@ -354,22 +390,28 @@ func (a *api) addMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := decodeBody[membersBody](c)
+	in, bad, err := decodeBody[membersBody](c)
 	if err != nil {
 		return err
 	}
 	ctx, id := c.Request().Context(), c.Param("id")
+	for _, fe := range bad {
+		if fe.Field == "items" { // meant to be a bulk upload: what one member lacks is beside the point
+			return &store.ValidationError{Errors: []store.FieldError{fe}}
+		}
+	}
 	if in.Items == nil { // one member: refused whole, with its error
-		m, err := in.memberIn.member()
-		if err != nil {
-			return err
+		m := in.memberIn.member()
+		if bad != nil {
+			m.Normalize()
+			return refuse(bad, in.memberIn.renamed(m.Validate()))
 		}
 		res, err := a.eng.AddMembers(ctx, id, []*store.Member{m}, autoRun)
 		if err != nil && res == nil {
 			return err
 		}
 		if res[0].Err != nil {
-			return res[0].Err
+			return in.memberIn.renamed(res[0].Err)
 		}
 		out := newInsertResult([]string{res[0].ID})
 		if err != nil { // added, but autoRun could not start the campaign
@@ -381,13 +423,17 @@ func (a *api) addMembers(c echo.Context) error {
 	if len(items) > MaxBulkMembers {
 		return apiError(http.StatusRequestEntityTooLarge, fmt.Sprintf("%d items: at most %d per request", len(items), MaxBulkMembers))
 	}
+	// Values of the wrong type refuse their item only; the fields beside
+	// items are not used, so their types do not matter.
+	wrong := itemProblems(bad)
 	members := make([]*store.Member, 0, len(items))
 	index := make([]int, 0, len(items))
-	var up upload
+	up := upload{rename: func(i int, err error) error { return items[i].renamed(err) }}
 	for i := range items {
-		m, err := items[i].member()
-		if err != nil {
-			up.refused = append(up.refused, toItemError(i, err))
+		m := items[i].member()
+		if fields, ok := wrong[i]; ok {
+			m.Normalize()
+			up.refused = append(up.refused, toItemError(i, refuse(fields, items[i].renamed(m.Validate()))))
 			continue
 		}
 		members = append(members, m)
@@ -399,11 +445,37 @@ func (a *api) addMembers(c echo.Context) error {
 	return ok(c, up.result())
 }
 
+// itemProblems sorts the field errors of a bulk body by item, with paths
+// inside the item ("items[3].expire" is item 3's "expire").
+func itemProblems(bad []store.FieldError) map[int][]store.FieldError {
+	out := map[int][]store.FieldError{}
+	for _, fe := range bad {
+		rest, ok := strings.CutPrefix(fe.Field, "items[")
+		if !ok {
+			continue
+		}
+		n, field, ok := strings.Cut(rest, "]")
+		i, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			continue
+		}
+		field = strings.TrimPrefix(field, ".")
+		if field == "" {
+			field = "(item)"
+		}
+		out[i] = append(out[i], store.FieldError{Field: field, Message: fe.Message})
+	}
+	return out
+}
+
 // upload collects the answer of a bulk upload over its batches: the ids
 // created and the items refused.
 type upload struct {
 	ids     []string
 	refused []itemError
+	// rename gives an item's errors the field names its body used (nil:
+	// the store's names are right).
+	rename func(index int, err error) error
 }
 
 // insert adds a batch of members; index (and lines, for CSV) name each
@@ -419,7 +491,11 @@ func (a *api) insert(ctx context.Context, id string, u *upload, members []*store
 			u.ids = append(u.ids, r.ID)
 			continue
 		}
-		ie := toItemError(index[i], r.Err)
+		err := r.Err
+		if u.rename != nil {
+			err = u.rename(index[i], err)
+		}
+		ie := toItemError(index[i], err)
 		if lines != nil {
 			ie.Line = lines[i]
 		}
@@ -445,6 +521,11 @@ func (a *api) listMembers(c echo.Context) error {
 		return err
 	}
 	if number := c.QueryParam("number"); number != "" {
+		if strings.HasPrefix(number, " ") {
+			// An unescaped + in a query is a space, and a number never
+			// starts with one: number=+380... as people write it.
+			number = "+" + strings.TrimLeft(number, " ")
+		}
 		mid, err := a.st.MemberIDByNumber(ctx, id, number)
 		if errors.Is(err, store.ErrNotFound) {
 			zero := int64(0)
@@ -464,7 +545,12 @@ func (a *api) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.st.ListMembers(ctx, id, c.QueryParam("state"), offset, c.QueryParam("cursor"), limit)
+	cursor := c.QueryParam("cursor")
+	page, err := a.st.ListMembers(ctx, id, c.QueryParam("state"), offset, cursor, limit)
+	var ve *store.ValidationError
+	if errors.As(err, &ve) && len(ve.Errors) == 1 && ve.Errors[0].Field == "cursor" {
+		return badCursor("cursor", cursor)
+	}
 	if err != nil {
 		return err
 	}
@@ -481,16 +567,17 @@ func (a *api) getMember(c echo.Context) error {
 }
 
 func (a *api) updateMember(c echo.Context) error {
-	in, err := decodeBody[memberIn](c)
+	in, bad, err := decodeBody[memberIn](c)
 	if err != nil {
 		return err
 	}
-	upd, err := in.member()
-	if err != nil {
-		return err
+	upd := in.member()
+	if bad != nil {
+		upd.Normalize()
+		return refuse(bad, in.renamed(upd.Validate()))
 	}
 	m, st, err := a.eng.UpdateMember(c.Request().Context(), c.Param("id"), c.Param("mid"), upd)
-	return memberOK(c, m, st, err)
+	return memberOK(c, m, st, in.renamed(err))
 }
 
 func (a *api) deleteMember(c echo.Context) error {
@@ -501,15 +588,30 @@ func (a *api) deleteMember(c echo.Context) error {
 }
 
 func (a *api) memberStatus(c echo.Context) error {
-	in, err := decodeBody[resultIn](c)
+	in, bad, err := decodeBody[resultIn](c)
 	if err != nil {
 		return err
 	}
 	res, err := in.result()
+	switch {
+	case bad != nil:
+		return refuse(bad, err)
+	case err != nil:
+		return err
+	}
+	ctx, id, mid := c.Request().Context(), c.Param("id"), c.Param("mid")
+	// A result answers a call: one for a member that is neither in a call
+	// nor waiting for a result would count an attempt that was never made.
+	// (The engine applies a result posted during a call when it ends, and
+	// refuses one for an ended member itself.)
+	_, state, err := a.st.GetMember(ctx, id, mid)
 	if err != nil {
 		return err
 	}
-	m, st, err := a.eng.SubmitResult(c.Request().Context(), c.Param("id"), c.Param("mid"), res)
+	if state == store.MemberReady || state == store.MemberWaiting {
+		return apiError(http.StatusConflict, fmt.Sprintf("no call result is awaited for member %s: it is not in a call and not waiting for a result (it is %s)", mid, state))
+	}
+	m, st, err := a.eng.SubmitResult(ctx, id, mid, res)
 	return memberOK(c, m, st, err)
 }
 
@@ -536,9 +638,12 @@ func (a *api) memberHistory(c echo.Context) error {
 }
 
 func (a *api) createCalendar(c echo.Context) error {
-	cal, err := decodeBody[store.Calendar](c)
+	cal, bad, err := decodeBody[store.Calendar](c)
 	if err != nil {
 		return err
+	}
+	if bad != nil {
+		return refuse(bad, cal.Validate())
 	}
 	if err := a.st.CreateCalendar(c.Request().Context(), &cal, a.clock.Now()); err != nil {
 		return err
@@ -563,9 +668,12 @@ func (a *api) getCalendar(c echo.Context) error {
 }
 
 func (a *api) updateCalendar(c echo.Context) error {
-	cal, err := decodeBody[store.Calendar](c)
+	cal, bad, err := decodeBody[store.Calendar](c)
 	if err != nil {
 		return err
+	}
+	if bad != nil {
+		return refuse(bad, cal.Validate())
 	}
 	cal.ID = c.Param("id")
 	ctx := c.Request().Context()

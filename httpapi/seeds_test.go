@@ -293,9 +293,29 @@ func TestSeedRequests(t *testing.T) {
 	// 002 member
 	f.do("POST", "/api/v2/dialer/"+bc+"/members", seed002Member).want(t, 200).insertedID(t)
 
-	// 004 items as printed: placeholders, each refused with its fields named
-	r = f.do("POST", "/api/v2/dialer/"+bc+"/members", seed004Items).want(t, 422)
-	r.names(t, "expire_at")
+	// 004 items as printed: placeholders, each item refused with every
+	// field named as the seed spells it
+	var refused struct {
+		InsertedIDs []string `json:"insertedIds"`
+		Errors      []struct {
+			Index  int
+			Fields []struct{ Field string }
+		}
+	}
+	f.do("POST", "/api/v2/dialer/"+bc+"/members", seed004Items).want(t, 200).data(t, &refused)
+	if len(refused.InsertedIDs) != 0 || len(refused.Errors) != 2 {
+		t.Fatalf("placeholders: %+v", refused)
+	}
+	for i, e := range refused.Errors {
+		var names []string
+		for _, fe := range e.Fields {
+			names = append(names, fe.Field)
+		}
+		want := []string{"expire_at", "communications[0].destination", "communications[1].destination", "communications[2].destination"}[:2+2*i]
+		if e.Index != i || strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Fatalf("item %d: fields %v, want %v", i, names, want)
+		}
+	}
 	// with the placeholders filled in: both created, buckets kept
 	items := strings.Replace(seed004Items, `"expire_at": "string"`, `"expire_at": "2030-01-01"`, -1)
 	for i, n := range []string{"380501110001", "380501110002", "380501110003", "380501110004"} {
@@ -321,11 +341,10 @@ func TestSeedRequests(t *testing.T) {
 		t.Fatalf("seed 004 member %+v", m2)
 	}
 
-	// 002 status, as printed: the missing comma is named. (On a campaign
-	// that is not dialing: a member in a call takes its result when the
-	// call ends.)
-	bc = f.campaign()
-	target := f.do("POST", "/api/v2/dialer/"+bc+"/members", `{"name":"R","communications":[{"number":"380920000000"},{"number":"380930000000"},{"number":"380940000000"}]}`).want(t, 200).insertedID(t)
+	// 002 status, as printed: the missing comma is named. A result answers
+	// a call: both members had theirs answered and await a result.
+	bc, awaiting := f.awaitingResults("380920000000,380930000000,380940000000", "380920000001")
+	target, target2 := awaiting[0], awaiting[1]
 	r = f.do("PUT", "/api/v2/dialer/"+bc+"/members/"+target+"/status", seed002Status).want(t, 400)
 	if !strings.Contains(r.body.Error, "line 1, column 163") {
 		t.Fatalf("the error does not give the position: %s", r.body.Error)
@@ -345,7 +364,6 @@ func TestSeedRequests(t *testing.T) {
 		t.Fatalf("after the result: %+v", after)
 	}
 	// 003 status: stop.communications and description
-	target2 := f.do("POST", "/api/v2/dialer/"+bc+"/members", `{"name":"S","communications":[{"number":"380920000001"}]}`).want(t, 200).insertedID(t)
 	// as printed: its next_communication is now the first member's number
 	r = f.do("PUT", "/api/v2/dialer/"+bc+"/members/"+target2+"/status", seed003Status).want(t, 409)
 	if !strings.Contains(r.body.Error, "380910000000 already belongs to member "+target) {

@@ -11,7 +11,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -51,6 +55,11 @@ type api struct {
 	st    *store.Store
 	clock clock.Clock
 	log   *slog.Logger
+
+	// readiness is the last /readyz answer, so that only its changes are
+	// logged: a probe asks every few seconds.
+	readyMu   sync.Mutex
+	readiness string // "", "ready" or "not ready"
 }
 
 // New returns the HTTP handler of the API.
@@ -83,7 +92,42 @@ func New(cfg Config) *echo.Echo {
 	read := v2.Group("", a.auth(true, false))
 	write := v2.Group("", a.auth(true, true))
 	a.routes(read, write)
+	allowOthers(e)
 	return e
+}
+
+// notAllowedRoute names the routes allowOthers adds.
+const notAllowedRoute = "method not allowed"
+
+// allowOthers answers 405, with an Allow header, every method a known path
+// does not have: without it the groups' catch-all routes answer 404, as if
+// the path did not exist.
+func allowOthers(e *echo.Echo) {
+	allowed := map[string][]string{}
+	var paths []string
+	for _, r := range e.Routes() {
+		if r.Method == echo.RouteNotFound || strings.Contains(r.Path, "*") {
+			continue
+		}
+		if allowed[r.Path] == nil {
+			paths = append(paths, r.Path)
+		}
+		allowed[r.Path] = append(allowed[r.Path], r.Method)
+	}
+	for _, path := range paths {
+		methods := allowed[path]
+		sort.Strings(methods)
+		allow := strings.Join(methods, ", ")
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+			if slices.Contains(methods, m) {
+				continue
+			}
+			e.Add(m, path, func(c echo.Context) error {
+				c.Response().Header().Set(echo.HeaderAllow, allow)
+				return apiError(http.StatusMethodNotAllowed, c.Request().Method+" is not a method of this path: it takes "+allow)
+			}).Name = notAllowedRoute
+		}
+	}
 }
 
 // auth checks the access token; write routes need a write token. With no
@@ -122,14 +166,40 @@ func matches(token string, tokens []string) bool {
 	return ok == 1
 }
 
+// ready answers the readiness probe. Not being ready (Redis or every
+// switch away) is a state the dialer expects and rides out, not a failed
+// request: it is logged once when it begins (WARN) and once when it ends.
 func (a *api) ready(c echo.Context) error {
+	var err error
 	if a.cfg.Ready != nil {
-		if err := a.cfg.Ready(c.Request().Context()); err != nil {
-			return apiError(http.StatusServiceUnavailable, "not ready: "+err.Error())
-		}
+		err = a.cfg.Ready(c.Request().Context())
+	}
+	now := "ready"
+	if err != nil {
+		now = "not ready"
+	}
+	a.readyMu.Lock()
+	was := a.readiness
+	a.readiness = now
+	a.readyMu.Unlock()
+	switch {
+	case now == was:
+	case err != nil:
+		a.log.Warn("httpapi: not ready", "reason", err)
+	case was != "":
+		a.log.Info("httpapi: ready again")
+	}
+	if err != nil {
+		return apiError(http.StatusServiceUnavailable, "not ready: "+err.Error())
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "OK"})
 }
+
+// probes are answered for load balancers and orchestrators, not clients:
+// they are not counted as the API's requests, whose 5xx rate is an alert
+// (deploy/prometheus-rules.yml, DialerAPIErrors), and their handlers log
+// what is worth it.
+func isProbe(route string) bool { return route == "/healthz" || route == "/readyz" }
 
 // bodyLimit refuses bodies over MaxBody.
 func (a *api) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
@@ -157,7 +227,7 @@ func (a *api) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
 
 // requestLog logs every request and counts it by route.
 func (a *api) requestLog(reg prometheus.Registerer) echo.MiddlewareFunc {
-	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dialer_http_requests_total", Help: "HTTP requests by route and status."}, []string{"method", "route", "status"})
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dialer_http_requests_total", Help: "HTTP requests by route and status (not /healthz and /readyz)."}, []string{"method", "route", "status"})
 	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dialer_http_request_seconds", Help: "HTTP request latency by route.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"method", "route"})
 	if reg != nil {
@@ -171,10 +241,13 @@ func (a *api) requestLog(reg prometheus.Registerer) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			route, status := c.Path(), c.Response().Status
-			reqs.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
+			probe := isProbe(route) && c.Request().Method == http.MethodGet
+			if !probe {
+				reqs.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
+			}
 			lat.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
 			level := slog.LevelDebug
-			if status >= 500 {
+			if status >= 500 && !probe {
 				level = slog.LevelError
 			}
 			a.log.Log(c.Request().Context(), level, "http", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "took", time.Since(start))

@@ -222,12 +222,19 @@ type MemberPage struct {
 	Next    string // the cursor of the next page ("" when done); unfiltered lists only
 }
 
-// ListMembers lists a campaign's members: with a state, by queue order from
-// offset; without, by a scan cursor ("0" or "" to start).
+// ListMembers lists a campaign's members: with a state, in queue order
+// from offset; without, in the order they were added, from cursor ("" or
+// "0" to start, then each page's Next). Unfiltered pages walk the member
+// ids, which are the insertion sequence, instead of HSCAN: the embedded
+// Redis ignores HSCAN's COUNT and a small hash returns whole on any Redis,
+// so neither the page size nor the cursor held. A page has at most limit
+// members, and fewer while Next is set when the ids it looked at were
+// mostly deleted: one call looks at no more than 4*limit+100 ids.
 func (s *Store) ListMembers(ctx context.Context, campaign, state string, offset int, cursor string, limit int) (*MemberPage, error) {
 	k := keysOf(campaign)
 	page := &MemberPage{}
 	var ids []string
+	var bodies []string
 	if state != "" {
 		set := map[string]string{MemberReady: k.ready, MemberWaiting: k.waiting, MemberLeased: k.leased, MemberResult: k.result, MemberDone: k.done}[state]
 		if set == "" {
@@ -240,32 +247,93 @@ func (s *Store) ListMembers(ctx context.Context, campaign, state string, offset 
 		if page.Total, err = s.rdb.ZCard(ctx, set).Result(); err != nil {
 			return nil, wrapRedis("list members", err)
 		}
+		if len(ids) > 0 {
+			vals, err := s.rdb.HMGet(ctx, k.members, ids...).Result()
+			if err != nil {
+				return nil, wrapRedis("list members", err)
+			}
+			found := ids[:0]
+			for i, v := range vals {
+				if b, ok := v.(string); ok { // else deleted meanwhile
+					found, bodies = append(found, ids[i]), append(bodies, b)
+				}
+			}
+			ids = found
+		}
 	} else {
-		cur, _ := strconv.ParseUint(cursor, 10, 64)
-		kv, next, err := s.rdb.HScan(ctx, k.members, cur, "*", int64(limit)).Result()
-		if err != nil {
+		from := int64(1)
+		if cursor != "" && cursor != "0" {
+			n, err := strconv.ParseInt(cursor, 36, 64)
+			if err != nil || n < 1 || memberID(n) != cursor {
+				return nil, &ValidationError{Errors: []FieldError{{Field: "cursor", Message: fmt.Sprintf("%q is not a cursor of this list: start with 0 (or none), then give each page's next", cursor)}}}
+			}
+			from = n
+		}
+		var seq *redis.StringCmd
+		var total *redis.IntCmd
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			seq, total = p.Get(ctx, key(campaign, "seq")), p.HLen(ctx, k.members)
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, wrapRedis("list members", err)
 		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			ids = append(ids, kv[i])
+		page.Total = total.Val()
+		last, _ := seq.Int64() // none yet: 0
+		for budget := int64(4*limit + 100); from <= last && len(ids) < limit && budget > 0; {
+			window := min(last-from+1, budget, int64(max(limit-len(ids), 64)))
+			want := make([]string, window)
+			for i := range want {
+				want[i] = memberID(from + int64(i))
+			}
+			vals, err := s.rdb.HMGet(ctx, k.members, want...).Result()
+			if err != nil {
+				return nil, wrapRedis("list members", err)
+			}
+			looked := window
+			for i, v := range vals {
+				if b, ok := v.(string); ok {
+					ids, bodies = append(ids, want[i]), append(bodies, b)
+					if len(ids) == limit {
+						looked = int64(i + 1)
+						break
+					}
+				}
+			}
+			from += looked
+			budget -= looked
 		}
-		if next != 0 {
-			page.Next = strconv.FormatUint(next, 10)
-		}
-		if page.Total, err = s.rdb.HLen(ctx, k.members).Result(); err != nil {
-			return nil, wrapRedis("list members", err)
+		if from <= last {
+			page.Next = memberID(from)
 		}
 	}
-	for _, id := range ids {
-		m, st, err := s.GetMember(ctx, campaign, id)
-		if errors.Is(err, ErrNotFound) {
-			continue // removed meanwhile
+	if len(ids) == 0 {
+		return page, nil
+	}
+	scores := make([][5]*redis.FloatCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			for j, set := range []string{k.ready, k.waiting, k.leased, k.result, k.done} {
+				scores[i][j] = p.ZScore(ctx, set, id)
+			}
 		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrapRedis("list members", err)
+	}
+	for i, id := range ids {
+		m, err := decodeMember(id, []byte(bodies[i]))
 		if err != nil {
 			return nil, err
 		}
+		state := ""
+		for j, name := range []string{MemberReady, MemberWaiting, MemberLeased, MemberResult, MemberDone} {
+			if scores[i][j].Err() == nil {
+				state = name
+				break
+			}
+		}
 		page.Members = append(page.Members, m)
-		page.States = append(page.States, st)
+		page.States = append(page.States, state)
 	}
 	return page, nil
 }
