@@ -2,12 +2,16 @@
 // through FreeSWITCH, follows every call by its events and decides each
 // member's fate by the campaign's rules.
 //
-// One runner per running campaign owns that campaign's calls: events reach
-// it through a queue in the order the switch sent them, and everything it
-// changes goes to the store in one atomic write per member. A scheduler
-// offers the runners the chance to dial in order of campaign priority, so
-// the higher one takes shared lines first. Every timer and timestamp goes
-// through one clock.
+// Each running campaign has a loop (campaign.go) that owns its attempts:
+// the switch's events, timers and the results of work done for it reach it
+// through one ordered inbox, and it never waits on the network. Its store
+// worker claims and journals members, its writer (outcome.go) is the one
+// writer of its members, and one executor per FreeSWITCH node (exec.go)
+// sends the commands. The attempt state machine is package attempt, the
+// decision of how many calls to start package pacing. A scheduler offers
+// the campaigns the chance to dial in order of priority, so the higher one
+// takes shared lines first. Every timer and timestamp goes through one
+// clock.
 package dialer
 
 import (
@@ -21,6 +25,7 @@ import (
 	"time"
 
 	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/dialer/pacing"
 	"github.com/fsdialer/fsdialer/esl"
 	"github.com/fsdialer/fsdialer/store"
 )
@@ -44,18 +49,22 @@ type Config struct {
 	LeaseTTL time.Duration
 	// MaxPerTick bounds the originates of one campaign per tick (default 250).
 	MaxPerTick int
+	// CallsPerSecond paces the originates sent to each node (default 30,
+	// FreeSWITCH's default sessions-per-second; a negative value does not
+	// pace). NodeCallsPerSecond sets it per node.
+	CallsPerSecond     float64
+	NodeCallsPerSecond map[string]float64
+	// NoEndRecords stops asking the switches to record each call's end
+	// (api_hangup_hook into mod_db), for switches without mod_db. A call
+	// that ends while the dialer or its event socket is away is then
+	// recorded lost and dialed again.
+	NoEndRecords bool
 	// RecordPath is where recordSession puts recordings; {campaign},
 	// {member}, {attempt} and {date} are replaced.
 	RecordPath string
 	// Region is the default country (ISO 3166 code) for numbers without a
 	// country code, to find their time zone.
 	Region string
-}
-
-// Events returns the channel events the engine needs from every switch.
-func Events() []string {
-	return []string{"CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
-		"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "BACKGROUND_JOB"}
 }
 
 // ErrUnsupported is returned for campaign types this engine does not dial.
@@ -72,10 +81,14 @@ type Engine struct {
 	zones *zones
 	lines *lines
 
-	mu      sync.Mutex
-	runners map[string]*runner // campaign id
-	routes  map[string]*runner // attempt id: where its events go
-	totals  map[string]*Progress
+	endRecords bool
+
+	mu        sync.Mutex
+	runCtx    context.Context
+	runners   map[string]*runner // campaign id
+	routes    map[string]*runner // channel uuid: where its events go
+	totals    map[string]*Progress
+	executors map[string]*executor // node
 
 	wake     chan struct{} // run the scheduler now
 	syncNow  chan struct{} // look at the campaigns now
@@ -105,21 +118,29 @@ func New(cfg Config) *Engine {
 	if cfg.MaxPerTick <= 0 {
 		cfg.MaxPerTick = 250
 	}
+	if cfg.CallsPerSecond == 0 {
+		cfg.CallsPerSecond = 30
+	}
 	if cfg.RecordPath == "" {
 		cfg.RecordPath = "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav"
 	}
 	return &Engine{
 		cfg: cfg, st: cfg.Store, sw: cfg.Switches, clock: cfg.Clock, log: cfg.Logger, m: cfg.Metrics,
-		zones:   newZones(cfg.Region),
-		lines:   newLines(),
+		zones:      newZones(cfg.Region),
+		lines:      newLines(),
+		endRecords: !cfg.NoEndRecords, runCtx: context.Background(),
 		runners: map[string]*runner{}, routes: map[string]*runner{}, totals: map[string]*Progress{},
-		wake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1),
+		executors: map[string]*executor{},
+		wake:      make(chan struct{}, 1), syncNow: make(chan struct{}, 1),
 	}
 }
 
 // Run runs the engine until ctx ends. Calls in flight then stay in the
 // journal; the next start reconciles them with the switches.
 func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	e.runCtx = ctx
+	e.mu.Unlock()
 	tick := clock.NewTicker(e.clock, e.cfg.Tick)
 	defer tick.Stop()
 	sync := clock.NewTicker(e.clock, time.Second)
@@ -193,7 +214,7 @@ func (e *Engine) syncCampaigns(ctx context.Context) {
 
 func supported(campaignType string) bool { return campaignType == store.TypeBroadcast }
 
-// startRunner leases the campaign and starts its runner.
+// startRunner leases the campaign and starts its loop.
 func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
 	now := e.clock.Now()
 	lease := store.Runner{Instance: e.cfg.Instance, Token: store.NewToken()}
@@ -204,12 +225,7 @@ func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
 		}
 		return // another dialer runs it
 	}
-	r, err := newRunner(ctx, e, c, lease)
-	if err != nil {
-		e.log.Error("dialer: cannot start campaign", "campaign", c.ID, "error", err)
-		_ = e.st.ReleaseRunner(ctx, c.ID, lease)
-		return
-	}
+	r := newRunner(e, c, lease)
 	e.mu.Lock()
 	e.runners[c.ID] = r
 	if e.totals[c.ID] == nil {
@@ -226,10 +242,37 @@ func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
 			delete(e.runners, c.ID)
 		}
 		e.mu.Unlock()
-		_ = e.st.ReleaseRunner(context.WithoutCancel(ctx), c.ID, lease)
+		r.updMu.Lock()
+		deleted := r.deleted
+		r.updMu.Unlock()
+		if deleted {
+			e.m.forgetCampaign(c.ID)
+		}
+		if err := e.st.ReleaseRunner(context.WithoutCancel(ctx), c.ID, lease); err != nil {
+			e.log.Warn("dialer: campaign lease left to lapse", "campaign", c.ID, "error", err)
+		}
 	}()
 	e.log.Info("dialer: campaign started", "campaign", c.ID, "name", c.Name)
 }
+
+// executor returns the executor of a node, started on first use.
+func (e *Engine) executor(node string) *executor {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x := e.executors[node]
+	if x == nil {
+		cps := e.cfg.CallsPerSecond
+		if n, ok := e.cfg.NodeCallsPerSecond[node]; ok {
+			cps = n
+		}
+		x = newExecutor(e.runCtx, node, e.sw, e.clock, cps)
+		e.executors[node] = x
+	}
+	return x
+}
+
+// pacer is the pacing policy of a campaign.
+func (e *Engine) pacer(*store.Campaign) pacing.Pacer { return pacing.Lines{} }
 
 // schedule offers every running campaign the chance to dial, highest
 // priority first.
@@ -251,28 +294,26 @@ func (e *Engine) schedule(ctx context.Context) {
 	}
 }
 
-// route registers where an attempt's events go; unroute forgets it.
-func (e *Engine) route(attempt string, r *runner) {
+// route registers where a channel's events go; unroute forgets it.
+func (e *Engine) route(leg string, r *runner) {
 	e.mu.Lock()
-	e.routes[attempt] = r
+	e.routes[leg] = r
 	e.mu.Unlock()
 }
 
-func (e *Engine) unroute(attempt string) {
+func (e *Engine) unroute(leg string) {
 	e.mu.Lock()
-	delete(e.routes, attempt)
+	delete(e.routes, leg)
 	e.mu.Unlock()
 }
 
-// HandleEvent takes a switch event (the esl clients' OnEvent): calls are
-// found by Unique-ID, jobs by Job-UUID, both the attempt id.
+// HandleEvent takes a switch event (the esl clients' OnEvent) and queues
+// it for the campaign whose call it is about, found by its channel
+// (Unique-ID, or the Job-UUID of an originate: the uuid of the leg it
+// placed). It never waits.
 func (e *Engine) HandleEvent(node string, ev *esl.Event) {
-	id := ev.UniqueID()
-	if id == "" {
-		id = ev.Get("Job-UUID")
-	}
 	e.mu.Lock()
-	r := e.routes[id]
+	r := e.routes[legOf(ev)]
 	e.mu.Unlock()
 	if r != nil {
 		r.inbox.Push(inboxItem{event: ev})
@@ -292,7 +333,7 @@ func (e *Engine) HandleState(node string, st esl.State, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, r := range e.runners {
-		r.inbox.Push(inboxItem{node: node, connected: st == esl.Connected})
+		r.inbox.Push(inboxItem{node: node, up: st == esl.Connected})
 	}
 }
 

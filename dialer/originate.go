@@ -70,6 +70,16 @@ func (cb *commandBuilder) token(what, s string) {
 
 func (cb *commandBuilder) raw(s string) { cb.b.WriteString(s) }
 
+// trusted adds a variable whose value is the dialer's own constant
+// (syntax included, such as the end record hook's "${...}").
+func (cb *commandBuilder) trusted(name, value string) {
+	if cb.vars > 0 {
+		cb.b.WriteByte(',')
+	}
+	cb.vars++
+	cb.b.WriteString(name + "=" + value)
+}
+
 func (cb *commandBuilder) String() (string, error) { return cb.b.String(), cb.err }
 
 func hasControl(s string) bool {
@@ -84,11 +94,17 @@ const broadcastFileVar = "dialer_broadcast_file"
 
 // originateArgs builds the arguments of "originate" for an attempt: the
 // variables that identify the call (origination_uuid is the attempt id, so
-// the channel and the journal share one id), the campaign's and then the
+// the channel and the journal share one id), with endRecords the hook that
+// makes the switch record the call's end, the campaign's and then the
 // member's variables, the endpoint, and what runs on answer.
-func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t target) (string, error) {
+func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t target, endRecords bool) (string, error) {
 	var cb commandBuilder
 	cb.raw("{")
+	if endRecords {
+		// First: FreeSWITCH looks for "origination_nested_vars=true" in
+		// the whole string before it parses the block.
+		cb.trusted("origination_nested_vars", "true")
+	}
 	cb.variable("origination_uuid", a.ID)
 	cb.variable("dialer_campaign_id", c.ID)
 	cb.variable("dialer_member_id", m.ID)
@@ -97,6 +113,9 @@ func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t targe
 	cb.variable("ignore_early_media", "true")
 	if t.CallerIDNumber != "" {
 		cb.variable("origination_caller_id_number", t.CallerIDNumber)
+	}
+	if endRecords {
+		cb.trusted("api_hangup_hook", endRecordHook)
 	}
 	bc := c.Broadcast
 	if bc.Extension == "" && bc.File != "" {

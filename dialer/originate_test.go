@@ -43,7 +43,7 @@ func FuzzOriginateArgs(f *testing.F) {
 		if len(ts) == 0 {
 			return
 		}
-		args, err := originateArgs(c, m, &store.Attempt{ID: "att-1"}, ts[0])
+		args, err := originateArgs(c, m, &store.Attempt{ID: "att-1"}, ts[0], true)
 		if err != nil {
 			t.Fatalf("the API accepted what the builder refuses: %v", err)
 		}

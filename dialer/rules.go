@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fsdialer/fsdialer/dialer/attempt"
 	"github.com/fsdialer/fsdialer/store"
 )
 
@@ -21,9 +22,10 @@ const (
 	EndInvalidMember = "DIALER_INVALID_MEMBER"
 )
 
-// CauseLost is recorded for an attempt whose end the dialer never saw (the
-// switch went away or the dialer restarted); it counts as a Retry.
-const CauseLost = "DIALER_LOST_CALL"
+// CauseLost is recorded for an attempt whose end could not be learned:
+// the switch no longer has the call and kept no end record of it. It
+// counts as a Retry.
+const CauseLost = attempt.CauseLost
 
 // Cause categories of the campaign's cause table.
 const (
@@ -175,17 +177,6 @@ func (r *rules) chooseNumber(m *store.Member, local func(number string) time.Tim
 	return choice{index: pick.i, rangeIdx: pick.rangeIdx, day: pick.day}, true, time.Time{}
 }
 
-// outcome is what the switch said of one attempt.
-type outcome struct {
-	Cause      string
-	Answered   bool
-	BillSec    int
-	AnsweredAt time.Time
-	EndedAt    time.Time
-	AMD        string
-	Recording  string
-}
-
 // verdict is what the rules made of an attempt.
 type verdict struct {
 	Outcome  string // success, short_call, result_wait, ok, error, retry, minus, lost
@@ -195,7 +186,7 @@ type verdict struct {
 // classify applies the campaign's rules to a member after an attempt on
 // number ch and changes the member accordingly: counters, stopped numbers,
 // the next try or the end.
-func (r *rules) classify(m *store.Member, attemptID string, ch choice, o outcome, now time.Time) verdict {
+func (r *rules) classify(m *store.Member, attemptID string, ch choice, o attempt.Outcome, now time.Time) verdict {
 	p := r.c.Parameters
 	cm := &m.Communications[ch.index]
 	cm.LastCallAt, cm.LastCause = now.UnixMilli(), o.Cause
@@ -207,7 +198,9 @@ func (r *rules) classify(m *store.Member, attemptID string, ch choice, o outcome
 		v.Outcome = "lost"
 	case o.Answered && p.WaitingForResultStatus:
 		v.Outcome = "result_wait"
-	case o.Answered && o.BillSec >= p.MinBillSec:
+	case o.Answered && o.BillMsec >= int64(p.MinBillSec)*1000:
+		// billmsec, not billsec: FreeSWITCH's billsec is a difference of
+		// whole epoch seconds (1.3 s talked can be billsec 2)
 		v.Outcome, v.EndCause = "success", EndSuccess
 	case o.Answered:
 		v.Outcome = "short_call"
@@ -232,7 +225,7 @@ func (r *rules) classify(m *store.Member, attemptID string, ch choice, o outcome
 		}
 		m.Round++
 	}
-	m.History = appendHistory(m.History, store.CallSummary{Attempt: attemptID, At: now.UnixMilli(), Number: cm.Number, Cause: o.Cause, BillSec: o.BillSec, Outcome: v.Outcome})
+	m.History = appendHistory(m.History, store.CallSummary{Attempt: attemptID, At: now.UnixMilli(), Number: cm.Number, Cause: o.Cause, BillSec: int(o.BillMsec / 1000), Outcome: v.Outcome})
 	if v.EndCause != "" {
 		m.EndCause = v.EndCause
 		return v

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsdialer/fsdialer/dialer/attempt"
 	"github.com/fsdialer/fsdialer/store"
 )
 
@@ -124,28 +125,28 @@ func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		setup   func(c *store.Campaign, m *store.Member)
-		out     outcome
+		out     attempt.Outcome
 		verdict string
 		end     string
 		tries   int
 		stopped bool
 		next    time.Duration // from now0, when it is retried
 	}{
-		{"busy is retried", nil, outcome{Cause: "USER_BUSY"}, "retry", "", 1, false, 10 * time.Minute},
-		{"an error cause stops the number and, the last one, the member", nil, outcome{Cause: "CALL_REJECTED"}, "error", "CALL_REJECTED", 1, true, 0},
-		{"minus does not count", nil, outcome{Cause: "NORMAL_CIRCUIT_CONGESTION"}, "minus", "", 0, false, 10 * time.Minute},
-		{"ok ends with the cause", nil, outcome{Cause: "ATTENDED_TRANSFER"}, "ok", "ATTENDED_TRANSFER", 1, false, 0},
-		{"a cause in no list is retried", nil, outcome{Cause: "PROTOCOL_ERROR"}, "retry", "", 1, false, 10 * time.Minute},
-		{"answered long enough", nil, outcome{Cause: "NORMAL_CLEARING", Answered: true, BillSec: 10}, "success", EndSuccess, 1, false, 0},
-		{"answered but short", nil, outcome{Cause: "NORMAL_CLEARING", Answered: true, BillSec: 9}, "short_call", "", 1, false, 10 * time.Minute},
-		{"last allowed attempt", func(c *store.Campaign, m *store.Member) { m.Attempts = 2 }, outcome{Cause: "NO_ANSWER"}, "retry", EndMaxTryCount, 3, false, 0},
-		{"maxTryCount 0 is unlimited", func(c *store.Campaign, m *store.Member) { c.Parameters.MaxTryCount = 0; m.Attempts = 99 }, outcome{Cause: "NO_ANSWER"}, "retry", "", 100, false, 10 * time.Minute},
-		{"expires before the next try", func(c *store.Campaign, m *store.Member) { m.Expire = now0.Add(5 * time.Minute).UnixMilli() }, outcome{Cause: "NO_ANSWER"}, "retry", EndMemberExpired, 1, false, 0},
+		{"busy is retried", nil, attempt.Outcome{Cause: "USER_BUSY"}, "retry", "", 1, false, 10 * time.Minute},
+		{"an error cause stops the number and, the last one, the member", nil, attempt.Outcome{Cause: "CALL_REJECTED"}, "error", "CALL_REJECTED", 1, true, 0},
+		{"minus does not count", nil, attempt.Outcome{Cause: "NORMAL_CIRCUIT_CONGESTION"}, "minus", "", 0, false, 10 * time.Minute},
+		{"ok ends with the cause", nil, attempt.Outcome{Cause: "ATTENDED_TRANSFER"}, "ok", "ATTENDED_TRANSFER", 1, false, 0},
+		{"a cause in no list is retried", nil, attempt.Outcome{Cause: "PROTOCOL_ERROR"}, "retry", "", 1, false, 10 * time.Minute},
+		{"answered long enough", nil, attempt.Outcome{Cause: "NORMAL_CLEARING", Answered: true, BillMsec: 10000}, "success", EndSuccess, 1, false, 0},
+		{"answered but short", nil, attempt.Outcome{Cause: "NORMAL_CLEARING", Answered: true, BillMsec: 9999}, "short_call", "", 1, false, 10 * time.Minute},
+		{"last allowed attempt", func(c *store.Campaign, m *store.Member) { m.Attempts = 2 }, attempt.Outcome{Cause: "NO_ANSWER"}, "retry", EndMaxTryCount, 3, false, 0},
+		{"maxTryCount 0 is unlimited", func(c *store.Campaign, m *store.Member) { c.Parameters.MaxTryCount = 0; m.Attempts = 99 }, attempt.Outcome{Cause: "NO_ANSWER"}, "retry", "", 100, false, 10 * time.Minute},
+		{"expires before the next try", func(c *store.Campaign, m *store.Member) { m.Expire = now0.Add(5 * time.Minute).UnixMilli() }, attempt.Outcome{Cause: "NO_ANSWER"}, "retry", EndMemberExpired, 1, false, 0},
 		{"one-day task ends at midnight", func(c *store.Campaign, m *store.Member) {
 			c.Parameters.OneDayTask, c.Parameters.IntervalTryCount = true, 14*3600
-		}, outcome{Cause: "NO_ANSWER"}, "retry", EndMemberExpired, 1, false, 0},
-		{"terminated while dialing", func(c *store.Campaign, m *store.Member) { m.Terminate = true }, outcome{Cause: "NO_ANSWER"}, "retry", EndTerminated, 1, false, 0},
-		{"lost calls count as retries", nil, outcome{Cause: CauseLost}, "lost", "", 1, false, 10 * time.Minute},
+		}, attempt.Outcome{Cause: "NO_ANSWER"}, "retry", EndMemberExpired, 1, false, 0},
+		{"terminated while dialing", func(c *store.Campaign, m *store.Member) { m.Terminate = true }, attempt.Outcome{Cause: "NO_ANSWER"}, "retry", EndTerminated, 1, false, 0},
+		{"lost calls count as retries", nil, attempt.Outcome{Cause: CauseLost}, "lost", "", 1, false, 10 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, m := testCampaign(), testMember("380911111111")
@@ -181,7 +182,7 @@ func TestRetriesByNumber(t *testing.T) {
 			t.Fatalf("attempt %d: no number", i)
 		}
 		dialed = append(dialed, m.Communications[ch.index].Number)
-		r.classify(m, "a", ch, outcome{Cause: "NO_ANSWER"}, now0)
+		r.classify(m, "a", ch, attempt.Outcome{Cause: "NO_ANSWER"}, now0)
 	}
 	if strings.Join(dialed, ",") != "1111,1111,2222,2222" || m.EndCause != EndMaxTryCount {
 		t.Fatalf("dialed %v, end %q", dialed, m.EndCause)
@@ -208,7 +209,7 @@ func TestNumberStrategies(t *testing.T) {
 		for i := 0; i < 4; i++ {
 			ch, _, _ := r.chooseNumber(m, local)
 			dialed = append(dialed, m.Communications[ch.index].Number)
-			r.classify(m, "a", ch, outcome{Cause: "NO_ANSWER"}, now0)
+			r.classify(m, "a", ch, attempt.Outcome{Cause: "NO_ANSWER"}, now0)
 		}
 		if got := strings.Join(dialed, ","); got != tc.want {
 			t.Errorf("%s: dialed %s, want %s", tc.strategy, got, tc.want)
@@ -235,7 +236,7 @@ func TestCommunicationTypeRanges(t *testing.T) {
 		if !ok || ch.index != 0 || ch.rangeIdx != 0 {
 			t.Fatalf("10:00 attempt %d: %+v %v", i, ch, ok)
 		}
-		r.classify(m, "a", ch, outcome{Cause: "NO_ANSWER"}, at(10, 0)(""))
+		r.classify(m, "a", ch, attempt.Outcome{Cause: "NO_ANSWER"}, at(10, 0)(""))
 	}
 	_, ok, wait := r.chooseNumber(m, at(10, 5))
 	if ok || !wait.Equal(time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC)) {
@@ -245,7 +246,7 @@ func TestCommunicationTypeRanges(t *testing.T) {
 	if !ok || ch.index != 1 {
 		t.Fatalf("18:30: %+v %v", ch, ok)
 	}
-	r.classify(m, "a", ch, outcome{Cause: "NO_ANSWER"}, at(18, 30)(""))
+	r.classify(m, "a", ch, attempt.Outcome{Cause: "NO_ANSWER"}, at(18, 30)(""))
 	if _, ok, wait := r.chooseNumber(m, at(19, 0)); ok || !wait.Equal(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)) {
 		t.Fatalf("after every range: ok %v wait %v", ok, wait)
 	}
@@ -347,13 +348,13 @@ func TestRoutingAndOriginate(t *testing.T) {
 	m := testMember("+38091123456")
 	m.ID = "0000001"
 	m.Variables = map[string]any{"shared": "member", "debt": 20000.0, "note": "two words"}
-	got, err := originateArgs(c, m, &store.Attempt{ID: "att-1"}, ts[1])
+	got, err := originateArgs(c, m, &store.Attempt{ID: "att-1"}, ts[1], false)
 	want := "{origination_uuid=att-1,dialer_campaign_id=c1,dialer_member_id=0000001,dialer_attempt_id=att-1,originate_timeout=30,ignore_early_media=true,origination_caller_id_number=5550001,dialer_broadcast_file=/m.wav,campaign_var=a\\,b,debt=20000,note='two words',shared=member}sofia/gateway/second/0+38091123456 &playback(${dialer_broadcast_file})"
 	if got != want || err != nil {
 		t.Fatalf("originate\n got %s (%v)\nwant %s", got, err, want)
 	}
 	c.Broadcast = store.Broadcast{Extension: "ivr"}
-	if got, err := originateArgs(c, m, &store.Attempt{ID: "att-2"}, ts[0]); !strings.HasSuffix(got, "sofia/gateway/first/+38091123456 ivr XML default") || err != nil {
+	if got, err := originateArgs(c, m, &store.Attempt{ID: "att-2"}, ts[0], true); !strings.HasSuffix(got, "sofia/gateway/first/+38091123456 ivr XML default") || err != nil {
 		t.Fatalf("extension: %s (%v)", got, err)
 	}
 }

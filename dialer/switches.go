@@ -25,6 +25,8 @@ type Switches interface {
 	Node(name string) Switch
 	// Connected reports whether a node is connected now.
 	Connected(name string) bool
+	// Available reports whether some node could take a call now.
+	Available() bool
 }
 
 // PoolSwitches adapts an esl.Pool.
@@ -63,4 +65,13 @@ func (ps poolSwitches) Connected(name string) bool {
 	}
 	st, _ := n.State()
 	return st == esl.Connected
+}
+
+func (ps poolSwitches) Available() bool {
+	n, err := ps.p.Acquire()
+	if err != nil {
+		return false
+	}
+	n.Release()
+	return true
 }

@@ -308,6 +308,9 @@ type Attempt struct {
 	Gateway    string `json:"gateway,omitempty"`
 	DialString string `json:"dial,omitempty"`
 	StartedAt  int64  `json:"started"` // ms
+	// EndRecord: the originate asked the switch to keep an end record
+	// of the call (the dialer's api_hangup_hook).
+	EndRecord bool `json:"hook,omitempty"`
 }
 
 // CallRecord is the detail record of one attempt, kept in the campaign's
@@ -322,7 +325,8 @@ type CallRecord struct {
 	StartedAt  int64  `json:"startedAt"`
 	AnsweredAt int64  `json:"answeredAt,omitempty"`
 	EndedAt    int64  `json:"endedAt"`
-	BillSec    int    `json:"billSec"`
+	BillSec    int    `json:"billSec"`            // whole seconds of BillMsec
+	BillMsec   int64  `json:"billMsec,omitempty"` // answer to hangup; FreeSWITCH's billsec subtracts whole epoch seconds
 	Cause      string `json:"cause"`
 	AMD        string `json:"amd,omitempty"`
 	Outcome    string `json:"outcome"`            // ok, retry, error, minus, success, abandoned ...

@@ -170,10 +170,12 @@ type Input struct {
 
 	Timer Timer // TimerFired: the deadline that passed
 
-	// SwitchAnswer: Known is false when the switch could not be asked.
-	Known  bool
-	Exists bool
-	End    *EndRecord // the switch's end record, when it kept one
+	// SwitchAnswer: Known is false when the switch could not be asked;
+	// Unrecorded when it keeps no end records (mod_db is not loaded).
+	Known      bool
+	Exists     bool
+	End        *EndRecord // the switch's end record, when it kept one
+	Unrecorded bool
 }
 
 // EndRecord is what the switch recorded when the call ended.
@@ -358,7 +360,7 @@ func (a *Attempt) switchAnswer(in Input, now time.Time) []Command {
 		return a.classify(o, now)
 	case leg.Ended:
 		return a.ended(now, now)
-	case leg.Session || !a.EndRecords:
+	case leg.Session || !a.EndRecords || in.Unrecorded:
 		// A call happened, or may have, and its end is unknown.
 		return a.classify(a.outcome(CauseLost, "lost", now), now)
 	case now.Sub(a.SentAt) < Grace:

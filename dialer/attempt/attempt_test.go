@@ -135,6 +135,8 @@ func TestSwitchAnswers(t *testing.T) {
 			&Outcome{Cause: CauseLost, EndedAt: t0.Add(2 * time.Second), From: "lost"}, 0, time.Time{}},
 		{"without end records a missing channel is lost", false, nil, Input{Kind: SwitchAnswer, Known: true}, Grace + time.Second,
 			&Outcome{Cause: CauseLost, EndedAt: t0.Add(Grace + time.Second), From: "lost"}, 0, time.Time{}},
+		{"a switch without mod_db cannot tell: lost", true, nil, Input{Kind: SwitchAnswer, Known: true, Unrecorded: true}, Grace + time.Second,
+			&Outcome{Cause: CauseLost, EndedAt: t0.Add(Grace + time.Second), From: "lost"}, 0, time.Time{}},
 		{"the switch did not answer: ask again", true, nil, Input{Kind: SwitchAnswer}, time.Second,
 			nil, Arm, t0.Add(time.Second + Recheck)},
 	} {

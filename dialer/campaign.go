@@ -1,0 +1,620 @@
+package dialer
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/dialer/attempt"
+	"github.com/fsdialer/fsdialer/dialer/pacing"
+	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/internal/fifo"
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// inboxItem is what reaches a campaign loop: a switch event, a node's
+// state, the timers being due, or the result of work done for it
+// elsewhere (a store worker, a node's executor, the writer), in order.
+type inboxItem struct {
+	event  *esl.Event
+	node   string
+	up     bool
+	timers bool
+	fn     func()
+}
+
+// runner is a campaign's loop: one goroutine that owns the campaign's
+// attempts and decides everything about them, fed by one ordered inbox.
+// It never waits on the network: claims, journal and member writes go to
+// the campaign's store worker and writer, switch commands to the nodes'
+// executors, and what they bring back comes through the inbox.
+type runner struct {
+	e        *Engine
+	id       string
+	lease    store.Runner
+	priority atomic.Int64 // read by the scheduler
+	inbox    *fifo.Queue[inboxItem]
+	turns    chan chan struct{}
+	syncs    chan chan struct{}
+	exited   chan struct{}
+	inFlight atomic.Int64
+	// stopping is set the moment a stop is handed over; an executor
+	// checks it, under gate, just before writing an originate, and a stop
+	// takes gate's write lock to wait out a write under way.
+	stopping atomic.Bool
+	gate     sync.RWMutex
+
+	updMu   sync.Mutex
+	update  *store.Campaign // the newest campaign document (nil: none pending)
+	deleted bool
+	updated chan struct{}
+
+	work   *fifo.Queue[func(context.Context)] // the store worker's queue
+	writer *writer
+
+	// Owned by the loop.
+	camp     *store.Campaign
+	plan     *plan
+	planWait []chan struct{} // settles waiting for the plan being built
+	building bool
+	rebuild  bool // another update came while a plan was built
+	dialing  bool
+	flights  map[string]*flight // by attempt id, until written
+	legs     map[string]*flight // by channel uuid
+	held     map[string]*memberLease
+	placing  int
+	timers   timerHeap
+	timer    clock.Timer
+	timerAt  time.Time
+	busy     map[string]bool // periodic jobs under way
+	last     map[string]time.Time
+	troubled time.Time
+	blocked  uint64 // lines freed when the lines were last full (0: not blocked)
+	blockAt  time.Time
+	resetDay string
+	abandon  pacing.Windows
+	recon    reconcileRound
+	// unreconciled: the journal has not been read since the runner
+	// started (it holds the calls a dead or restarted dialer left).
+	unreconciled bool
+}
+
+// flight is one attempt in flight and what the campaign holds for it.
+type flight struct {
+	a         *attempt.Attempt
+	journal   *store.Attempt
+	member    *store.Member // as claimed: the version to write over
+	lease     *memberLease
+	choice    choice
+	slot      string // gateway whose slot it holds
+	release   func() // the node's line
+	args      string
+	recording string
+	sentAt    time.Time // the switch accepted the originate
+	createdAt time.Time // CHANNEL_CREATE
+	verifying bool      // a reconcile round waits for the switch's answer
+	outcome   attempt.Outcome
+}
+
+func newRunner(e *Engine, c *store.Campaign, lease store.Runner) *runner {
+	r := &runner{
+		e: e, id: c.ID, lease: lease, camp: c,
+		inbox: fifo.New[inboxItem](), turns: make(chan chan struct{}), syncs: make(chan chan struct{}),
+		exited: make(chan struct{}), updated: make(chan struct{}, 1), work: fifo.New[func(context.Context)](),
+		flights: map[string]*flight{}, legs: map[string]*flight{}, held: map[string]*memberLease{},
+		busy: map[string]bool{}, last: map[string]time.Time{}, unreconciled: true,
+	}
+	r.priority.Store(int64(c.Priority))
+	r.writer = &writer{st: e.st, clock: e.clock, log: e.log, campaign: c.ID, timed: e.timed, q: fifo.New[*memberWrite](),
+		failed:  func(op string, err error) { r.post(func() { r.storeFailed(op, err) }) },
+		pending: func(d int) { e.m.PendingWrites.Add(float64(d)) }}
+	return r
+}
+
+// post hands the loop a function to run in order with its inbox.
+func (r *runner) post(fn func()) { r.inbox.Push(inboxItem{fn: fn}) }
+
+// do runs a store job on the campaign's store worker, in order.
+func (r *runner) do(job func(ctx context.Context)) { r.work.Push(job) }
+
+func (r *runner) storeWorker(ctx context.Context) {
+	var buf []func(context.Context)
+	for {
+		jobs, ok := r.work.Take(buf)
+		if !ok {
+			return
+		}
+		for i, job := range jobs {
+			job(ctx)
+			jobs[i] = nil
+		}
+		buf = jobs
+	}
+}
+
+func (r *runner) now() time.Time { return r.e.clock.Now() }
+func (r *runner) prio() int64    { return r.priority.Load() }
+
+func (r *runner) run(ctx context.Context) {
+	defer close(r.exited)
+	go r.storeWorker(ctx)
+	go r.writer.run(ctx)
+	defer r.work.Close()
+	defer r.writer.q.Close()
+	defer r.forgetAll()
+	r.applyCampaign(r.camp, nil)
+	hk := clock.NewTicker(r.e.clock, time.Second)
+	defer hk.Stop()
+	var buf []inboxItem
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case done := <-r.turns:
+			r.turn(done)
+		case done := <-r.syncs:
+			r.applyUpdate(done)
+		case <-r.updated:
+			r.applyUpdate(nil)
+		case <-r.inbox.Ready():
+			buf = r.drain(buf)
+		case <-hk.C:
+			r.housekeep()
+		}
+		if !r.dialing && !r.building && !r.unreconciled && len(r.flights) == 0 && len(r.held) == 0 && r.placing == 0 {
+			r.e.log.Info("dialer: campaign runner stopped", "campaign", r.id, "state", r.camp.State)
+			return
+		}
+	}
+}
+
+// drain handles what waits in the inbox; buf is reused between calls.
+func (r *runner) drain(buf []inboxItem) []inboxItem {
+	items := r.inbox.TryTake(buf)
+	for i := range items {
+		it := items[i]
+		switch {
+		case it.event != nil:
+			r.handleEvent(it.event)
+		case it.fn != nil:
+			it.fn()
+		case it.timers:
+			r.fireTimers()
+		case it.node != "":
+			r.nodeState(it.node, it.up)
+		}
+		items[i] = inboxItem{}
+	}
+	return items
+}
+
+// handleEvent applies a switch event to the attempt whose leg it is about.
+func (r *runner) handleEvent(ev *esl.Event) {
+	f := r.legs[legOf(ev)]
+	if f == nil {
+		return
+	}
+	in, ok := inputOf(ev)
+	if !ok {
+		return
+	}
+	r.e.m.EventsProcessed.Inc()
+	now := r.now()
+	switch in.Kind {
+	case attempt.Create:
+		if f.createdAt.IsZero() {
+			f.createdAt = now
+			if !f.sentAt.IsZero() {
+				r.e.m.OriginateLat.Observe(now.Sub(f.sentAt).Seconds())
+			}
+		}
+	case attempt.Answer:
+		if !f.a.Member.Answered {
+			r.e.m.Answered.WithLabelValues(r.id).Inc()
+			r.e.count(r.id, func(p *Progress) { p.Answered++ })
+			if !f.createdAt.IsZero() {
+				r.e.m.RingTime.WithLabelValues("true").Observe(now.Sub(f.createdAt).Seconds())
+			}
+		}
+	}
+	r.step(f, in)
+}
+
+// step applies an input to an attempt and carries out its commands.
+func (r *runner) step(f *flight, in attempt.Input) {
+	now := r.now()
+	for _, c := range attempt.Step(f.a, in, now) {
+		switch c.Kind {
+		case attempt.Originate:
+			r.originate(f)
+		case attempt.StartRecord:
+			r.record(f, now)
+		case attempt.CheckSwitch:
+			r.check(f)
+		case attempt.Arm:
+			r.arm(f.a.ID, c.Timer)
+		case attempt.Classify:
+			r.classified(f, c.Outcome)
+		}
+	}
+}
+
+// originate hands a flight's originate to its node's executor.
+func (r *runner) originate(f *flight) {
+	r.e.executor(f.a.Member.Node).originate(command{
+		text: "originate " + f.args, jobID: f.a.ID,
+		gate: &r.gate, send: func() bool { return !r.stopping.Load() },
+		done: func(_ string, err error) { r.post(func() { r.sent(f, err) }) },
+	})
+}
+
+// sent takes the executor's word on an originate.
+func (r *runner) sent(f *flight, err error) {
+	switch {
+	case err == nil:
+		f.sentAt = r.now()
+		r.e.m.Placed.WithLabelValues(r.id).Inc()
+		r.e.count(r.id, func(p *Progress) { p.Placed++ })
+	case notSent(err):
+		r.step(f, attempt.Input{Kind: attempt.NotSent})
+	default:
+		// Sent, answer unknown: its events, or the switch when asked,
+		// will tell.
+		r.e.log.Warn("dialer: originate outcome unknown", "campaign", r.id, "attempt", f.a.ID, "error", err)
+	}
+}
+
+// record starts recording an answered call.
+func (r *runner) record(f *flight, now time.Time) {
+	path := expandRecordPath(r.e.cfg.RecordPath, r.id, f.journal.Member, f.a.ID, now)
+	var cb commandBuilder
+	cb.raw("uuid_record ")
+	cb.token("uuid", f.a.ID)
+	cb.raw(" start ")
+	cb.token("record path", path)
+	cmd, err := cb.String()
+	if err != nil {
+		r.e.log.Error("dialer: recording not started: set a record path without blanks or quotes", "attempt", f.a.ID, "error", err)
+		return
+	}
+	r.e.executor(f.a.Member.Node).query(command{text: cmd, done: func(_ string, err error) {
+		r.post(func() {
+			if err != nil {
+				r.e.log.Warn("dialer: recording not started", "attempt", f.a.ID, "error", err)
+				return
+			}
+			f.recording = path
+		})
+	}})
+}
+
+// check asks a leg's switch whether the call exists and, if not, for its
+// end record.
+func (r *runner) check(f *flight) {
+	uuid, records := f.a.Member.UUID, f.a.EndRecords
+	r.e.executor(f.a.Member.Node).query(command{
+		call: func(ctx context.Context, sw Switch) (string, error) {
+			in := checkLeg(ctx, sw, uuid, records)
+			r.post(func() { r.switchAnswer(f, in) })
+			return "", nil
+		},
+		done: func(_ string, err error) {
+			if err != nil { // never asked
+				r.post(func() { r.switchAnswer(f, attempt.Input{Kind: attempt.SwitchAnswer, Leg: uuid}) })
+			}
+		},
+	})
+}
+
+func (r *runner) switchAnswer(f *flight, in attempt.Input) {
+	if r.flights[f.a.ID] != f {
+		return
+	}
+	r.step(f, in)
+	r.reconciled(f, in)
+}
+
+// classified ends an attempt's hold on the line and the gateway and hands
+// its outcome to the writer.
+func (r *runner) classified(f *flight, o attempt.Outcome) {
+	f.outcome = o
+	r.inFlight.Add(-1)
+	for uuid := range r.legs {
+		if r.legs[uuid] == f {
+			delete(r.legs, uuid)
+			r.e.unroute(uuid)
+		}
+	}
+	if f.release != nil {
+		f.release()
+		f.release = nil
+	}
+	if f.slot != "" {
+		gw, id := f.slot, f.a.ID
+		r.do(func(context.Context) { r.e.releaseSlot(gw, id) })
+	}
+	r.e.lines.release()
+	r.e.Wake()
+	if !f.createdAt.IsZero() && !f.a.Member.Answered {
+		r.e.m.RingTime.WithLabelValues("false").Observe(o.EndedAt.Sub(f.createdAt).Seconds())
+	}
+	var mw *memberWrite
+	cl := store.Claimed{Member: f.member, Token: f.lease.get()}
+	switch {
+	case o.NotPlaced:
+		// Nobody was called: the member goes back, no attempt counted. A
+		// refusal of the switch slows this node's originates and the
+		// member waits a little, so a switch that refuses everything is
+		// not hammered.
+		delay := time.Duration(0)
+		if o.From == "job" && o.Cause != "" && f.a.JobDone {
+			r.e.m.Refused.WithLabelValues(f.a.Member.Node, o.Cause).Inc()
+			r.e.executor(f.a.Member.Node).throttled()
+			delay = refusedDelay
+		}
+		mw = putBack(r.plan, cl, f.a.ID, delay)
+		mw.lease = f.lease
+	default:
+		if o.Cause == CauseLost {
+			r.e.m.LostCalls.WithLabelValues(r.id).Inc()
+		}
+		if liveAnswer(o) {
+			r.e.m.LiveAnswered.WithLabelValues(r.id).Inc()
+		}
+		mw = attemptWrite(r.plan, f, o)
+	}
+	mw.done = func(v verdict, err error) { r.post(func() { r.written(f, v, err) }) }
+	r.writer.push(mw)
+}
+
+// refusedDelay is how long a member whose call the switch refused waits.
+const refusedDelay = 10 * time.Second
+
+// written closes an attempt once its outcome is stored (or can never be).
+func (r *runner) written(f *flight, v verdict, err error) {
+	attempt.Step(f.a, attempt.Input{Kind: attempt.Written}, r.now())
+	delete(r.flights, f.a.ID)
+	if err == nil && !f.outcome.NotPlaced {
+		r.counted(v)
+	}
+	if f.a.EndRecords && f.a.Member.Session && (err == nil || definitive(err)) {
+		// the outcome is stored: the switch's record of the call is no
+		// longer needed (it was kept for a restart that now has the journal closed)
+		r.e.executor(f.a.Member.Node).query(command{text: "db delete/" + endRecordRealm + "/" + f.a.ID})
+	}
+}
+
+func (r *runner) counted(v verdict) {
+	r.e.m.Results.WithLabelValues(r.id, v.Outcome).Inc()
+	r.e.count(r.id, func(p *Progress) {
+		switch {
+		case v.Outcome == "success":
+			p.Succeeded++
+		case v.EndCause == "" && v.Outcome != "result_wait":
+			p.Retried++
+		}
+		if v.EndCause != "" {
+			p.Finished++
+		}
+	})
+}
+
+// hold hands the writer a write of a member held without a call: the
+// member's lease is renewed until it is written.
+func (r *runner) hold(mw *memberWrite) {
+	id := mw.base.ID
+	r.held[id] = mw.lease
+	done := mw.done
+	mw.done = func(v verdict, err error) {
+		if done != nil {
+			done(v, err)
+		}
+		r.post(func() {
+			if r.held[id] == mw.lease {
+				delete(r.held, id)
+			}
+			if err == nil && v.EndCause != "" {
+				r.e.count(r.id, func(p *Progress) { p.Finished++ })
+			}
+		})
+	}
+	r.writer.push(mw)
+}
+
+// turn is the scheduler's offer to dial: the pacer says how many calls,
+// the store worker claims and prepares them, and done is closed once the
+// lines are taken, so campaigns of lower priority come after.
+func (r *runner) turn(done chan struct{}) {
+	if !r.canDial() {
+		close(done)
+		return
+	}
+	now := r.now()
+	p := r.plan
+	if p.rules.schedule.Over(now) {
+		r.finish("calendar period over")
+		close(done)
+		return
+	}
+	n := min(r.e.pacer(p.camp).Calls(r.view())-r.placing, r.e.cfg.MaxPerTick)
+	// Lines were full: wait until one is freed here (or a while, for
+	// lines other dialers free) rather than claim members only to put
+	// them back.
+	if n <= 0 || r.blocked != 0 && r.blocked == r.e.lines.freed() && now.Sub(r.blockAt) < 2*time.Second {
+		close(done)
+		return
+	}
+	r.blocked = 0
+	if !r.e.sw.Available() { // no switch, no claim: members stay ready
+		close(done)
+		return
+	}
+	r.placing += n
+	r.do(func(ctx context.Context) {
+		res := r.e.place(ctx, r, p, n)
+		close(done)
+		r.post(func() { r.placed(p, n, res) })
+	})
+}
+
+// view is what the pacer sees of the campaign.
+func (r *runner) view() pacing.View {
+	v := pacing.View{Lines: r.camp.Parameters.Limit, Abandon: r.abandon,
+		Target: r.camp.Parameters.TargetPredictiveSilentCalls, Max: r.camp.Parameters.MaxPredictiveSilentCalls}
+	now := r.now()
+	for _, f := range r.flights {
+		if f.a.State < attempt.Classified {
+			v.InFlight = append(v.InFlight, pacing.Flight{State: f.a.State, Age: now.Sub(f.a.SentAt)})
+		}
+	}
+	for i := 0; i < r.placing; i++ {
+		v.InFlight = append(v.InFlight, pacing.Flight{State: attempt.Queued})
+	}
+	return v
+}
+
+// placed takes a dial turn's calls over and sends them.
+func (r *runner) placed(p *plan, n int, res placement) {
+	r.placing -= n
+	if res.err != nil {
+		r.storeFailed(res.op, res.err)
+	}
+	if res.blocked {
+		r.blocked, r.blockAt = r.e.lines.freed(), r.now()
+	}
+	for _, bad := range res.invalid {
+		r.e.log.Error("dialer: member cannot be dialed", "campaign", r.id, "member", bad.id, "error", bad.err)
+	}
+	for _, w := range res.writes {
+		r.hold(w)
+	}
+	for _, pl := range res.calls {
+		cl := store.Claimed{Member: pl.member, Token: pl.token}
+		if r.stopping.Load() {
+			// stopped meanwhile: nobody is called
+			pl.release()
+			gw, id := pl.target.GwName, pl.journal.ID
+			r.do(func(context.Context) { r.e.releaseSlot(gw, id) })
+			r.hold(putBack(p, cl, pl.journal.ID, 0))
+			continue
+		}
+		f := &flight{a: attempt.New(pl.journal.ID, pl.journal.Node, p.camp.Parameters.RecordSession, pl.journal.EndRecord),
+			journal: pl.journal, member: pl.member, lease: newLease(pl.token), choice: pl.choice,
+			slot: pl.target.GwName, release: pl.release, args: pl.args}
+		r.track(f)
+		r.step(f, attempt.Input{Kind: attempt.Place})
+	}
+}
+
+// track makes a flight the campaign's and routes its leg's events here.
+func (r *runner) track(f *flight) {
+	r.flights[f.a.ID] = f
+	r.legs[f.a.Member.UUID] = f
+	r.e.route(f.a.Member.UUID, r)
+	r.inFlight.Add(1)
+}
+
+// forgetAll drops the routes of every attempt when the loop ends; the
+// journal keeps what was not written.
+func (r *runner) forgetAll() {
+	for uuid, f := range r.legs {
+		r.e.unroute(uuid)
+		if f.release != nil {
+			f.release()
+		}
+	}
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+// storeFailed notes that Redis failed; dialing pauses while it does.
+func (r *runner) storeFailed(op string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return // shutting down
+	}
+	r.troubled = r.now()
+	r.e.log.Warn("dialer: store unavailable", "campaign", r.id, "op", op, "error", err)
+}
+
+func (r *runner) storeOK() bool {
+	return r.troubled.IsZero() || r.now().Sub(r.troubled) > 2*time.Second
+}
+
+// nodeState suspends the attempts of a node that went away, and has the
+// switch asked about each when it is back: events were lost meanwhile.
+func (r *runner) nodeState(node string, up bool) {
+	for _, f := range r.flights {
+		if f.a.Member.Node != node || f.a.State >= attempt.Classified {
+			continue
+		}
+		if up {
+			r.verify(f, "reconnected")
+		} else {
+			r.step(f, attempt.Input{Kind: attempt.NodeLost})
+		}
+	}
+}
+
+// Timers: one clock timer for the earliest deadline of all attempts.
+
+type timerEntry struct {
+	id string
+	t  attempt.Timer
+}
+
+type timerHeap []timerEntry
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].t.At.Before(h[j].t.At) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (r *runner) arm(id string, t attempt.Timer) {
+	heap.Push(&r.timers, timerEntry{id: id, t: t})
+	r.resetTimer()
+}
+
+func (r *runner) resetTimer() {
+	if len(r.timers) == 0 {
+		return
+	}
+	at := r.timers[0].t.At
+	if r.timer != nil && !r.timerAt.After(at) {
+		return // an earlier or equal wake-up is set
+	}
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.timerAt = at
+	r.timer = r.e.clock.AfterFunc(max(at.Sub(r.now()), 0), func() { r.inbox.Push(inboxItem{timers: true}) })
+}
+
+func (r *runner) fireTimers() {
+	now := r.now()
+	r.timer = nil
+	for len(r.timers) > 0 && !r.timers[0].t.At.After(now) {
+		e := heap.Pop(&r.timers).(timerEntry)
+		if f := r.flights[e.id]; f != nil {
+			r.step(f, attempt.Input{Kind: attempt.TimerFired, Timer: e.t})
+		}
+	}
+	r.resetTimer()
+}
+
+// expandRecordPath fills the record path template of an attempt.
+func expandRecordPath(tmpl, campaign, member, attemptID string, now time.Time) string {
+	return strings.NewReplacer("{campaign}", campaign, "{member}", member, "{attempt}", attemptID,
+		"{date}", now.UTC().Format("2006-01-02")).Replace(tmpl)
+}

@@ -1,0 +1,193 @@
+package dialer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/internal/fifo"
+)
+
+// Deadlines of the commands an executor sends: a switch that stops
+// answering fails them, and never holds up a campaign.
+const (
+	originateDeadline = 5 * time.Second  // bgapi: the +OK Job-UUID reply, not the call
+	queryDeadline     = 10 * time.Second // api: uuid_exists, db, uuid_record
+)
+
+// executor sends the commands of one FreeSWITCH node. Originates go out in
+// one lane at the node's pace (FreeSWITCH refuses sessions past its
+// sessions-per-second), everything else in another, so a slow query never
+// delays a call and a burst of calls never delays a bridge. Every command
+// has a deadline. What comes back is handed to the command's done func on
+// the executor's goroutine: campaign loops turn it into an input of their
+// own inbox, behind the events the switch sent before it.
+type executor struct {
+	node  string
+	sw    Switches
+	clock clock.Clock
+	pace  *pacer
+
+	originates *fifo.Queue[command]
+	queries    *fifo.Queue[command]
+}
+
+// command is one command for a node.
+type command struct {
+	text  string // the api command and its arguments
+	jobID string // send as bgapi under this id; "" sends an api
+	// gate, when set, is held for reading around the final check and the
+	// write, and send reports whether the command may still go: a campaign
+	// stopped meanwhile takes the write lock to wait out a send under way.
+	gate *sync.RWMutex
+	send func() bool
+	// call, when set, runs in place of text: a question of several
+	// commands, each with the deadline.
+	call func(ctx context.Context, sw Switch) (string, error)
+	done func(out string, err error)
+}
+
+func newExecutor(ctx context.Context, node string, sw Switches, clk clock.Clock, cps float64) *executor {
+	x := &executor{node: node, sw: sw, clock: clk, pace: newPacer(clk, cps),
+		originates: fifo.New[command](), queries: fifo.New[command]()}
+	go x.lane(ctx, x.originates, x.pace)
+	go x.lane(ctx, x.queries, nil)
+	return x
+}
+
+// originate queues a bgapi originate.
+func (x *executor) originate(c command) { x.originates.Push(c) }
+
+// query queues an api command.
+func (x *executor) query(c command) { x.queries.Push(c) }
+
+// throttled tells the executor the switch refused a call for its rate.
+func (x *executor) throttled() { x.pace.back() }
+
+func (x *executor) lane(ctx context.Context, q *fifo.Queue[command], pace *pacer) {
+	go func() {
+		<-ctx.Done()
+		q.Close()
+	}()
+	var buf []command
+	for {
+		cmds, ok := q.Take(buf)
+		if !ok {
+			return
+		}
+		for i := range cmds {
+			if pace != nil && pace.wait(ctx) != nil {
+				cmds[i].finish("", ctx.Err())
+				continue
+			}
+			x.run(ctx, cmds[i])
+			cmds[i] = command{}
+		}
+		buf = cmds
+	}
+}
+
+// errCancelled is the result of a command whose sender withdrew it before
+// it was written.
+var errCancelled = errors.New("withdrawn before it was sent")
+
+func (x *executor) run(ctx context.Context, c command) {
+	if c.gate != nil {
+		c.gate.RLock()
+		defer c.gate.RUnlock()
+	}
+	if c.send != nil && !c.send() {
+		c.finish("", errCancelled)
+		return
+	}
+	sw := x.sw.Node(x.node)
+	if sw == nil {
+		c.finish("", esl.ErrNotConnected)
+		return
+	}
+	deadline := queryDeadline
+	if c.jobID != "" {
+		deadline = originateDeadline
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	switch {
+	case c.call != nil:
+		c.finish(c.call(ctx, sw))
+		return
+	case c.jobID != "":
+		_, err := sw.BgAPIJob(ctx, c.jobID, c.text)
+		c.finish("", err)
+		return
+	}
+	out, err := sw.API(ctx, c.text)
+	c.finish(out, err)
+}
+
+func (c command) finish(out string, err error) {
+	if c.done != nil {
+		c.done(out, err)
+	}
+}
+
+// notSent reports whether a command's error proves the switch never saw it.
+func notSent(err error) bool { return errors.Is(err, esl.ErrNotSent) || errors.Is(err, errCancelled) }
+
+// pacer spaces a node's originates at its calls per second. A refusal for
+// the rate halves the pace; each quiet second gives one call per second
+// back, up to the configured pace (additive increase, multiplicative
+// decrease, as TCP does: the switch's own limit, and what else uses it,
+// is not known here).
+type pacer struct {
+	clock  clock.Clock
+	mu     sync.Mutex
+	max    float64 // configured calls per second; 0: no pacing
+	cps    float64
+	next   time.Time // when the next call may go
+	cutAt  time.Time // when the pace was last cut
+	grewAt time.Time // recovery is counted up to here
+}
+
+func newPacer(clk clock.Clock, cps float64) *pacer { return &pacer{clock: clk, max: cps, cps: cps} }
+
+// wait waits until the next originate may go.
+func (p *pacer) wait(ctx context.Context) error {
+	p.mu.Lock()
+	if p.max <= 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	now := p.clock.Now()
+	if p.cps < p.max {
+		p.cps = min(p.max, p.cps+now.Sub(p.grewAt).Seconds())
+	}
+	p.grewAt = now
+	at := p.next
+	if at.Before(now) {
+		at = now
+	}
+	p.next = at.Add(time.Duration(float64(time.Second) / p.cps))
+	p.mu.Unlock()
+	return clock.Sleep(ctx, p.clock, at.Sub(now))
+}
+
+// back halves the pace, at most once a second.
+func (p *pacer) back() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.clock.Now()
+	if p.max <= 0 || now.Sub(p.cutAt) < time.Second {
+		return
+	}
+	p.cps, p.cutAt, p.grewAt = max(p.cps/2, 1), now, now
+}
+
+// rate is the pace now.
+func (p *pacer) rate() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cps
+}

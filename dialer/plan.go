@@ -1,0 +1,224 @@
+package dialer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// plan is one version of a campaign made ready to dial: its rules, routes
+// and calendar. It never changes once built, so the campaign loop and its
+// workers share it freely; a campaign edit builds a new one.
+type plan struct {
+	camp   *store.Campaign
+	rules  *rules
+	router *router
+	// broken says why this version cannot dial (stored before a check
+	// the API now makes, its calendar gone); its attempts in flight are
+	// still classified by its rules.
+	broken error
+}
+
+// buildPlan prepares a campaign; it reads its calendar, and fails only
+// when the store does.
+func buildPlan(ctx context.Context, st *store.Store, c *store.Campaign) (*plan, error) {
+	p := &plan{camp: c}
+	sched := AlwaysOpen
+	if c.Calendar.ID != "" {
+		cal, err := st.GetCalendar(ctx, c.Calendar.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			p.broken = fmt.Errorf("campaign %s: its calendar %s: %w", c.ID, c.Calendar.ID, err)
+		case err != nil:
+			return nil, fmt.Errorf("calendar of campaign %s: %w", c.ID, err)
+		default:
+			s, err := NewSchedule(cal)
+			if err != nil {
+				p.broken = fmt.Errorf("campaign %s: its calendar %s: %w", c.ID, c.Calendar.ID, err)
+			} else {
+				sched = s
+			}
+		}
+	}
+	if err := c.Validate(); err != nil {
+		p.broken = fmt.Errorf("campaign %s: %w", c.ID, err)
+	}
+	rt, err := newRouter(c)
+	if err != nil {
+		p.broken = fmt.Errorf("campaign %s: routes: %w", c.ID, err)
+		rt = &router{}
+	}
+	p.rules, p.router = newRules(c, sched), rt
+	return p, nil
+}
+
+// placement is what one dial turn made of the members it claimed.
+type placement struct {
+	calls   []*placed       // journaled, with a line: originate them
+	writes  []*memberWrite  // members put back or ended without a call
+	blocked bool            // the lines or the switches ran out
+	err     error           // the store failed
+	op      string          // where it failed
+	invalid []invalidMember // members whose data cannot go in a command
+}
+
+type invalidMember struct {
+	id  string
+	err error
+}
+
+// placed is a member ready to be called.
+type placed struct {
+	journal *store.Attempt
+	member  *store.Member // as claimed: the version to write over
+	token   string
+	choice  choice
+	target  target
+	release func() // the node's line
+	args    string // of the originate
+}
+
+// place claims up to n ready members of the campaign and prepares a call
+// for each: the rules decide whether and which number now, the router the
+// gateway, a slot of the gateway and a line of a switch are taken, and the
+// attempt is journaled. It runs on the campaign's store worker, never on
+// its loop; it reads the plan and the engine's shared state only.
+func (e *Engine) place(ctx context.Context, r *runner, p *plan, n int) placement {
+	var res placement
+	now := e.clock.Now()
+	var claimed []store.Claimed
+	err := e.timed("claim", func() (err error) {
+		claimed, err = e.st.ClaimMembers(ctx, r.id, n, now, now.Add(e.cfg.LeaseTTL))
+		return err
+	})
+	if err != nil {
+		res.err, res.op = err, "claim"
+		return res
+	}
+	if len(claimed) == 0 {
+		e.lines.drop(r) // nothing to dial: no claim on anyone's lines
+		return res
+	}
+	for i, cl := range claimed {
+		if r.stopping.Load() || res.blocked || res.err != nil {
+			res.writes = append(res.writes, putBack(p, cl, "", 0))
+			continue
+		}
+		e.placeOne(ctx, r, p, cl, now, &res)
+		if res.blocked || res.err != nil {
+			for _, rest := range claimed[i+1:] {
+				res.writes = append(res.writes, putBack(p, rest, "", 0))
+			}
+			break
+		}
+	}
+	return res
+}
+
+// placeOne decides one claimed member.
+func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Claimed, now time.Time, res *placement) {
+	m := cloneMember(cl.Member)
+	fallback := p.rules.schedule.Location()
+	localTime := func(number string) time.Time { return now.In(e.zones.of(m, number, fallback)) }
+	switch {
+	case m.EndCause != "":
+		res.writes = append(res.writes, putBack(p, cl, "", 0))
+		return
+	case m.Expire > 0 && now.UnixMilli() >= m.Expire:
+		res.writes = append(res.writes, endMember(p, cl, EndMemberExpired))
+		return
+	case m.Terminate:
+		res.writes = append(res.writes, endMember(p, cl, EndTerminated))
+		return
+	}
+	ch, ok, wait := p.rules.chooseNumber(m, localTime)
+	if !ok {
+		if wait.IsZero() { // no number left at all
+			res.writes = append(res.writes, endMember(p, cl, ""))
+		} else { // none allowed at this hour
+			res.writes = append(res.writes, putBackAt(p, cl, wait))
+		}
+		return
+	}
+	number := m.Communications[ch.index].Number
+	if next, open := p.rules.schedule.NextOpen(now, e.zones.of(m, number, fallback)); !open {
+		res.writes = append(res.writes, putBack(p, cl, "", 0)) // the calendar is over: the campaign will finish
+		return
+	} else if next.After(now) {
+		res.writes = append(res.writes, putBackAt(p, cl, next)) // outside the person's local hours
+		return
+	}
+	a := &store.Attempt{ID: esl.NewUUID(), Campaign: r.id, Member: m.ID, Token: cl.Token, Number: number,
+		CommIndex: ch.index, RangeIndex: ch.rangeIdx, RangeDay: ch.day, StartedAt: now.UnixMilli(), EndRecord: e.endRecords}
+	targets := p.router.targets(number)
+	if len(targets) == 0 {
+		res.writes = append(res.writes, noRoute(p, cl, a, ch))
+		return
+	}
+	var tgt *target
+	for i := range targets {
+		t := &targets[i]
+		if e.lines.outranked(t.GwName, r, r.prio()) {
+			continue // a campaign of higher priority waits for this gateway
+		}
+		ok, err := e.st.AcquireSlot(ctx, t.GwName, a.ID, t.Limit, now, now.Add(e.cfg.LeaseTTL))
+		if err != nil {
+			res.err, res.op = err, "slot"
+			res.writes = append(res.writes, putBack(p, cl, "", 0))
+			return
+		}
+		if ok {
+			e.lines.got(t.GwName, r)
+			tgt = t
+			break
+		}
+		e.lines.want(t.GwName, r, r.prio())
+	}
+	if tgt == nil { // every destination is at its limit
+		res.blocked = true
+		res.writes = append(res.writes, putBack(p, cl, "", 0))
+		return
+	}
+	release := func() { e.releaseSlot(tgt.GwName, a.ID) }
+	sw, releaseLine, err := e.sw.Acquire()
+	if err != nil {
+		release()
+		res.blocked = true
+		res.writes = append(res.writes, putBack(p, cl, "", 0))
+		return
+	}
+	a.Node, a.Gateway, a.DialString = sw.Name(), tgt.GwName, tgt.Endpoint()
+	args, err := originateArgs(p.camp, m, a, *tgt, e.endRecords)
+	if err != nil {
+		// The campaign was checked when its plan was built, so the
+		// member's own data cannot be sent (stored before the API
+		// refused such values): it is set aside, not dialed.
+		releaseLine()
+		release()
+		res.invalid = append(res.invalid, invalidMember{m.ID, err})
+		res.writes = append(res.writes, endMember(p, cl, EndInvalidMember))
+		return
+	}
+	if err := e.timed("journal", func() error { return e.st.OpenAttempt(ctx, a) }); err != nil {
+		releaseLine()
+		release()
+		res.err, res.op = err, "journal"
+		res.writes = append(res.writes, putBack(p, cl, "", 0))
+		return
+	}
+	res.calls = append(res.calls, &placed{journal: a, member: cl.Member, token: cl.Token, choice: ch, target: *tgt, release: releaseLine, args: args})
+}
+
+// releaseSlot frees a gateway slot; one that cannot be freed lapses with
+// its lease.
+func (e *Engine) releaseSlot(gateway, attempt string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.st.ReleaseSlot(ctx, gateway, attempt); err != nil && !errors.Is(err, context.Canceled) {
+		e.log.Warn("dialer: gateway slot left to lapse", "gateway", gateway, "attempt", attempt, "error", err)
+	}
+}
