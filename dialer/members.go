@@ -202,6 +202,12 @@ func (e *Engine) SubmitResult(ctx context.Context, campaignID, memberID string, 
 		if err := refuseDone(m, state); err != nil {
 			return err
 		}
+		if state == store.MemberReady || state == store.MemberWaiting {
+			// A result answers a call: one for a member in no call and
+			// awaiting none would count an attempt never made. Checked on
+			// the member as written over, so no call starts or ends between.
+			return &NoResultAwaitedError{Member: m.ID, State: state}
+		}
 		if err := checkResult(m, res); err != nil {
 			var re *ResultError
 			errors.As(err, &re)
@@ -216,3 +222,16 @@ func (e *Engine) SubmitResult(ctx context.Context, campaignID, memberID string, 
 		return nil
 	})
 }
+
+// NoResultAwaitedError refuses a call result for a member that is neither
+// in a call nor waiting for a result; a conflict.
+type NoResultAwaitedError struct {
+	Member, State string
+}
+
+func (e *NoResultAwaitedError) Error() string {
+	return fmt.Sprintf("no call result is awaited for member %s: it is not in a call and not waiting for a result (it is %s)", e.Member, e.State)
+}
+
+// Unwrap makes it a store.ErrConflict.
+func (e *NoResultAwaitedError) Unwrap() error { return store.ErrConflict }

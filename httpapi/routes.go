@@ -599,19 +599,9 @@ func (a *api) memberStatus(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	ctx, id, mid := c.Request().Context(), c.Param("id"), c.Param("mid")
-	// A result answers a call: one for a member that is neither in a call
-	// nor waiting for a result would count an attempt that was never made.
-	// (The engine applies a result posted during a call when it ends, and
-	// refuses one for an ended member itself.)
-	_, state, err := a.st.GetMember(ctx, id, mid)
-	if err != nil {
-		return err
-	}
-	if state == store.MemberReady || state == store.MemberWaiting {
-		return apiError(http.StatusConflict, fmt.Sprintf("no call result is awaited for member %s: it is not in a call and not waiting for a result (it is %s)", mid, state))
-	}
-	m, st, err := a.eng.SubmitResult(ctx, id, mid, res)
+	// The engine refuses (409) a result for a member in no call and
+	// awaiting none, and one for a member that ended.
+	m, st, err := a.eng.SubmitResult(c.Request().Context(), c.Param("id"), c.Param("mid"), res)
 	return memberOK(c, m, st, err)
 }
 
