@@ -61,21 +61,23 @@ func (v *vars) get(name string) (string, bool) {
 
 // channel is one call leg.
 type channel struct {
-	uuid, name   string
-	kind         kind
-	gateway      string // sofia gateway name, "" otherwise
-	profile      string
-	dest         string // Caller-Destination-Number
-	cidName      string
-	cidNum       string
-	context      string
-	app, appArg  string // the application to run on answer (park, playback, ...)
-	isApp        bool   // the originate named an application (&app(arg))
-	exten        string // or the extension to transfer to on answer
-	sessionID    int
-	profileIndex int
-	out          outcome
-	v            vars
+	uuid, name    string
+	kind          kind
+	gateway       string // sofia gateway name, "" otherwise
+	profile       string
+	dest          string // Caller-Destination-Number
+	cidName       string
+	cidNum        string
+	context       string
+	app, appArg   string   // the application to run on answer (park, playback, ...)
+	isApp         bool     // the originate named an application (&app(arg))
+	endpoint      string   // the dial string's leg, for the ledger
+	originateVars []string // names the originate set, for the ledger
+	exten         string   // or the extension to transfer to on answer
+	sessionID     int
+	profileIndex  int
+	out           outcome
+	v             vars
 
 	// state
 	state       string // Channel-State
@@ -318,11 +320,11 @@ func (s *Switch) setCreateVars(ch *channel, req *originateReq) {
 	v.set("text_media_flow", "disabled")
 	v.set("channel_name", ch.name)
 	v.set("sip_destination_url", "sip:"+ch.dest+"@127.0.0.1:5080")
-	for _, x := range req.legVars {
-		s.setVarChecked(ch, x.k, x.v, req.checkVars)
-	}
-	for _, x := range req.vars {
-		s.setVarChecked(ch, x.k, x.v, req.checkVars)
+	for _, l := range []varList{req.legVars, req.vars} {
+		for _, x := range l {
+			s.setVarChecked(ch, x.k, x.v, req.checkVars)
+			ch.originateVars = append(ch.originateVars, x.k)
+		}
 	}
 	v.set("originate_endpoint", req.chanType)
 	v.set("rtp_use_codec_string", "PCMU,PCMA")

@@ -36,6 +36,12 @@ func FuzzAPI(f *testing.F) {
 				break
 			}
 		}
+		// The ledger frames whatever a client sends, in any pieces.
+		c := &recordingConn{s: sw, id: 1}
+		for i := 0; i < len(line); i += 3 {
+			c.feed([]byte(line[i:min(i+3, len(line))]))
+		}
+		c.feed([]byte("\n\n"))
 		if cmd == "msleep" {
 			return
 		}

@@ -26,7 +26,7 @@ func TestSeparateString(t *testing.T) {
 		{`a\sb c`, ' ', 10, []string{"a b", "c"}},
 		{`a\tb\'c\"d\\e`, ' ', 10, []string{"a\tb'c\"d\\e"}},
 		{"a b c d", ' ', 2, []string{"a", "b c d"}}, // the last takes the rest
-		{"a 'b c", ' ', 10, []string{"a", "'b c"}}, // an unmatched quote stays
+		{"a 'b c", ' ', 10, []string{"a", "'b c"}},  // an unmatched quote stays
 		{`a\`, ' ', 10, []string{`a\`}},
 		// ^^X makes X the delimiter, for blanks too.
 		{"^^:a b:c", ' ', 10, []string{"a b", "c"}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strconv"
@@ -35,12 +36,21 @@ type Switch struct {
 	attempts map[string]int // originates per destination, for the seeded draws
 	gwActive map[string]int
 	gwRecent map[string][]time.Time
+
+	rec *ledger // what the switch received and did; its own lock
 }
 
 // Options tune a Switch.
 type Options struct {
 	Password string         // default ClueCon
 	Location *time.Location // for Event-Date-Local and stamps (default UTC)
+	// LedgerWriter, if set, gets the ledger as JSON lines, each written
+	// as it happens (ReadLedger reads them back).
+	LedgerWriter io.Writer
+	// DiscardLedger keeps no ledger in memory: for a switch that runs for
+	// days (Ledger then returns an empty record; the writer still gets
+	// every entry).
+	DiscardLedger bool
 }
 
 // New returns a switch for the scenario on the clock.
@@ -56,6 +66,7 @@ func New(sc *Scenario, clk clock.Clock, opts Options) *Switch {
 		coreUUID: esl.NewUUID(), started: clk.Now(),
 		channels: map[string]*channel{}, attempts: map[string]int{},
 		gwActive: map[string]int{}, gwRecent: map[string][]time.Time{},
+		rec: newLedger(!opts.DiscardLedger, opts.LedgerWriter),
 	}
 	s.srv = &esl.Server{Password: opts.Password, Handler: s, FireJob: s.fireJob}
 	return s
@@ -64,8 +75,8 @@ func New(sc *Scenario, clk clock.Clock, opts Options) *Switch {
 // Server returns the event socket server in front of the switch.
 func (s *Switch) Server() *esl.Server { return s.srv }
 
-// Serve serves the event socket on l.
-func (s *Switch) Serve(l net.Listener) error { return s.srv.Serve(l) }
+// Serve serves the event socket on l, recording every command read.
+func (s *Switch) Serve(l net.Listener) error { return s.srv.Serve(recordingListener{l, s}) }
 
 // Close disconnects every listener and hangs up every call.
 func (s *Switch) Close() error {
@@ -119,6 +130,7 @@ func (s *Switch) emit(name string, ch *channel, extra ...kv) {
 		b.Add(x.k, x.v)
 	}
 	s.outbox = append(s.outbox, outItem{event: b.Event()})
+	s.noteEvent(name, ch, extra)
 }
 
 // outItem is an event or a log line waiting for unlock.
@@ -140,8 +152,10 @@ var logLevelNames = [...]string{"CONSOLE", "ALERT", "CRIT", "ERR", "WARNING", "N
 // log writes a line to the listeners that asked for logs (and to the
 // record), in order with the events; s.mu is held.
 func (s *Switch) log(level int, text string) {
-	line := s.clock.Now().In(s.loc).Format("2006-01-02 15:04:05.000000") + " [" + logLevelNames[level] + "] " + text + "\n"
+	now := s.clock.Now()
+	line := now.In(s.loc).Format("2006-01-02 15:04:05.000000") + " [" + logLevelNames[level] + "] " + text + "\n"
 	s.outbox = append(s.outbox, outItem{level: level, text: line})
+	s.rec.note(ledgerEntry{Kind: "log", At: now, Level: level, Text: line})
 }
 
 // unlock publishes the events fired while s.mu was held, in order, then
@@ -287,7 +301,7 @@ func (s *Switch) place(req *originateReq) (*channel, string) {
 	ch := &channel{
 		uuid: esl.NewUUID(), cidName: "", cidNum: "0000000000", context: "default",
 		profileIndex: 1, state: "CS_INIT", callState: "DOWN", stateNum: 2, answerState: "ringing",
-		created: now, result: make(chan result, 1),
+		created: now, result: make(chan result, 1), endpoint: req.chanType + "/" + req.chanData,
 	}
 	if v, ok := req.get("origination_caller_id_name"); ok {
 		ch.cidName = v
@@ -330,32 +344,33 @@ func (s *Switch) place(req *originateReq) (*channel, string) {
 		if rest, ok := cutPrefixFold(data, "gateway/"); ok {
 			gwName, dest, ok := strings.Cut(rest, "/")
 			if !ok {
-				s.destroyStillborn(ch)
+				s.destroyStillborn(ch, "INVALID_URL")
 				return nil, "-ERR INVALID_URL\n"
 			}
 			dest, _, _ = strings.Cut(dest, ";")
+			ch.dest, ch.gateway = dest, gwName
 			gw := s.sc.gateway(gwName)
 			if gw == nil {
-				s.destroyStillborn(ch)
+				s.destroyStillborn(ch, "INVALID_GATEWAY")
 				return nil, "-ERR INVALID_GATEWAY\n"
 			}
 			if gw.Down {
-				s.destroyStillborn(ch)
+				s.destroyStillborn(ch, "GATEWAY_DOWN")
 				return nil, "-ERR GATEWAY_DOWN\n"
 			}
-			ch.gateway, ch.profile, ch.dest = gwName, "external", dest
+			ch.profile = "external"
 		} else {
 			profile, dest, ok := strings.Cut(data, "/")
 			if !ok {
-				s.destroyStillborn(ch)
+				s.destroyStillborn(ch, "INVALID_URL")
 				return nil, "-ERR INVALID_URL\n"
 			}
+			ch.dest, _, _ = strings.Cut(dest, "@")
 			if !s.sc.hasProfile(profile) {
-				s.destroyStillborn(ch)
+				s.destroyStillborn(ch, "INVALID_PROFILE")
 				return nil, "-ERR INVALID_PROFILE\n"
 			}
 			ch.profile = profile
-			ch.dest, _, _ = strings.Cut(dest, "@")
 		}
 		ch.kind = kindSubscriber
 		ch.name = "sofia/" + ch.profile + "/" + ch.dest
@@ -417,7 +432,7 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 
 // destroyStillborn fires the lone CHANNEL_DESTROY of a call refused before
 // it reached the network (unknown gateway), as FreeSWITCH does.
-func (s *Switch) destroyStillborn(ch *channel) {
+func (s *Switch) destroyStillborn(ch *channel, cause string) {
 	ch.state, ch.stateNum, ch.name = "CS_NONE", 0, "N/A"
 	s.sessions++
 	ch.sessionID = s.sessions
@@ -436,6 +451,7 @@ func (s *Switch) destroyStillborn(ch *channel) {
 		b.Add(h, ch.v.values[i])
 	}
 	s.outbox = append(s.outbox, outItem{event: b.Event()})
+	s.rec.note(ledgerEntry{Kind: "stillborn", At: s.clock.Now(), UUID: ch.uuid, Endpoint: ch.endpoint, Destination: ch.dest, Gateway: ch.gateway, Cause: cause})
 }
 
 // gatewayAdmits applies a gateway's capacity and calls-per-second limit.
