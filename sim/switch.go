@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -38,6 +37,15 @@ type Switch struct {
 	gwRecent map[string][]time.Time
 
 	rec *ledger // what the switch received and did; its own lock
+
+	dbData   dbStore           // mod_db
+	hashData map[string]string // mod_hash
+	table    channelsTable     // the core db's channels table, behind the events
+
+	// sessions-per-second: the budget of the current second of uptime
+	spsWindow        int64
+	spsLeft          int
+	spsLast, spsPeak int
 }
 
 // Options tune a Switch.
@@ -64,9 +72,12 @@ func New(sc *Scenario, clk clock.Clock, opts Options) *Switch {
 	s := &Switch{
 		sc: sc, clock: clk, loc: opts.Location,
 		coreUUID: esl.NewUUID(), started: clk.Now(),
+		spsLeft:  sc.sessionsPerSecond(),
 		channels: map[string]*channel{}, attempts: map[string]int{},
 		gwActive: map[string]int{}, gwRecent: map[string][]time.Time{},
-		rec: newLedger(!opts.DiscardLedger, opts.LedgerWriter),
+		rec:    newLedger(!opts.DiscardLedger, opts.LedgerWriter),
+		dbData: dbStore{}, hashData: map[string]string{},
+		table: channelsTable{rows: map[string]*tableRow{}},
 	}
 	s.srv = &esl.Server{Password: opts.Password, Handler: s, FireJob: s.fireJob}
 	return s
@@ -131,6 +142,7 @@ func (s *Switch) emit(name string, ch *channel, extra ...kv) {
 	}
 	s.outbox = append(s.outbox, outItem{event: b.Event()})
 	s.noteEvent(name, ch, extra)
+	s.tableEvent(name, ch)
 }
 
 // outItem is an event or a log line waiting for unlock.
@@ -145,6 +157,7 @@ const (
 	logCrit   = 2
 	logErr    = 3
 	logNotice = 5
+	logDebug  = 7
 )
 
 var logLevelNames = [...]string{"CONSOLE", "ALERT", "CRIT", "ERR", "WARNING", "NOTICE", "INFO", "DEBUG"}
@@ -186,39 +199,52 @@ func (s *Switch) API(ctx context.Context, cmd, args string) (string, func()) {
 	switch strings.ToLower(cmd) {
 	case "originate":
 		return s.originate(args)
-	case "uuid_bridge":
-		return s.uuidBridge(args), nil
-	case "uuid_kill":
-		return s.uuidKill(args), nil
-	case "uuid_transfer":
-		return s.uuidTransfer(args), nil
-	case "uuid_broadcast":
-		return s.uuidBroadcast(args), nil
-	case "uuid_record":
-		return s.uuidRecord(args), nil
-	case "uuid_setvar":
-		return s.uuidSetvar(args), nil
-	case "uuid_getvar":
-		return s.uuidGetvar(args), nil
-	case "uuid_exists":
-		s.mu.Lock()
-		_, ok := s.channels[strings.TrimSpace(args)]
-		s.unlock()
-		return boolStr(ok), nil
-	case "hupall":
-		return s.hupall(args), nil
-	case "show":
-		return s.show(args), nil
-	case "status":
-		return s.status(), nil
-	case "version":
-		return "FreeSWITCH Version 1.10.12-release+fsim (simulated)\n", nil
 	case "msleep":
 		ms, _ := strconv.Atoi(strings.TrimSpace(args))
 		_ = clock.Sleep(ctx, s.clock, time.Duration(ms)*time.Millisecond)
 		return "+OK\n", nil
 	}
-	return "-ERR " + cmd + " Command not found!\n", nil
+	s.mu.Lock()
+	defer s.unlock()
+	out, _ := s.apiLocked(cmd, args)
+	return out, nil
+}
+
+// apiLocked runs a command that answers at once, for the event socket, an
+// api hook or a ${cmd args} expansion; s.mu is held. found is false for a
+// command the switch does not have (switch_api_execute fails).
+func (s *Switch) apiLocked(cmd, args string) (out string, found bool) {
+	switch strings.ToLower(cmd) {
+	case "uuid_bridge":
+		return s.uuidBridge(args), true
+	case "uuid_kill":
+		return s.uuidKill(args), true
+	case "uuid_transfer":
+		return s.uuidTransfer(args), true
+	case "uuid_broadcast":
+		return s.uuidBroadcast(args), true
+	case "uuid_record":
+		return s.uuidRecord(args), true
+	case "uuid_setvar":
+		return s.uuidSetvar(args), true
+	case "uuid_getvar":
+		return s.uuidGetvar(args), true
+	case "uuid_exists":
+		return boolStr(s.lookup(strings.TrimSpace(args)) != nil), true
+	case "hupall":
+		return s.hupall(args), true
+	case "show":
+		return s.show(args), true
+	case "status":
+		return s.status(), true
+	case "version":
+		return "FreeSWITCH Version 1.10.12-release+fsim (simulated)\n", true
+	case "db":
+		return s.db(args), true
+	case "hash":
+		return s.hash(args), true
+	}
+	return "-ERR " + cmd + " Command not found!\n", false
 }
 
 // SendMsg runs a sendmsg: call-command execute (an application) or hangup.
@@ -323,7 +349,10 @@ func (s *Switch) place(req *originateReq) (*channel, string) {
 	// sessions-per-second budget spent, and no session is made.
 	request := func() string {
 		if _, dup := s.channels[ch.uuid]; dup && hasUUID {
-			s.log(logCrit, "Duplicate UUID!")
+			s.log(logCrit, "switch_core_session.c Duplicate UUID!")
+			return "-ERR DESTINATION_OUT_OF_ORDER\n"
+		}
+		if !s.takeSession(now) {
 			return "-ERR DESTINATION_OUT_OF_ORDER\n"
 		}
 		return ""
@@ -421,6 +450,31 @@ func (s *Switch) place(req *originateReq) (*channel, string) {
 	s.emit("CHANNEL_CREATE", ch)
 	s.progress(ch, req)
 	return ch, ""
+}
+
+// takeSession is the throttle of switch_core_session_request_uuid: the
+// timer thread resets the budget to sessions-per-second at each second of
+// uptime, every request takes one first, and a request that leaves it at
+// 0 or below fails ("Throttle Error!"): so 29 of 30 get through.
+func (s *Switch) takeSession(now time.Time) bool {
+	limit := s.sc.sessionsPerSecond()
+	if limit <= 0 {
+		return true
+	}
+	if w := int64(now.Sub(s.started) / time.Second); w != s.spsWindow {
+		s.spsLast = limit - s.spsLeft
+		if s.spsWindow+1 != w {
+			s.spsLast = 0 // a quiet second in between
+		}
+		s.spsWindow, s.spsLeft = w, limit
+	}
+	s.spsLeft--
+	s.spsPeak = max(s.spsPeak, limit-s.spsLeft)
+	if s.spsLeft <= 0 {
+		s.log(logCrit, "switch_core_session.c Throttle Error! "+strconv.Itoa(len(s.channels)))
+		return false
+	}
+	return true
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {
@@ -718,6 +772,7 @@ func (s *Switch) hangupLeg(ch *channel, cause string, local bool) {
 
 func (s *Switch) emitComplete(ch *channel) {
 	ch.state, ch.callState, ch.stateNum = "CS_REPORTING", "HANGUP", 11
+	ch.hangupStamped = true
 	s.setHangupCompleteVars(ch, ch.hangupAt)
 	if _, ok := ch.v.get("sip_invite_failure_status"); !ok && ch.cause == "NO_ANSWER" && ch.kind != kindLoopback {
 		// The CANCEL's 487 is the INVITE's final answer.
@@ -731,7 +786,61 @@ func (s *Switch) emitComplete(ch *channel) {
 			ch.v.set("sip_hangup_disposition", "send_cancel")
 		}
 	}
+	// switch_core_session_hangup_state runs api_hangup_hook once the
+	// timestamps are set; the reporting state runs api_reporting_hook
+	// right before it fires CHANNEL_HANGUP_COMPLETE.
+	s.runHook(ch, "api_hangup_hook")
+	s.runHook(ch, "api_reporting_hook")
 	s.emit("CHANNEL_HANGUP_COMPLETE", ch)
+}
+
+// runHook is api_hook of switch_core_state_machine.c: the variable is
+// "cmd::args" (the first ':' doubled) or "cmd args", the args expanded
+// from the channel's variables and headers, the command run as an api
+// command with no session; its output only goes to the debug log (and
+// the ledger). s.mu is held: commands that block (originate, msleep) are
+// not simulated in a hook.
+func (s *Switch) runHook(ch *channel, name string) {
+	hook, _ := ch.v.get(name)
+	if hook == "" {
+		return
+	}
+	cmd, arg := hook, ""
+	if i := strings.IndexByte(hook, ':'); i >= 0 && i+1 < len(hook) && hook[i+1] == ':' {
+		cmd, arg = hook[:i], hook[i+2:]
+	} else if i := strings.IndexByte(hook, ' '); i >= 0 {
+		cmd, arg = hook[:i], hook[i+1:]
+	}
+	expanded := s.expandEvent(ch, arg)
+	out, found := s.apiLocked(cmd, expanded)
+	if !found {
+		s.log(logErr, "fsim: "+name+" runs "+cmd+", which a hook cannot run here")
+	}
+	s.log(logDebug, "switch_core_state_machine.c Hangup Command with no Session "+cmd+"("+expanded+"):\n"+out)
+	s.rec.note(ledgerEntry{Kind: "hook", At: s.clock.Now(), UUID: ch.uuid, Variable: name, Command: strings.TrimSpace(cmd + " " + expanded), Output: out})
+}
+
+// expandEvent expands as switch_event_expand_headers does over the event
+// api_hook builds: the channel's variables by name, then its event
+// headers (Unique-ID, Caller-Destination-Number, variable_*...).
+func (s *Switch) expandEvent(ch *channel, in string) string {
+	var ev *esl.Event
+	x := expander{
+		lookup: func(name string) (string, bool) {
+			if v, ok := ch.v.get(name); ok {
+				return v, true
+			}
+			if ev == nil {
+				b := esl.NewEvent("CHANNEL_DATA")
+				s.addChannel(b, ch)
+				ev = b.Event()
+			}
+			v := ev.Get(name)
+			return v, v != ""
+		},
+		api: s.apiExpansion,
+	}
+	return x.expand(in, 0)
 }
 
 func (s *Switch) emitDestroy(ch *channel) {
@@ -759,8 +868,6 @@ func (s *Switch) uuidBridge(args string) string {
 	if len(f) != 2 {
 		return "-USAGE: <uuid> <other_uuid>\n"
 	}
-	s.mu.Lock()
-	defer s.unlock()
 	a, b := s.lookup(f[0]), s.lookup(f[1])
 	if a == nil || b == nil || a == b {
 		return "-ERR Invalid uuid\n"
@@ -809,8 +916,6 @@ func (s *Switch) uuidKill(args string) string {
 	if len(f) > 1 {
 		cause = strings.ToUpper(f[1])
 	}
-	s.mu.Lock()
-	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR No such channel!\n"
@@ -830,8 +935,6 @@ func (s *Switch) uuidTransfer(args string) string {
 	if len(f) < 2 {
 		return "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n"
 	}
-	s.mu.Lock()
-	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR No such channel!\n"
@@ -851,8 +954,6 @@ func (s *Switch) uuidBroadcast(args string) string {
 	if len(f) < 2 {
 		return "-USAGE: <uuid> <path> [aleg|bleg|both]\n"
 	}
-	s.mu.Lock()
-	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil || !ch.answered() {
 		return "-ERR invalid uuid\n"
@@ -881,8 +982,6 @@ func (s *Switch) uuidRecord(args string) string {
 	if len(f) < 3 {
 		return "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>]\n"
 	}
-	s.mu.Lock()
-	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR Cannot locate session!\n"
@@ -905,8 +1004,6 @@ func (s *Switch) uuidSetvar(args string) string {
 	if len(f) < 2 {
 		return "-USAGE: <uuid> <var> [value]\n"
 	}
-	s.mu.Lock()
-	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR No such channel!\n"
@@ -924,8 +1021,6 @@ func (s *Switch) uuidGetvar(args string) string {
 	if len(f) < 2 {
 		return "-USAGE: <uuid> <var>\n"
 	}
-	s.mu.Lock()
-	defer s.unlock()
 	ch := s.lookup(f[0])
 	if ch == nil {
 		return "-ERR No such channel!\n"
@@ -942,8 +1037,6 @@ func (s *Switch) hupall(args string) string {
 	if len(f) > 0 {
 		cause = strings.ToUpper(f[0])
 	}
-	s.mu.Lock()
-	defer s.unlock()
 	for _, ch := range s.sortedChannels() {
 		if len(f) >= 3 {
 			if v, _ := ch.v.get(f[1]); v != f[2] {
@@ -972,166 +1065,6 @@ func (s *Switch) sortedChannels() []*channel {
 		return out[i].sessionID < out[j].sessionID
 	})
 	return out
-}
-
-// channelRow is a row of show channels, with its columns in order.
-func (s *Switch) channelRow(ch *channel) [][2]string {
-	app, data := "", ""
-	if ch.current != nil {
-		app, data = ch.current.name, ch.current.data
-	}
-	callstate := "RINGING"
-	switch {
-	case ch.hungUp:
-		callstate = "HANGUP"
-	case !ch.bridgedAt.IsZero():
-		callstate = "ACTIVE"
-	case ch.answered():
-		callstate = "ACTIVE"
-	case ch.answerState == "early":
-		callstate = "EARLY"
-	}
-	state := ch.state
-	cid, callee := ch.cidNum, ""
-	if ch.flipped {
-		callee = ch.cidNum
-	}
-	return [][2]string{
-		{"uuid", ch.uuid}, {"direction", "outbound"},
-		{"created", ch.created.In(s.loc).Format("2006-01-02 15:04:05")},
-		{"created_epoch", strconv.FormatInt(ch.created.Unix(), 10)},
-		{"name", ch.name}, {"state", state}, {"cid_name", "Outbound Call"}, {"cid_num", ch.dest},
-		{"ip_addr", ""}, {"dest", ch.dest}, {"application", app}, {"application_data", data},
-		{"dialplan", ""}, {"context", ch.context},
-		{"read_codec", "PCMU"}, {"read_rate", "8000"}, {"read_bit_rate", "64000"},
-		{"write_codec", "PCMU"}, {"write_rate", "8000"}, {"write_bit_rate", "64000"},
-		{"secure", ""}, {"hostname", s.sc.Hostname}, {"presence_id", ""}, {"presence_data", ""},
-		{"accountcode", ""}, {"callstate", callstate}, {"callee_name", ""}, {"callee_num", callee},
-		{"callee_direction", "RECV"}, {"call_uuid", ch.uuid}, {"sent_callee_name", ""},
-		{"sent_callee_num", ""}, {"initial_cid_name", ""}, {"initial_cid_num", cid},
-		{"initial_ip_addr", ""}, {"initial_dest", ch.dest}, {"initial_dialplan", ""},
-		{"initial_context", ch.context},
-	}
-}
-
-// appendJSONRow appends a row as a JSON object with its keys in order.
-func appendJSONRow(b []byte, row [][2]string) []byte {
-	b = append(b, '{')
-	for i, kv := range row {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		k, _ := json.Marshal(kv[0])
-		v, _ := json.Marshal(kv[1])
-		b = append(b, k...)
-		b = append(b, ':')
-		b = append(b, v...)
-	}
-	return append(b, '}')
-}
-
-// show answers "show channels|calls [as json]"; like the switch, the JSON
-// form has no trailing newline.
-func (s *Switch) show(args string) string {
-	f := strings.Fields(strings.ToLower(args))
-	if len(f) == 0 {
-		return "-USAGE: show channels|calls [as json]\n"
-	}
-	asJSON := len(f) >= 3 && f[1] == "as" && f[2] == "json"
-	s.mu.Lock()
-	defer s.unlock()
-	var rows [][][2]string
-	switch f[0] {
-	case "channels":
-		for _, ch := range s.sortedChannels() {
-			if !ch.hungUp {
-				rows = append(rows, s.channelRow(ch))
-			}
-		}
-	case "calls":
-		for _, ch := range s.sortedChannels() {
-			if ch.hungUp || ch.bridge == nil || ch.otherType != "originatee" {
-				continue
-			}
-			row := s.channelRow(ch)
-			for _, kv := range s.channelRow(ch.bridge) {
-				row = append(row, [2]string{"b_" + kv[0], kv[1]})
-			}
-			row = append(row, [2]string{"call_created_epoch", strconv.FormatInt(ch.bridgedAt.Unix(), 10)})
-			rows = append(rows, row)
-		}
-	default:
-		return "-USAGE: show channels|calls [as json]\n"
-	}
-	if asJSON {
-		if len(rows) == 0 {
-			return `{"row_count":0}`
-		}
-		b := []byte(`{"row_count":` + strconv.Itoa(len(rows)) + `,"rows":[`)
-		for i, r := range rows {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONRow(b, r)
-		}
-		return string(append(b, "]}"...))
-	}
-	var sb strings.Builder
-	if len(rows) > 0 {
-		for i, kv := range rows[0] {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(kv[0])
-		}
-		sb.WriteByte('\n')
-	}
-	for _, r := range rows {
-		for i, kv := range r {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(kv[1])
-		}
-		sb.WriteByte('\n')
-	}
-	fmt.Fprintf(&sb, "\n%d total.\n", len(rows))
-	return sb.String()
-}
-
-// status answers like mod_commands' status.
-func (s *Switch) status() string {
-	s.mu.Lock()
-	defer s.unlock()
-	up := s.clock.Now().Sub(s.started)
-	years := int(up / (365 * 24 * time.Hour))
-	up -= time.Duration(years) * 365 * 24 * time.Hour
-	days := int(up / (24 * time.Hour))
-	up -= time.Duration(days) * 24 * time.Hour
-	hours := int(up / time.Hour)
-	up -= time.Duration(hours) * time.Hour
-	mins := int(up / time.Minute)
-	up -= time.Duration(mins) * time.Minute
-	secs := int(up / time.Second)
-	up -= time.Duration(secs) * time.Second
-	ms := int(up / time.Millisecond)
-	us := int((up % time.Millisecond) / time.Microsecond)
-	plural := func(n int, unit string) string {
-		if n == 1 {
-			return fmt.Sprintf("%d %s", n, unit)
-		}
-		return fmt.Sprintf("%d %ss", n, unit)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "UP %s, %s, %s, %s, %s, %s, %s\n", plural(years, "year"), plural(days, "day"), plural(hours, "hour"), plural(mins, "minute"), plural(secs, "second"), plural(ms, "millisecond"), plural(us, "microsecond"))
-	fmt.Fprintf(&b, "FreeSWITCH (Version 1.10.12-release fsim 64bit) is ready\n")
-	fmt.Fprintf(&b, "%d session(s) since startup\n", s.sessions)
-	fmt.Fprintf(&b, "%d session(s) - peak %d, last 5min %d \n", len(s.channels), s.peak, s.peak)
-	fmt.Fprintf(&b, "0 session(s) per Sec out of max 30, peak 0, last 5min 0 \n")
-	fmt.Fprintf(&b, "1000 session(s) max\n")
-	fmt.Fprintf(&b, "min idle cpu 0.00/100.00\n")
-	fmt.Fprintf(&b, "Current Stack Size/Max 240K/8192K\n")
-	return b.String()
 }
 
 // ListenAndServe runs a switch for sc on a TCP address until ctx ends;
