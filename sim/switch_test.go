@@ -459,4 +459,33 @@ func TestSampleScenario(t *testing.T) {
 	if r := sc.rule("380441234567"); r.Answer != 0.30 || r.Busy != 0.20 {
 		t.Fatalf("a landline uses %+v", r)
 	}
+	if sc.sessionsPerSecond() != 30 || sc.ShowChannelsLag.Create.Mean != 0.198 || sc.ShowChannelsLag.Destroy.Spread != 0.068 {
+		t.Fatalf("sessions_per_second %d, show_channels_lag %+v", sc.sessionsPerSecond(), sc.ShowChannelsLag)
+	}
+	for file, exists := range map[string]bool{
+		"/var/lib/fsdialer/messages/welcome.wav":     true,
+		"/var/lib/fsdialer/messages/retired-old.wav": false,
+		"/tmp/elsewhere.wav":                         false,
+		"tone_stream://%(100,0,440)":                 true,
+	} {
+		if sc.Files.exists(file) != exists {
+			t.Errorf("%s: exists %v", file, !exists)
+		}
+	}
+}
+
+func TestScenarioNewKeys(t *testing.T) {
+	for _, tc := range []struct{ yml, want string }{
+		{"sessions_per_second: -1", "sessions_per_second: -1 must not be negative"},
+		{"show_channels_lag: {create: {dist: nope}}", "show_channels_lag.create.dist"},
+		{"files: {exist: ['[']}", "files.exist[0]"},
+	} {
+		if _, err := ParseScenario([]byte(tc.yml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one naming %q", tc.yml, err, tc.want)
+		}
+	}
+	sc := mustScenario(t, "show_channels_lag: 0\nsessions_per_second: 0")
+	if l := sc.ShowChannelsLag; !l.Create.set || l.Create.Mean != 0 || l.Destroy.Mean != 0 || sc.sessionsPerSecond() != 0 {
+		t.Fatalf("zeros: %+v %d", l, sc.sessionsPerSecond())
+	}
 }

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	seed := fs.Uint64("seed", 0, "overrides the scenario's seed when not 0")
 	timeScale := fs.Float64("time-scale", 0, "overrides the scenario's time_scale when not 0")
 	ledgerPath := fs.String("ledger", "", "append the switch's record (commands received, channels, logs) to this file as JSON lines, as it happens")
+	sps := fs.Int("sessions-per-second", 0, "overrides the scenario's sessions_per_second when given (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,6 +53,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *timeScale != 0 {
 		sc.TimeScale = *timeScale
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "sessions-per-second" {
+			sc.SessionsPerSecond = sps
+		}
+	})
+	if n := sc.SessionsPerSecond; n != nil && *n < 0 {
+		return fmt.Errorf("-sessions-per-second %d must not be negative", *n)
 	}
 	var clk clock.Clock = clock.Real{}
 	if sc.TimeScale > 0 && sc.TimeScale != 1 {
