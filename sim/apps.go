@@ -271,25 +271,12 @@ func (s *Switch) profileField(ch *channel, name string) (string, bool) {
 // apiExpansion runs the api command of a ${cmd args} expansion; s.mu is
 // held, so only commands that answer at once take part.
 func (s *Switch) apiExpansion(cmd, args string) (string, bool) {
-	switch strings.ToLower(cmd) {
-	case "uuid_exists":
-		return boolStr(s.lookup(strings.TrimSpace(args)) != nil), true
-	case "uuid_getvar":
-		f := strings.Fields(args)
-		if len(f) < 2 {
-			return "-USAGE: <uuid> <var>\n", true
-		}
-		ch := s.lookup(f[0])
-		if ch == nil {
-			return "-ERR No such channel!\n", true
-		}
-		if v, ok := ch.v.get(f[1]); ok {
-			return v, true
-		}
-		return "_undef_", true
+	out, found := s.apiLocked(cmd, args)
+	if !found {
+		s.log(logErr, "fsim: the api expansion ${"+cmd+" ...} is not simulated")
+		return "", false
 	}
-	s.log(logErr, "fsim: the api expansion ${"+cmd+" ...} is not simulated")
-	return "", false
+	return out, true
 }
 
 func (s *Switch) playbackLength(ch *channel, file string) time.Duration {

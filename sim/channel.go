@@ -2,6 +2,7 @@ package sim
 
 import (
 	"hash/fnv"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -61,21 +62,23 @@ func (v *vars) get(name string) (string, bool) {
 
 // channel is one call leg.
 type channel struct {
-	uuid, name   string
-	kind         kind
-	gateway      string // sofia gateway name, "" otherwise
-	profile      string
-	dest         string // Caller-Destination-Number
-	cidName      string
-	cidNum       string
-	context      string
-	app, appArg  string // the application to run on answer (park, playback, ...)
-	isApp        bool   // the originate named an application (&app(arg))
-	exten        string // or the extension to transfer to on answer
-	sessionID    int
-	profileIndex int
-	out          outcome
-	v            vars
+	uuid, name    string
+	kind          kind
+	gateway       string // sofia gateway name, "" otherwise
+	profile       string
+	dest          string // Caller-Destination-Number
+	cidName       string
+	cidNum        string
+	context       string
+	app, appArg   string   // the application to run on answer (park, playback, ...)
+	isApp         bool     // the originate named an application (&app(arg))
+	endpoint      string   // the dial string's leg, for the ledger
+	originateVars []string // names the originate set, for the ledger
+	exten         string   // or the extension to transfer to on answer
+	sessionID     int
+	profileIndex  int
+	out           outcome
+	v             vars
 
 	// state
 	state       string // Channel-State
@@ -88,6 +91,9 @@ type channel struct {
 	otherType   string // originator / originatee once bridged
 	cause       string // Hangup-Cause once hung up
 	hungUp      bool
+	// hangupStamped: the hangup time is on the caller profile, which
+	// switch_core_session_hangup_state does after CHANNEL_HANGUP
+	hangupStamped bool
 
 	created, progressAt, progressMediaAt, answeredAt, bridgedAt, hangupAt time.Time
 
@@ -107,6 +113,8 @@ type channel struct {
 	result chan result
 	// earlyAnswered means originate returned at 183 (no ignore_early_media)
 	earlyAnswered bool
+	// sqlRand draws how far the channels table trails this channel's events
+	sqlRand *rand.Rand
 }
 
 type application struct {
@@ -271,7 +279,11 @@ func (s *Switch) addProfile(b *esl.EventBuilder, prefix string, ch *channel, sel
 	p("Channel-Answered-Time", usec(ch.answeredAt))
 	p("Channel-Progress-Time", usec(ch.progressAt))
 	p("Channel-Progress-Media-Time", usec(ch.progressMediaAt))
-	p("Channel-Hangup-Time", usec(ch.hangupAt))
+	if ch.hangupStamped {
+		p("Channel-Hangup-Time", usec(ch.hangupAt))
+	} else {
+		p("Channel-Hangup-Time", "0") // set in CS_HANGUP, after CHANNEL_HANGUP
+	}
 	p("Channel-Transfer-Time", "0")
 	p("Channel-Resurrect-Time", "0")
 	p("Channel-Bridged-Time", usec(ch.bridgedAt))
@@ -318,11 +330,11 @@ func (s *Switch) setCreateVars(ch *channel, req *originateReq) {
 	v.set("text_media_flow", "disabled")
 	v.set("channel_name", ch.name)
 	v.set("sip_destination_url", "sip:"+ch.dest+"@127.0.0.1:5080")
-	for _, x := range req.legVars {
-		s.setVarChecked(ch, x.k, x.v, req.checkVars)
-	}
-	for _, x := range req.vars {
-		s.setVarChecked(ch, x.k, x.v, req.checkVars)
+	for _, l := range []varList{req.legVars, req.vars} {
+		for _, x := range l {
+			s.setVarChecked(ch, x.k, x.v, req.checkVars)
+			ch.originateVars = append(ch.originateVars, x.k)
+		}
 	}
 	v.set("originate_endpoint", req.chanType)
 	v.set("rtp_use_codec_string", "PCMU,PCMA")
@@ -384,6 +396,43 @@ func (s *Switch) setAnswerVars(ch *channel) {
 	}
 }
 
+// setDurations sets the durations of switch_channel_set_timestamps
+// (src/switch_channel.c) in its order: each a difference of whole epoch
+// seconds, whole epoch milliseconds, or microseconds, so a call of 8.0 s
+// from x.95 to x+8.95 bills 8 s but one from x.99 to x+9.0 bills 9 s.
+// bill, flow_bill (hangup - create) and answer count only for answered
+// calls; wait is to the bridge, progress and progress_media to theirs.
+func (s *Switch) setDurations(ch *channel, hungup time.Time) {
+	since := func(t time.Time, cond bool, unit func(time.Time) int64) int64 {
+		if !cond || t.IsZero() {
+			return 0
+		}
+		return unit(t) - unit(ch.created)
+	}
+	answered := ch.answered()
+	for _, u := range []struct {
+		suffix, duration string
+		unit             func(time.Time) int64
+	}{
+		{"sec", "duration", time.Time.Unix},
+		{"msec", "mduration", time.Time.UnixMilli},
+		{"usec", "uduration", time.Time.UnixMicro},
+	} {
+		bill := int64(0)
+		if answered {
+			bill = u.unit(hungup) - u.unit(ch.answeredAt)
+		}
+		v := &ch.v
+		v.set(u.duration, strconv.FormatInt(since(hungup, true, u.unit), 10))
+		v.set("bill"+u.suffix, strconv.FormatInt(bill, 10))
+		v.set("progress"+u.suffix, strconv.FormatInt(since(ch.progressAt, true, u.unit), 10))
+		v.set("answer"+u.suffix, strconv.FormatInt(since(ch.answeredAt, answered, u.unit), 10))
+		v.set("wait"+u.suffix, strconv.FormatInt(since(ch.bridgedAt, ch.bridgedAt.After(ch.created), u.unit), 10))
+		v.set("progress_media"+u.suffix, strconv.FormatInt(since(ch.progressMediaAt, true, u.unit), 10))
+		v.set("flow_bill"+u.suffix, strconv.FormatInt(since(hungup, answered, u.unit), 10))
+	}
+}
+
 // setHangupCompleteVars adds the CDR variables of CHANNEL_HANGUP_COMPLETE.
 func (s *Switch) setHangupCompleteVars(ch *channel, now time.Time) {
 	v := &ch.v
@@ -399,17 +448,10 @@ func (s *Switch) setHangupCompleteVars(ch *channel, now time.Time) {
 		}
 		return strconv.FormatInt(t.Unix(), 10)
 	}
-	sub := func(a, b time.Time) time.Duration {
-		if a.IsZero() || b.IsZero() {
-			return 0
-		}
-		return a.Sub(b)
+	bill := time.Duration(0) // the media statistics' packet counts
+	if ch.answered() {
+		bill = now.Sub(ch.answeredAt)
 	}
-	duration := sub(now, ch.created)
-	bill := sub(now, ch.answeredAt)
-	progress := sub(ch.progressAt, ch.created)
-	answer := sub(ch.answeredAt, ch.created)
-	progressMedia := sub(ch.progressMediaAt, ch.created)
 	q850 := esl.Q850(ch.cause)
 	v.set("hangup_cause", ch.cause)
 	v.set("hangup_cause_q850", strconv.Itoa(q850))
@@ -454,22 +496,7 @@ func (s *Switch) setHangupCompleteVars(ch *channel, now time.Time) {
 	} else {
 		v.set("caller_id", ch.cidNum)
 	}
-	sec := func(d time.Duration) string { return strconv.FormatInt(int64(d/time.Second), 10) }
-	msec := func(d time.Duration) string { return strconv.FormatInt(int64(d/time.Millisecond), 10) }
-	usecs := func(d time.Duration) string { return strconv.FormatInt(int64(d/time.Microsecond), 10) }
-	for _, unit := range []struct {
-		suffix string
-		f      func(time.Duration) string
-	}{{"sec", sec}, {"msec", msec}, {"usec", usecs}} {
-		name := map[string]string{"sec": "duration", "msec": "mduration", "usec": "uduration"}[unit.suffix]
-		v.set(name, unit.f(duration))
-		v.set("bill"+unit.suffix, unit.f(bill))
-		v.set("progress"+unit.suffix, unit.f(progress))
-		v.set("answer"+unit.suffix, unit.f(answer))
-		v.set("wait"+unit.suffix, unit.f(answer))
-		v.set("progress_media"+unit.suffix, unit.f(progressMedia))
-		v.set("flow_bill"+unit.suffix, unit.f(bill))
-	}
+	s.setDurations(ch, now)
 	if ch.answered() {
 		for _, dir := range []string{"in", "out"} {
 			packets := int64(bill / (20 * time.Millisecond))

@@ -436,3 +436,11 @@ func containsFold(s, sub string) bool {
 	}
 	return false
 }
+
+// cutPrefixFold is strings.CutPrefix ignoring ASCII case, as strncasecmp.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && equalFoldASCII(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}

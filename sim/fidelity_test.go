@@ -24,6 +24,7 @@ const capturesDir = "../testdata/fs-captures" // a copy of ../shared/fs-captures
 // behaves as the real subscriber did.
 const captureScenario = `
 seed: 7
+show_channels_lag: 0   # the captured show channels came long after the events
 gateways: [{name: subscribers}, {name: agents}]
 playback: {mean: 1}
 numbers:

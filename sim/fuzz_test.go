@@ -21,7 +21,11 @@ func FuzzAPI(f *testing.F) {
 		"originate ^^:{a=1}user/1000:&park():undef:undef:x:1:5",
 		"originate {a='x,y'}{{b=2}}sofia/gateway/gw/1 &set(x=${a:1:2}${uuid_getvar ${uuid} a})",
 		"originate <u=1 user/1000 undef", "originate [a=1\\]user/1000 &sleep(10)", "originate {^^}user/1000 &",
-		"originate sofia/gateway/gw &park()", "originate sofia/x &park()", "originate {app_disable_expand_variables=true}user/1000 &nosuch()",
+		"originate sofia/gateway/gw &park()",
+		"originate {origination_nested_vars=true,api_hangup_hook=db::insert/r/${uuid}/${billsec}:${x:1:2},api_reporting_hook=uuid_kill ${uuid}}sofia/gateway/gw/1 &hangup(USER_BUSY)",
+		"originate {origination_nested_vars=true,api_hangup_hook=hash::insert/r/${uuid}/${show channels like ${uuid}}}user/1000 &park()",
+		"db insert/a/b/c/d", "db list", "db count/a", "db delete/a", "hash insert_ifempty/a/b/c", "hash delete_ifmatch/a/b/c",
+		"show channels like %_x as json", "show channels count as json", "show calls count", "show channels as delim |", "originate sofia/x &park()", "originate {app_disable_expand_variables=true}user/1000 &nosuch()",
 	} {
 		f.Add(s)
 	}
@@ -36,6 +40,12 @@ func FuzzAPI(f *testing.F) {
 				break
 			}
 		}
+		// The ledger frames whatever a client sends, in any pieces.
+		c := &recordingConn{s: sw, id: 1}
+		for i := 0; i < len(line); i += 3 {
+			c.feed([]byte(line[i:min(i+3, len(line))]))
+		}
+		c.feed([]byte("\n\n"))
 		if cmd == "msleep" {
 			return
 		}

@@ -46,15 +46,20 @@ func mustScenario(t testing.TB, yml string) *Scenario {
 
 func newSession(t testing.TB, sc *Scenario) *session {
 	t.Helper()
-	s := &session{t: t, clk: clock.NewFake(testEpoch)}
-	s.sw = New(sc, s.clk, Options{})
+	clk := clock.NewFake(testEpoch)
+	return attach(t, New(sc, clk, Options{}), clk)
+}
+
+// attach connects a session client to a switch made by the test.
+func attach(t testing.TB, sw *Switch, clk *clock.Fake) *session {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.addr = l.Addr().String()
-	go s.sw.Serve(l)
-	t.Cleanup(func() { s.sw.Close() })
+	go sw.Serve(l)
+	t.Cleanup(func() { sw.Close() })
+	s := &session{t: t, sw: sw, clk: clk, addr: l.Addr().String()}
 	s.conn, err = esl.Dial(context.Background(), s.addr, esl.Config{Password: "ClueCon", OnEvent: func(e *esl.Event) {
 		s.mu.Lock()
 		s.events = append(s.events, e)

@@ -308,14 +308,13 @@ func TestApplicationsAfterTheCallIsUp(t *testing.T) {
 				s.waitEvent("CHANNEL_EXECUTE", "u")
 				s.clk.Advance(4 * time.Second)
 			}
-			s.waitEvent("CHANNEL_HANGUP", "u")
+			s.waitEvent("CHANNEL_DESTROY", "u")
 			if tc.resp == "FILE PLAYED" {
 				// Nothing was cut short: the call lasted the playback.
-				if h := s.event("CHANNEL_HANGUP", "u"); h.Get("Caller-Channel-Hangup-Time") != usec(testEpoch.Add(5*time.Second)) {
+				if h := s.event("CHANNEL_HANGUP_COMPLETE", "u"); h.Get("Caller-Channel-Hangup-Time") != usec(testEpoch.Add(5*time.Second)) {
 					t.Fatalf("hung up at %s", h.Get("Caller-Channel-Hangup-Time"))
 				}
 			}
-			s.waitEvent("CHANNEL_DESTROY", "u")
 			e := s.event("CHANNEL_EXECUTE_COMPLETE", "u")
 			switch {
 			case tc.app == "" && e != nil:

@@ -49,6 +49,50 @@ type Scenario struct {
 	AMD AMDSpec `yaml:"amd" json:"amd"`
 	// Files says which files playback finds.
 	Files FilesSpec `yaml:"files" json:"files"`
+	// SessionsPerSecond is switch.conf.xml's sessions-per-second: past it
+	// a new channel is refused (DESTINATION_OUT_OF_ORDER). Unset: 30, the
+	// switch's default; 0: no limit (which FreeSWITCH cannot be told).
+	SessionsPerSecond *int `yaml:"sessions_per_second" json:"sessions_per_second"`
+	// ShowChannelsLag is how far the core database behind "show channels"
+	// trails the events (a number sets all three, 0 none).
+	ShowChannelsLag LagSpec `yaml:"show_channels_lag" json:"show_channels_lag"`
+}
+
+// LagSpec is how long after an event the core database (the channels
+// table "show channels" reads) has it: Create after CHANNEL_CREATE, Update
+// after the events that change a row, Destroy after CHANNEL_DESTROY. The
+// SQL thread applies them in order, so a later one never lands first.
+type LagSpec struct {
+	Create  Dist `yaml:"create" json:"create"`
+	Update  Dist `yaml:"update" json:"update"`
+	Destroy Dist `yaml:"destroy" json:"destroy"`
+}
+
+// UnmarshalYAML takes a number (every lag that constant) or a mapping.
+func (l *LagSpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var d Dist
+		if err := d.UnmarshalYAML(n); err != nil {
+			return err
+		}
+		*l = LagSpec{Create: d, Update: d, Destroy: d}
+		return nil
+	}
+	type plain LagSpec
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*l = LagSpec(p)
+	return nil
+}
+
+// sessionsPerSecond is the limit in force, 0 for none.
+func (sc *Scenario) sessionsPerSecond() int {
+	if sc.SessionsPerSecond == nil {
+		return 30
+	}
+	return *sc.SessionsPerSecond
 }
 
 // FilesSpec says which files exist for playback. tone_stream://,
@@ -255,6 +299,11 @@ var (
 	defaultPlayback    = Dist{Mean: 10}
 	defaultAMDDelay    = Dist{Kind: "uniform", Mean: 3, Spread: 1}
 	defaultAnswerDelay = Dist{Kind: "uniform", Mean: 2, Spread: 1}
+	// Measured on FreeSWITCH 1.10.12: a channel is in "show channels"
+	// 109-287 ms after its CHANNEL_CREATE and still there 9-145 ms after
+	// its CHANNEL_HANGUP_COMPLETE.
+	defaultCreateLag  = Dist{Kind: "uniform", Mean: 0.198, Spread: 0.089}
+	defaultDestroyLag = Dist{Kind: "uniform", Mean: 0.077, Spread: 0.068}
 )
 
 // DefaultScenario is the world of the demo: a gateway "subscribers" with
@@ -385,6 +434,18 @@ func (sc *Scenario) prepare() error {
 			}
 		}
 	}
+	if n := sc.SessionsPerSecond; n != nil && *n < 0 {
+		return fmt.Errorf("sessions_per_second: %d must not be negative", *n)
+	}
+	lag := &sc.ShowChannelsLag
+	for field, d := range map[string]*Dist{"create": &lag.Create, "update": &lag.Update, "destroy": &lag.Destroy} {
+		if err := d.validate("show_channels_lag." + field); err != nil {
+			return err
+		}
+	}
+	lag.Create = orDist(lag.Create, defaultCreateLag)
+	lag.Update = orDist(lag.Update, defaultDestroyLag)
+	lag.Destroy = orDist(lag.Destroy, defaultDestroyLag)
 	if sc.Files.SoundPrefix == "" {
 		sc.Files.SoundPrefix = "/usr/share/freeswitch/sounds/en/us/callie"
 	}

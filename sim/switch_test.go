@@ -14,6 +14,7 @@ import (
 
 const behaviourScenario = `
 seed: 11
+show_channels_lag: 0   # these tests read show channels right after events
 gateways:
   - {name: gw}
   - {name: small, capacity: 2}
@@ -239,7 +240,7 @@ func TestBridgedSubscriberTalksThenBothLegsEnd(t *testing.T) {
 	s.clk.Advance(2 * time.Second) // the member's talk time
 	s.waitEvent("CHANNEL_DESTROY", "member")
 	s.waitEvent("CHANNEL_DESTROY", "agent")
-	if got := s.api("show calls as json"); got != `{"row_count":0}` {
+	if got := s.api("show calls as json"); got != "{\"row_count\": 0}\n" {
 		t.Fatalf("show calls after: %q", got)
 	}
 	if h := s.event("CHANNEL_HANGUP_COMPLETE", "member"); h.Var("billsec") != "3" || h.Var("bridge_epoch") == "0" {
@@ -318,7 +319,7 @@ func TestChannelCommands(t *testing.T) {
 	if h := s.event("CHANNEL_HANGUP", "c2"); h.Get("Hangup-Cause") != "MANAGER_REQUEST" {
 		t.Fatalf("hupall cause %q", h.Get("Hangup-Cause"))
 	}
-	if got := s.api("show channels as json"); got != `{"row_count":0}` {
+	if got := s.api("show channels as json"); got != "{\"row_count\": 0}\n" {
 		t.Fatalf("show channels: %q", got)
 	}
 }
@@ -457,5 +458,34 @@ func TestSampleScenario(t *testing.T) {
 	}
 	if r := sc.rule("380441234567"); r.Answer != 0.30 || r.Busy != 0.20 {
 		t.Fatalf("a landline uses %+v", r)
+	}
+	if sc.sessionsPerSecond() != 30 || sc.ShowChannelsLag.Create.Mean != 0.198 || sc.ShowChannelsLag.Destroy.Spread != 0.068 {
+		t.Fatalf("sessions_per_second %d, show_channels_lag %+v", sc.sessionsPerSecond(), sc.ShowChannelsLag)
+	}
+	for file, exists := range map[string]bool{
+		"/var/lib/fsdialer/messages/welcome.wav":     true,
+		"/var/lib/fsdialer/messages/retired-old.wav": false,
+		"/tmp/elsewhere.wav":                         false,
+		"tone_stream://%(100,0,440)":                 true,
+	} {
+		if sc.Files.exists(file) != exists {
+			t.Errorf("%s: exists %v", file, !exists)
+		}
+	}
+}
+
+func TestScenarioNewKeys(t *testing.T) {
+	for _, tc := range []struct{ yml, want string }{
+		{"sessions_per_second: -1", "sessions_per_second: -1 must not be negative"},
+		{"show_channels_lag: {create: {dist: nope}}", "show_channels_lag.create.dist"},
+		{"files: {exist: ['[']}", "files.exist[0]"},
+	} {
+		if _, err := ParseScenario([]byte(tc.yml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one naming %q", tc.yml, err, tc.want)
+		}
+	}
+	sc := mustScenario(t, "show_channels_lag: 0\nsessions_per_second: 0")
+	if l := sc.ShowChannelsLag; !l.Create.set || l.Create.Mean != 0 || l.Destroy.Mean != 0 || sc.sessionsPerSecond() != 0 {
+		t.Fatalf("zeros: %+v %d", l, sc.sessionsPerSecond())
 	}
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // StartFsim builds cmd/fsim, runs it with the scenario (YAML) on a free
-// loopback port and returns its event socket address. It stops with the test.
+// loopback port, with no sessions-per-second limit, and returns its event
+// socket address. It stops with the test.
 func StartFsim(tb testing.TB, scenario string) string {
 	tb.Helper()
 	dir := tb.TempDir()
@@ -25,7 +26,9 @@ func StartFsim(tb testing.TB, scenario string) string {
 	if err := os.WriteFile(path, []byte(scenario), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-scenario", path)
+	// A benchmark measures the client: the switch does not throttle it
+	// (a real one would past sessions-per-second, 30 by default).
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-scenario", path, "-sessions-per-second", "0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
