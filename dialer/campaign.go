@@ -48,6 +48,8 @@ type runner struct {
 	// takes gate's write lock to wait out a write under way.
 	stopping atomic.Bool
 	gate     sync.RWMutex
+	// starting is set until the first plan is built (or the loop ends).
+	starting atomic.Bool
 
 	updMu   sync.Mutex
 	update  *store.Campaign // the newest campaign document (nil: none pending)
@@ -110,6 +112,7 @@ func newRunner(e *Engine, c *store.Campaign, lease store.Runner) *runner {
 		busy: map[string]bool{}, last: map[string]time.Time{}, unreconciled: true,
 	}
 	r.priority.Store(int64(c.Priority))
+	r.starting.Store(true)
 	r.writer = &writer{st: e.st, clock: e.clock, log: e.log, campaign: c.ID, timed: e.timed, q: fifo.New[*memberWrite](),
 		failed:  func(op string, err error) { r.post(func() { r.storeFailed(op, err) }) },
 		pending: func(d int) { e.m.PendingWrites.Add(float64(d)) }}
@@ -142,6 +145,7 @@ func (r *runner) prio() int64    { return r.priority.Load() }
 
 func (r *runner) run(ctx context.Context) {
 	defer close(r.exited)
+	defer r.starting.Store(false)
 	go r.storeWorker(ctx)
 	go r.writer.run(ctx)
 	defer r.work.Close()

@@ -49,9 +49,11 @@ type Config struct {
 	LeaseTTL time.Duration
 	// MaxPerTick bounds the originates of one campaign per tick (default 250).
 	MaxPerTick int
-	// CallsPerSecond paces the originates sent to each node (default 30,
-	// FreeSWITCH's default sessions-per-second; a negative value does not
-	// pace). NodeCallsPerSecond sets it per node.
+	// CallsPerSecond paces the originates sent to each node (default 20:
+	// FreeSWITCH refuses sessions past its sessions-per-second, 30 by
+	// default, counted over every session of the switch, agents' and
+	// inbound calls too; a negative value does not pace).
+	// NodeCallsPerSecond sets it per node.
 	CallsPerSecond     float64
 	NodeCallsPerSecond map[string]float64
 	// NoEndRecords stops asking the switches to record each call's end
@@ -119,7 +121,7 @@ func New(cfg Config) *Engine {
 		cfg.MaxPerTick = 250
 	}
 	if cfg.CallsPerSecond == 0 {
-		cfg.CallsPerSecond = 30
+		cfg.CallsPerSecond = 20
 	}
 	if cfg.RecordPath == "" {
 		cfg.RecordPath = "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav"
@@ -290,6 +292,12 @@ func (e *Engine) schedule(ctx context.Context) {
 		return rs[i].id < rs[j].id
 	})
 	for _, r := range rs {
+		if r.starting.Load() {
+			// A campaign still reading its plan would see the lines
+			// taken by those below it before its first turn: they wait
+			// for it (one store round trip).
+			return
+		}
 		r.offerDial(ctx)
 	}
 }

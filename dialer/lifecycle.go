@@ -110,6 +110,7 @@ func (r *runner) planBuilt(p *plan, err error) {
 		r.e.log.Error("dialer: campaign cannot dial", "campaign", r.id, "error", p.broken)
 	}
 	r.plan = p
+	r.starting.Store(false)
 	if first {
 		// the journal's calls need the rules to be classified
 		r.periodic("reconcile", 0, r.reconcile)

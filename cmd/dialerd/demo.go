@@ -90,7 +90,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	sc := sim.DefaultScenario()
 	sc.Seed = f.seed
-	sw := sim.New(sc, clk, sim.Options{})
+	sw := sim.New(sc, clk, sim.Options{DiscardLedger: true}) // a demo runs for hours: the record would only grow
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		closeAll(ls)

@@ -104,6 +104,10 @@ type Attempt struct {
 
 	Deadline Timer // the one timer armed, if any
 	gen      uint32
+	// missing counts the switch's answers that it has neither the
+	// channel nor its end record: the hook writes the record just after
+	// the channel goes down, so one such answer is not yet proof.
+	missing int
 }
 
 // TimerKind says what a deadline is for.
@@ -349,7 +353,7 @@ func (a *Attempt) switchAnswer(in Input, now time.Time) []Command {
 	case !in.Known:
 		return []Command{a.arm(CheckTimer, now.Add(Recheck))}
 	case in.Exists:
-		leg.Session = true
+		leg.Session, a.missing = true, 0
 		a.advance(Ringing, now)
 		return []Command{a.arm(CheckTimer, now.Add(Quiet))}
 	case in.End != nil:
@@ -360,7 +364,13 @@ func (a *Attempt) switchAnswer(in Input, now time.Time) []Command {
 		return a.classify(o, now)
 	case leg.Ended:
 		return a.ended(now, now)
-	case leg.Session || !a.EndRecords || in.Unrecorded:
+	}
+	recorded := a.EndRecords && !in.Unrecorded
+	if a.missing++; recorded && a.missing < 2 {
+		return []Command{a.arm(CheckTimer, now.Add(Recheck))}
+	}
+	switch {
+	case leg.Session || !recorded:
 		// A call happened, or may have, and its end is unknown.
 		return a.classify(a.outcome(CauseLost, "lost", now), now)
 	case now.Sub(a.SentAt) < Grace:

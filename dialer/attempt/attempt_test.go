@@ -127,7 +127,7 @@ func TestSwitchAnswers(t *testing.T) {
 			&Outcome{Cause: "NORMAL_CLEARING", Answered: true, AnsweredAt: t0.Add(4 * time.Second), EndedAt: t0.Add(time.Minute), BillMsec: 5020, From: "end record"}, 0, time.Time{}},
 		{"unanswered, recorded by the switch", true, nil, Input{Kind: SwitchAnswer, Known: true, End: &EndRecord{Cause: "USER_BUSY"}}, time.Minute,
 			&Outcome{Cause: "USER_BUSY", EndedAt: t0.Add(time.Minute), From: "end record"}, 0, time.Time{}},
-		{"no channel, no record, too soon to tell", true, nil, Input{Kind: SwitchAnswer, Known: true}, time.Second,
+		{"no channel, no record, too soon to tell", true, nil, Input{Kind: SwitchAnswer, Known: true}, Recheck + time.Second,
 			nil, Arm, t0.Add(Grace)},
 		{"no channel, no record, long after the originate: never placed", true, nil, Input{Kind: SwitchAnswer, Known: true}, Grace + time.Second,
 			&Outcome{Cause: "NORMAL_TEMPORARY_FAILURE", NotPlaced: true, EndedAt: t0.Add(Grace + time.Second), From: "end record"}, 0, time.Time{}},
@@ -143,6 +143,14 @@ func TestSwitchAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := Adopt(id, "fs1", t0, tc.endRecords)
 			run(t, a, tc.before)
+			if tc.answer.Known && !tc.answer.Exists && tc.answer.End == nil && tc.endRecords && !tc.answer.Unrecorded {
+				// one answer that the switch has neither is not proof:
+				// its record may be a moment away; it is asked again
+				cmds := Step(a, tc.answer, t0.Add(tc.after-Recheck))
+				if len(cmds) != 1 || cmds[0].Kind != Arm || !cmds[0].Timer.At.Equal(t0.Add(tc.after)) {
+					t.Fatalf("first answer: %+v", cmds)
+				}
+			}
 			cmds := Step(a, tc.answer, t0.Add(tc.after))
 			var got *Outcome
 			for _, c := range cmds {
@@ -226,5 +234,26 @@ func TestWrittenEndsTheAttempt(t *testing.T) {
 	Step(a, Input{Kind: Written}, t0)
 	if a.State != Done {
 		t.Fatalf("state %s", a.State)
+	}
+}
+
+// The channel is gone but its end record not yet written (the hook runs
+// just after the hangup): the attempt asks again instead of judging it
+// never placed, and the record then decides.
+func TestRecordJustAfterTheChannel(t *testing.T) {
+	a := Adopt(id, "fs1", t0, true)
+	later := t0.Add(time.Hour)
+	cmds := Step(a, Input{Kind: SwitchAnswer, Known: true}, later)
+	if len(cmds) != 1 || cmds[0].Kind != Arm || cmds[0].Timer.At != later.Add(Recheck) {
+		t.Fatalf("first answer: %+v", cmds)
+	}
+	cmds = Step(a, Input{Kind: TimerFired, Timer: cmds[0].Timer}, later.Add(Recheck))
+	if len(cmds) != 1 || cmds[0].Kind != CheckSwitch {
+		t.Fatalf("recheck: %+v", cmds)
+	}
+	rec := &EndRecord{Cause: "NORMAL_CLEARING", BillMsec: 61000, AnsweredAt: t0.Add(3 * time.Second)}
+	cmds = Step(a, Input{Kind: SwitchAnswer, Known: true, End: rec}, later.Add(Recheck))
+	if len(cmds) != 1 || cmds[0].Kind != Classify || cmds[0].Outcome.NotPlaced || cmds[0].Outcome.BillMsec != 61000 {
+		t.Fatalf("second answer: %+v", cmds)
 	}
 }
