@@ -1,0 +1,137 @@
+package dialer_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fsdialer/fsdialer/dialer"
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// TestThrottledOriginatesAreNotAttempts: FreeSWITCH refuses sessions past
+// its sessions-per-second with -ERR DESTINATION_OUT_OF_ORDER and no
+// channel. A dialer sending faster than that must not count the refusals:
+// every attempt a member is charged is a channel the switch made.
+func TestThrottledOriginatesAreNotAttempts(t *testing.T) {
+	w := newWorld(t, `
+seed: 8
+gateways: [{name: gw}]
+sessions_per_second: 5
+default: {busy: 1, setup: 0.2}
+`)
+	metrics := dialer.NewMetrics(nil)
+	w.cfg = func(c *dialer.Config) { c.Metrics, c.CallsPerSecond = metrics, -1 } // as fast as it can
+	w.startEngine()
+	c := w.campaign(func(c *store.Campaign) {
+		c.Parameters.Limit, c.Parameters.MaxTryCount, c.Parameters.IntervalTryCount = 40, 2, 5
+	})
+	var ms []*store.Member
+	for i := 0; i < 40; i++ {
+		ms = append(ms, mem(fmt.Sprintf("2%07d", i)))
+	}
+	ids := w.add(c, ms...)
+	w.start(c)
+	w.runUntil("all members done", 30*time.Minute, w.ended(c, ids...))
+	throttled := 0
+	for _, l := range w.sw.Ledger().Logs {
+		if strings.Contains(l.Text, "Throttle Error") {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("the switch refused nothing: the test proves less than it claims")
+	}
+	if refused := testutil.ToFloat64(metrics.Refused.WithLabelValues("fs1", "DESTINATION_OUT_OF_ORDER")); refused != float64(throttled) {
+		t.Errorf("dialer_originates_refused_total %v, the switch refused %d", refused, throttled)
+	}
+	channels := map[string]int{}
+	for _, call := range w.sw.Calls() {
+		if call.Variables["dialer_campaign_id"] == c.ID {
+			channels[call.Variables["dialer_member_id"]]++
+		}
+	}
+	for _, id := range ids {
+		m, _ := w.member(c, id)
+		if m.EndCause != dialer.EndMaxTryCount || m.Attempts != 2 || channels[id] != 2 {
+			t.Errorf("member %s: %s after %d attempts, %d channels on the switch; want MAX_TRY_COUNT after 2 real calls", id, m.EndCause, m.Attempts, channels[id])
+		}
+	}
+}
+
+// TestUnknownGatewayTakesTheJobsCause: FreeSWITCH sends CHANNEL_DESTROY
+// without a Hangup-Cause, then BACKGROUND_JOB -ERR INVALID_GATEWAY
+// (fs-captures/invalid_gateway.esl). The job's cause decides: an Error
+// cause in the default table, so each member ends after one attempt with
+// it, and the attempts show as errors (what the failing-calls alert
+// watches), instead of a NORMAL_CLEARING retried forever.
+func TestUnknownGatewayTakesTheJobsCause(t *testing.T) {
+	w := newWorld(t, robustScenario)
+	metrics := dialer.NewMetrics(nil)
+	w.cfg = func(c *dialer.Config) { c.Metrics = metrics }
+	w.startEngine()
+	c := w.campaign(func(c *store.Campaign) {
+		c.Resources[0].Destinations[0].GwName = "gw-typo"
+		c.Parameters.MaxTryCount = 0 // no limit: only the cause can end them
+	})
+	ids := w.add(c, mem("+380911000001"), mem("+380911000002"))
+	w.start(c)
+	w.runUntil("both members done", 10*time.Minute, w.ended(c, ids...))
+	for _, id := range ids {
+		m, _ := w.member(c, id)
+		if m.EndCause != "INVALID_GATEWAY" || m.Attempts != 1 {
+			t.Errorf("member %s: %q after %d attempts; want INVALID_GATEWAY after 1", id, m.EndCause, m.Attempts)
+		}
+	}
+	if n := testutil.ToFloat64(metrics.Results.WithLabelValues(c.ID, "error")); n != 2 {
+		t.Errorf("%v attempts counted as errors, want 2", n)
+	}
+}
+
+// syncBuffer is a log sink the engine writes from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// After a reconnect the dialer says what it found: calls still up, ended
+// (by the switch's record), never placed, lost.
+func TestReconnectIsLogged(t *testing.T) {
+	w := newWorld(t, robustScenario)
+	var logs syncBuffer
+	w.cfg = func(c *dialer.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }
+	w.startEngine()
+	c, ids := robustCampaign(w, 20)
+	w.start(c)
+	w.runUntil("ten calls answered", time.Minute, answered(w, 10))
+	w.sw.Server().DropConnections()
+	w.clk.Advance(10 * time.Second)
+	w.runUntil("all members done", 30*time.Minute, w.ended(c, ids...))
+	line := ""
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "calls reconciled with the switch") && strings.Contains(l, "after=reconnected") {
+			line = l
+		}
+	}
+	if line == "" || !strings.Contains(line, "lost=0") || strings.Contains(line, "ended_by_switch_record=0 ") || strings.Contains(line, "still_up=0 ") {
+		t.Fatalf("reconcile log line %q in:\n%s", line, logs.String())
+	}
+}
