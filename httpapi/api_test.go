@@ -35,6 +35,7 @@ type fixture struct {
 	eng   *dialer.Engine
 	clk   *clock.Fake
 	redis *storetest.Server
+	sw    *sim.Switch // the switch's own record proves what reached it
 }
 
 func newFixture(t *testing.T, edit ...func(*httpapi.Config)) *fixture {
@@ -64,6 +65,7 @@ func (f *fixture) start(edit ...func(*httpapi.Config)) {
 		t.Fatal(err)
 	}
 	sw := sim.New(sc, f.clk, sim.Options{})
+	f.sw = sw
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
