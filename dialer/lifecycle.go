@@ -279,17 +279,9 @@ func (r *runner) gauges() func(ctx context.Context) func() {
 			r.abandon.LiveHour, r.abandon.AbandonedHour = live.Hour, ab.Hour
 			r.abandon.LiveDay, r.abandon.AbandonedDay = live.Day, ab.Day
 			r.abandon.LiveMonth, r.abandon.AbandonedMonth = live.Month, ab.Month
-			r.e.m.AbandonRate.WithLabelValues(r.id, "1h").Set(abandonRate(ab.Hour, live.Hour))
-			r.e.m.AbandonRate.WithLabelValues(r.id, "24h").Set(abandonRate(ab.Day, live.Day))
-			r.e.m.AbandonRate.WithLabelValues(r.id, "30d").Set(abandonRate(ab.Month, live.Month))
+			for window, rate := range st.AbandonRates() {
+				r.e.m.AbandonRate.WithLabelValues(r.id, window).Set(rate)
+			}
 		}
 	}
-}
-
-// abandonRate is abandoned calls over live answers (pacing.md), 0 with none.
-func abandonRate(abandoned, live int64) float64 {
-	if live == 0 {
-		return 0
-	}
-	return float64(abandoned) / float64(live)
 }

@@ -28,23 +28,17 @@ func (e *Engine) AddMembers(ctx context.Context, campaignID string, members []*s
 	return res, nil
 }
 
-// rulesOf prepares a campaign's rules outside a runner.
+// rulesOf prepares a campaign's rules outside its loop.
 func (e *Engine) rulesOf(ctx context.Context, campaignID string) (*store.Campaign, *rules, error) {
 	c, err := e.st.GetCampaign(ctx, campaignID)
 	if err != nil {
 		return nil, nil, err
 	}
-	sched := AlwaysOpen
-	if c.Calendar.ID != "" {
-		cal, err := e.st.GetCalendar(ctx, c.Calendar.ID)
-		if err != nil {
-			return nil, nil, err
-		}
-		if sched, err = NewSchedule(cal); err != nil {
-			return nil, nil, err
-		}
+	p, err := buildPlan(ctx, e.st, c)
+	if err != nil {
+		return nil, nil, err
 	}
-	return c, newRules(c, sched), nil
+	return c, p.rules, nil
 }
 
 // memberEdit changes a member read in a given state; it returns an error to

@@ -346,14 +346,7 @@ func (a *api) stats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	live, ab := st.Windows["live"], st.Windows["abandoned"]
-	rate := func(a, l int64) float64 {
-		if l == 0 {
-			return 0
-		}
-		return float64(a) / float64(l)
-	}
-	return ok(c, statsOut{Stats: st, AbandonRate: map[string]float64{"1h": rate(ab.Hour, live.Hour), "24h": rate(ab.Day, live.Day), "30d": rate(ab.Month, live.Month)}})
+	return ok(c, statsOut{Stats: st, AbandonRate: st.AbandonRates()})
 }
 
 func (a *api) history(c echo.Context) error {

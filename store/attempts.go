@@ -161,6 +161,20 @@ type Stats struct {
 	Windows  map[string]Window `json:"windows"`  // by counter name
 }
 
+// AbandonRates are the campaign's abandoned calls over its live answers
+// (pacing.md: never over all calls) in each window, "1h", "24h" and
+// "30d"; 0 in a window without live answers.
+func (st *Stats) AbandonRates() map[string]float64 {
+	live, ab := st.Windows["live"], st.Windows["abandoned"]
+	rate := func(abandoned, live int64) float64 {
+		if live == 0 {
+			return 0
+		}
+		return float64(abandoned) / float64(live)
+	}
+	return map[string]float64{"1h": rate(ab.Hour, live.Hour), "24h": rate(ab.Day, live.Day), "30d": rate(ab.Month, live.Month)}
+}
+
 // CampaignStats reads a campaign's counters, member counts and windows.
 func (s *Store) CampaignStats(ctx context.Context, campaign string, now time.Time) (*Stats, error) {
 	k := keysOf(campaign)
