@@ -156,11 +156,13 @@ func (e *Engine) TerminateMember(ctx context.Context, campaignID, memberID strin
 }
 
 // ResetRetries clears a member's attempts on every number so it is dialed
-// from the beginning; a member that ended by its attempts (MAX_TRY_COUNT)
-// is dialed again.
+// from the beginning; a member that ended by its attempts (MAX_TRY_COUNT),
+// or because its data could not be sent (DIALER_INVALID_MEMBER, once
+// fixed), is dialed again.
 func (e *Engine) ResetRetries(ctx context.Context, campaignID, memberID string) (*store.Member, string, error) {
 	return e.editMember(ctx, campaignID, memberID, func(m *store.Member, state string, _ *rules) error {
-		if state == store.MemberDone && m.EndCause != EndMaxTryCount {
+		revivable := m.EndCause == EndMaxTryCount || m.EndCause == EndInvalidMember
+		if state == store.MemberDone && !revivable {
 			return refuseDone(m, state)
 		}
 		m.Attempts, m.Round = 0, 0
@@ -168,7 +170,7 @@ func (e *Engine) ResetRetries(ctx context.Context, campaignID, memberID string) 
 			cm := &m.Communications[i]
 			cm.Attempts, cm.RangeAttempts, cm.RangeDay = 0, nil, ""
 		}
-		if m.EndCause == EndMaxTryCount {
+		if revivable {
 			m.EndCause, m.NextTryAt = "", 0
 		}
 		return nil

@@ -135,3 +135,47 @@ func TestReconnectIsLogged(t *testing.T) {
 		t.Fatalf("reconcile log line %q in:\n%s", line, logs.String())
 	}
 }
+
+// TestMemberStoredBeforeTheChecks: a member whose variables were stored
+// before the API refused such values is never put in a command: it ends
+// DIALER_INVALID_MEMBER without a call, and once fixed and reset it is
+// dialed.
+func TestMemberStoredBeforeTheChecks(t *testing.T) {
+	w := newWorld(t, robustScenario)
+	w.startEngine()
+	c := w.campaign(nil)
+	ids := w.add(c, mem("+380911000009"))
+	// what an older version let in: a value that would end the {} block
+	key := "dialer:{" + c.ID + "}:members"
+	raw, err := w.st.Client().HGet(t.Context(), key, ids[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = strings.Replace(raw, `{"v":1,`, `{"v":1,"var":{"note":"x}sofia/gateway/evil/1"},`, 1)
+	if err := w.st.Client().HSet(t.Context(), key, ids[0], raw).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w.start(c)
+	w.runUntil("the member ended", time.Minute, w.ended(c, ids...))
+	if m, _ := w.member(c, ids[0]); m.EndCause != dialer.EndInvalidMember || m.Attempts != 0 {
+		t.Fatalf("member: %q after %d attempts", m.EndCause, m.Attempts)
+	}
+	if n := len(w.sw.Calls()); n != 0 {
+		t.Fatalf("%d calls placed", n)
+	}
+	fixed := mem("+380911000009")
+	fixed.Variables = map[string]any{"note": "fixed"}
+	if _, _, err := w.eng.UpdateMember(t.Context(), c.ID, ids[0], fixed); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.eng.ResetRetries(t.Context(), c.ID, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.eng.StartCampaign(t.Context(), c.ID); err != nil { // it finished meanwhile
+		t.Fatal(err)
+	}
+	w.runUntil("the member is called", 5*time.Minute, func() bool { return len(w.sw.Calls()) == 1 })
+	if v := w.sw.Calls()[0].Variables["note"]; v != "fixed" {
+		t.Fatalf("variable %q", v)
+	}
+}
