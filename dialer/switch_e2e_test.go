@@ -179,3 +179,37 @@ func TestMemberStoredBeforeTheChecks(t *testing.T) {
 		t.Fatalf("variable %q", v)
 	}
 }
+
+// TestStopWithoutItsCalendar: a stop takes effect even when the campaign's
+// calendar can no longer be read (the old runner read it first, failed, and
+// went on claiming members).
+func TestStopWithoutItsCalendar(t *testing.T) {
+	w := newWorld(t, robustScenario)
+	w.startEngine()
+	cal := &store.Calendar{Name: "always", Timezone: "UTC"}
+	for d := 1; d <= 7; d++ {
+		cal.Week = append(cal.Week, store.WorkRange{Day: d, StartTime: 0, EndTime: 1440})
+	}
+	if err := w.st.CreateCalendar(t.Context(), cal, w.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c := w.campaign(func(c *store.Campaign) { c.Calendar.ID = cal.ID; c.Parameters.Limit = 2 })
+	var ms []*store.Member
+	for i := 0; i < 10; i++ {
+		ms = append(ms, mem(fmt.Sprintf("+3809110%05d", i)))
+	}
+	w.add(c, ms...)
+	w.start(c)
+	w.runUntil("a call", time.Minute, func() bool { return len(w.sw.Calls()) > 0 })
+	if err := w.st.Client().HDel(t.Context(), "dialer:calendars", cal.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.eng.StopCampaign(t.Context(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := len(w.sw.Calls())
+	w.runUntil("two minutes", 3*time.Minute, after(w, 2*time.Minute))
+	if n := len(w.sw.Calls()); n != before {
+		t.Fatalf("%d calls placed after the stop", n-before)
+	}
+}

@@ -70,6 +70,10 @@ func (s *Store) GetCampaign(ctx context.Context, id string) (*Campaign, error) {
 // updates. fn sees the stored campaign and changes it in place; the id,
 // creation time and (unless fn is a state change) the state stay.
 func (s *Store) UpdateCampaign(ctx context.Context, id string, now time.Time, fn func(c *Campaign) error) (*Campaign, error) {
+	return s.updateCampaign(ctx, id, now, fn, true)
+}
+
+func (s *Store) updateCampaign(ctx context.Context, id string, now time.Time, fn func(c *Campaign) error, check bool) (*Campaign, error) {
 	k := key(id, "campaign")
 	var out *Campaign
 	txf := func(tx *redis.Tx) error {
@@ -87,8 +91,10 @@ func (s *Store) UpdateCampaign(ctx context.Context, id string, now time.Time, fn
 		}
 		c.ID, c.CreatedAt, c.UpdatedAt = id, created, now.UnixMilli()
 		c.Normalize()
-		if err := s.checkCampaign(ctx, &c); err != nil {
-			return err
+		if check {
+			if err := s.checkCampaign(ctx, &c); err != nil {
+				return err
+			}
 		}
 		nb, err := json.Marshal(&c)
 		if err != nil {
@@ -115,11 +121,19 @@ func (s *Store) UpdateCampaign(ctx context.Context, id string, now time.Time, fn
 }
 
 // SetCampaignState changes only a campaign's state.
+// Only a start checks the campaign: stopping or finishing one must work
+// whatever became of it (its calendar deleted, a field stored before a
+// check the API now makes).
 func (s *Store) SetCampaignState(ctx context.Context, id, state string, now time.Time) (*Campaign, error) {
-	return s.UpdateCampaign(ctx, id, now, func(c *Campaign) error {
+	switch state {
+	case StateIdle, StateRunning, StateStopped, StateFinished:
+	default:
+		return nil, &ValidationError{Errors: []FieldError{{Field: "state", Message: fmt.Sprintf("%q is not a campaign state", state)}}}
+	}
+	return s.updateCampaign(ctx, id, now, func(c *Campaign) error {
 		c.State = state
 		return nil
-	})
+	}, state == StateRunning)
 }
 
 // DeleteCampaign removes a campaign and everything it holds.
