@@ -66,7 +66,10 @@ type ClientConfig struct {
 }
 
 // Client keeps a connection to one switch: it reconnects with backoff,
-// re-subscribes, and reports its state. Run drives it.
+// re-subscribes, and reports its state. Run drives it. A connection whose
+// switch stopped answering (Config.IdleProbe, ProbeTimeout: 15 s of
+// silence by default) counts as lost, with an error wrapping
+// ErrUnresponsive: a Pool places no call on the node until it reconnects.
 type Client struct {
 	cfg ClientConfig
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fsdialer/fsdialer/clock"
 	"github.com/fsdialer/fsdialer/internal/fifo"
 )
 
@@ -33,6 +34,10 @@ var (
 	// make the switch read the rest as further commands: whatever produced
 	// the text, it is never sent. Retrying the same command cannot help.
 	ErrBadCommand = errors.New("esl: command refused")
+	// ErrUnresponsive is why a connection closed itself when the switch
+	// stopped answering (Config.IdleProbe): Err, a Client's OnState and
+	// the commands and jobs it failed wrap it.
+	ErrUnresponsive = errors.New("esl: the switch stopped answering")
 )
 
 // CommandError is a "-ERR ..." answer to a command, an api call or a job.
@@ -71,11 +76,42 @@ type Config struct {
 	OnLog func(*Message)
 	// Logger gets connection-level warnings; nil discards them.
 	Logger *slog.Logger
+
+	// IdleProbe is how long the connection may read nothing at all (no
+	// event, reply or log line) before it sends "api status" to learn
+	// whether the switch is still there (default 10 s; negative: never).
+	// A switch that hangs, or a network that drops packets without ending
+	// the TCP connection, otherwise goes unnoticed: events just stop,
+	// commands time out one by one, and a Client stays Connected, so a
+	// Pool keeps placing calls on the node.
+	IdleProbe time.Duration
+	// ProbeTimeout is how long the probe may go without anything read
+	// (its answer or any other message) before the connection is closed
+	// with an error wrapping ErrUnresponsive (default 5 s). A Client then
+	// reports Disconnected and reconnects with its backoff. An api
+	// command the switch works on for longer than IdleProbe plus
+	// ProbeTimeout, while it sends nothing else, is taken for a hang too:
+	// FreeSWITCH answers one api at a time per connection, and sends no
+	// events meanwhile.
+	ProbeTimeout time.Duration
+	// Clock times IdleProbe and ProbeTimeout (default real time). Tests
+	// use a fake one; never give it a sped-up clock: the switch's silence
+	// is measured in real seconds.
+	Clock clock.Clock
 }
 
 func (c Config) withDefaults() Config {
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = 5 * time.Second
+	}
+	if c.IdleProbe == 0 {
+		c.IdleProbe = 10 * time.Second
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = 5 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -108,6 +144,28 @@ type Conn struct {
 	pushed  uint64        // items queued, by the reader alone
 	handled atomic.Uint64 // items handed over, by the dispatcher
 	done    chan struct{} // closed once the reader stopped and every event was handed over
+
+	// What the idle probe judges by: reads that returned bytes, and the
+	// Clock's time of the last one since epoch.
+	epoch    time.Time
+	reads    atomic.Uint64
+	lastRead atomic.Int64
+	watch    clock.Timer // the idle or probe timer (mu); nil when IdleProbe < 0
+	probes   uint64      // probes sent (mu)
+	probing  uint64      // the probe whose check is armed, 0 for none (mu)
+}
+
+// liveReader notes every read that returned bytes: any byte from the
+// switch shows it is there, whatever message it belongs to.
+type liveReader struct{ c *Conn }
+
+func (r liveReader) Read(p []byte) (int, error) {
+	n, err := r.c.nc.Read(p)
+	if n > 0 {
+		r.c.lastRead.Store(int64(r.c.cfg.Clock.Now().Sub(r.c.epoch)))
+		r.c.reads.Add(1)
+	}
+	return n, err
 }
 
 // call is one command waiting for its reply. The reply channel is buffered,
@@ -140,12 +198,13 @@ func Dial(ctx context.Context, address string, cfg Config) (*Conn, error) {
 	c := &Conn{
 		cfg:   cfg,
 		nc:    nc,
-		r:     NewReader(nc),
 		bw:    bufio.NewWriterSize(nc, 16<<10),
 		jobs:  make(map[string]*Job),
 		items: fifo.New[item](),
 		done:  make(chan struct{}),
+		epoch: cfg.Clock.Now(),
 	}
+	c.r = NewReader(liveReader{c})
 	deadline, _ := ctx.Deadline()
 	if err := c.authenticate(deadline); err != nil {
 		nc.Close()
@@ -153,7 +212,97 @@ func Dial(ctx context.Context, address string, cfg Config) (*Conn, error) {
 	}
 	go c.readLoop()
 	go c.dispatchLoop()
+	if cfg.IdleProbe > 0 {
+		c.arm(cfg.IdleProbe, c.idleCheck)
+	}
 	return c, nil
+}
+
+// arm sets the watchdog's next check unless the connection ended; false
+// when it did.
+func (c *Conn) arm(d time.Duration, check func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.watch = c.cfg.Clock.AfterFunc(d, check)
+	return true
+}
+
+// silence is how long nothing has been read.
+func (c *Conn) silence() time.Duration {
+	return c.cfg.Clock.Now().Sub(c.epoch) - time.Duration(c.lastRead.Load())
+}
+
+// idleCheck runs IdleProbe after the last read it knew of: it sleeps again
+// if something was read meanwhile, or probes. It runs inside the Clock's
+// timer (inside Advance on a fake one), so it never waits for the network.
+func (c *Conn) idleCheck() {
+	if silent := c.silence(); silent < c.cfg.IdleProbe {
+		c.arm(c.cfg.IdleProbe-silent, c.idleCheck)
+		return
+	}
+	mark := c.reads.Load()
+	ctx, cancel := context.WithCancel(context.Background())
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cancel()
+		return
+	}
+	c.probes++
+	probe := c.probes
+	c.probing = probe
+	c.watch = c.cfg.Clock.AfterFunc(c.cfg.ProbeTimeout, func() {
+		cancel()
+		c.probeCheck(probe, mark)
+	})
+	c.mu.Unlock()
+	c.cfg.Logger.Debug("esl: quiet connection, probing", "silent", c.silence())
+	go func() {
+		defer cancel()
+		_, err := c.API(ctx, "status")
+		var ce *CommandError
+		if err == nil || errors.As(err, &ce) {
+			c.probeAnswered(probe)
+			c.cfg.Logger.Debug("esl: probe answered")
+		}
+	}()
+}
+
+// probeAnswered counts the next IdleProbe from the answer rather than
+// from the probe's check: a switch is probed every IdleProbe of silence
+// even when ProbeTimeout is the longer.
+func (c *Conn) probeAnswered(probe uint64) {
+	c.mu.Lock()
+	if c.closed || c.probing != probe {
+		c.mu.Unlock()
+		return
+	}
+	c.probing = 0
+	c.watch.Stop()
+	c.mu.Unlock()
+	c.idleCheck()
+}
+
+// probeCheck runs ProbeTimeout after a probe whose answer was not handed
+// over (it may wait behind events for the handler): anything read since
+// the probe was sent keeps the connection; nothing closes it.
+func (c *Conn) probeCheck(probe, mark uint64) {
+	c.mu.Lock()
+	if c.probing != probe {
+		c.mu.Unlock()
+		return // answered meanwhile
+	}
+	c.probing = 0
+	c.mu.Unlock()
+	if c.reads.Load() != mark {
+		c.idleCheck()
+		return
+	}
+	c.shutdown(fmt.Errorf("%w: nothing read for %v, api status unanswered after %v",
+		ErrUnresponsive, c.silence().Round(time.Millisecond), c.cfg.ProbeTimeout))
 }
 
 // authenticate runs the handshake before the reader starts.
@@ -305,9 +454,12 @@ func (c *Conn) shutdown(reason error) {
 		return
 	}
 	c.closed = true
-	c.err = fmt.Errorf("%w: %v", ErrClosed, reason)
+	c.err = fmt.Errorf("%w: %w", ErrClosed, reason)
 	pending, jobs := c.pending, c.jobs
 	c.pending, c.jobs = nil, nil
+	if c.watch != nil {
+		c.watch.Stop()
+	}
 	c.mu.Unlock()
 	c.nc.Close()
 	for _, cl := range pending {
@@ -387,7 +539,7 @@ func (c *Conn) roundTrip(ctx context.Context, wire []byte) (*Message, error) {
 		err := c.err
 		c.mu.Unlock()
 		c.wmu.Unlock()
-		return nil, fmt.Errorf("%w: %v", ErrNotSent, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	c.pending = append(c.pending, cl)
 	c.mu.Unlock()
@@ -502,7 +654,7 @@ func (c *Conn) BgAPIJob(ctx context.Context, jobID, command string) (*Job, error
 	if c.closed {
 		err := c.err
 		c.mu.Unlock()
-		return nil, fmt.Errorf("%w: %v", ErrNotSent, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	if _, dup := c.jobs[jobID]; dup {
 		c.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -275,8 +276,15 @@ func (e *httpError) Error() string { return e.msg }
 
 func apiError(code int, msg string) error { return &httpError{code: code, msg: msg} }
 
-// errorHandler maps errors to statuses: store kinds to 404/409/422, Redis
-// trouble to 503.
+// statusClientClosedRequest answers a request whose client hung up before
+// the answer (nginx's 499): nobody reads it, and it is neither the
+// server's failure nor the store's, so it stays out of the 5xx alert.
+const statusClientClosedRequest = 499
+
+// errorHandler maps errors to statuses: store kinds to 404/409/422, the
+// store unavailable (store.ErrUnavailable) to 503, and anything else to a
+// 500 logged at ERROR. An unknown error is a bug, and must not look like a
+// Redis outage, which is what a 503 tells the operator (DialerAPIErrors).
 func (a *api) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -287,8 +295,9 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		ve  *store.ValidationError
 		mbe *http.MaxBytesError
 	)
+	path := c.Request().URL.Path
 	code, body := http.StatusInternalServerError, errorBody{Status: "error", Error: err.Error()}
-	switch {
+	switch ctxErr := c.Request().Context().Err(); {
 	case errors.As(err, &he):
 		code, body.Fields = he.code, he.fields
 	case errors.As(err, &ve):
@@ -306,11 +315,40 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		if m, ok := ee.Message.(string); ok {
 			body.Error = m
 		}
-	default:
+	// Whatever failed once the client hung up (a store call cut short,
+	// Redis timing out meanwhile), the client is gone: not a failure to
+	// count or report.
+	case errors.Is(ctxErr, context.Canceled):
+		code, body.Error = statusClientClosedRequest, "client closed request"
+	// A deadline on the request (a proxy's or a middleware's) ran out while
+	// the store had not answered: the store was too slow, as in a 503.
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		code, body.Error = http.StatusServiceUnavailable, "the store is unavailable: the request timed out: "+err.Error()
+		a.log.Warn("httpapi: request timed out", "path", path, "error", err)
+	case errors.Is(err, store.ErrUnavailable), brokenConnection(err):
 		code, body.Error = http.StatusServiceUnavailable, "the store is unavailable: "+err.Error()
-		a.log.Warn("httpapi: request failed", "path", c.Request().URL.Path, "error", err)
+		a.log.Warn("httpapi: store unavailable", "path", path, "error", err)
+	default:
+		// The text may be Go's own words about internals (a JSON decoder's,
+		// a struct's): the log has it, the client gets no riddle.
+		body.Error = "internal error"
+		a.log.Error("httpapi: internal error", "method", c.Request().Method, "path", path, "error", err)
 	}
-	if err := c.JSON(code, body); err != nil {
+	if err := c.JSON(code, body); err != nil && code != statusClientClosedRequest {
 		a.log.Warn("httpapi: error not written", "error", err)
 	}
+}
+
+// brokenConnection reports a network failure (a timeout, a refused or reset
+// connection) in an error the store did not mark with store.ErrUnavailable.
+// The handlers' only network peer is Redis, so it is Redis failing. It
+// backs up the store's paths that return the client's error as it is
+// (store.UpdateCampaign's WATCH: starting, stopping or changing a
+// campaign), which would otherwise answer an outage with a 500.
+func brokenConnection(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // both satisfy net.Error; they are the caller's
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }

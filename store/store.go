@@ -18,6 +18,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -176,15 +178,56 @@ func memberID(seq int64) string {
 	return string(b[:])
 }
 
-// wrapRedis marks an error from Redis itself.
+// ErrUnavailable is wrapped by the errors of Redis not serving: it could
+// not be reached or did not answer in time (Config.Timeout), the connection
+// broke, or it answered that it cannot serve now (LOADING, READONLY,
+// MASTERDOWN, CLUSTERDOWN, TRYAGAIN, BUSY, OOM, MISCONF, NOREPLICAS, too
+// many clients, or a refused password or permission). The same call may
+// succeed once Redis is back. Other store errors are not outages: a
+// command Redis refused (WRONGTYPE, a script error) or a stored document
+// that does not decode is a bug or bad data, and a caller's own context
+// ending is the caller's doing; none of them wraps ErrUnavailable.
+var ErrUnavailable = errors.New("redis unavailable")
+
+// wrapRedis names the operation of an error returned by the Redis client:
+// redis.Nil becomes ErrNotFound, Redis not serving wraps ErrUnavailable.
+// An error that did not come from Redis gets neither, so passing one is
+// harmless.
 func wrapRedis(op string, err error) error {
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
-	}
-	if errors.Is(err, redis.Nil) {
+	case errors.Is(err, redis.Nil):
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	case redisUnavailable(err):
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: redis: %w", op, err)
+}
+
+// redisUnavailable tells Redis not serving from Redis refusing what was
+// asked and from the caller giving up.
+func redisUnavailable(err error) bool {
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		return redis.IsLoadingError(err) || redis.IsReadOnlyError(err) || redis.IsMasterDownError(err) ||
+			redis.IsClusterDownError(err) || redis.IsTryAgainError(err) || redis.IsOOMError(err) ||
+			redis.IsNoReplicasError(err) || redis.IsMaxClientsError(err) || redis.IsAuthError(err) ||
+			redis.IsPermissionError(err) || redis.HasErrorPrefix(err, "BUSY ") || redis.HasErrorPrefix(err, "MISCONF")
+	}
+	// A failed dial may carry the context's deadline, but Redis did not
+	// accept the connection in time.
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	// Before net.Error, which context.DeadlineExceeded satisfies too.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted)
 }
 
 // scriptReply turns a write script's status reply into an error.

@@ -29,7 +29,7 @@ func TestLedgerFileWhileRunning(t *testing.T) {
 	out, w := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-scenario", scenario, "-ledger", ledger}, w)
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-scenario", scenario, "-ledger", ledger}, w, io.Discard)
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
