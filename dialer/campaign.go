@@ -386,9 +386,10 @@ func (r *runner) written(f *flight, v verdict, err error) {
 	if err == nil && !f.outcome.NotPlaced {
 		r.counted(v)
 	}
-	if f.a.EndRecords && f.a.Member.Session && (err == nil || definitive(err)) {
-		// the outcome is stored: the switch's record of the call is no
-		// longer needed (it was kept for a restart that now has the journal closed)
+	if f.a.EndRecords && f.a.Member.Session && (err == nil || errors.Is(err, store.ErrNotFound)) {
+		// The outcome is stored (or its member is gone): the switch's
+		// record of the call is needed no more. Kept otherwise, for
+		// whoever adopts the attempt from the journal.
 		r.e.executor(f.a.Member.Node).query(command{text: "db delete/" + endRecordRealm + "/" + f.a.ID})
 	}
 }

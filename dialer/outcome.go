@@ -94,6 +94,9 @@ func (w *writer) write(ctx context.Context, mw *memberWrite) {
 	for {
 		v, err := w.try(ctx, mw)
 		if err == nil || definitive(err) {
+			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, errGaveUp) {
+				w.log.Error("dialer: member write refused; its attempt stays in the journal", "campaign", w.campaign, "member", mw.base.ID, "error", err)
+			}
 			mw.done(v, err)
 			return
 		}
@@ -106,10 +109,10 @@ func (w *writer) write(ctx context.Context, mw *memberWrite) {
 	}
 }
 
-// definitive reports whether a write error is final (not Redis failing).
-func definitive(err error) bool {
-	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, errGaveUp)
-}
+// definitive reports whether a write error is final: anything but Redis
+// failing, which a later try may not meet (a write Redis refuses for what
+// it is would fail the same way forever, and hold up the writes behind it).
+func definitive(err error) bool { return !errors.Is(err, store.ErrUnavailable) }
 
 // try applies a change to the member and writes it; a member that changed
 // meanwhile (an edit over the API) is read again and the change applied to

@@ -87,7 +87,7 @@ func buildOpenAPI() obj {
 			"type": "object", "required": []string{"status", "data"},
 			"properties": obj{"status": obj{"type": "string", "enum": []string{"OK"}}, "data": ref(r.response),
 				"total": obj{"type": "integer"}, "next": obj{"type": "string"}}}}}}}
-		statuses := append([]int{401, 503}, r.statuses...)
+		statuses := append([]int{401, 500, 503}, r.statuses...)
 		if r.write {
 			statuses = append(statuses, 403)
 		}

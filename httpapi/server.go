@@ -10,7 +10,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -325,7 +324,7 @@ func (a *api) errorHandler(err error, c echo.Context) {
 	case errors.Is(ctxErr, context.DeadlineExceeded):
 		code, body.Error = http.StatusServiceUnavailable, "the store is unavailable: the request timed out: "+err.Error()
 		a.log.Warn("httpapi: request timed out", "path", path, "error", err)
-	case errors.Is(err, store.ErrUnavailable), brokenConnection(err):
+	case errors.Is(err, store.ErrUnavailable):
 		code, body.Error = http.StatusServiceUnavailable, "the store is unavailable: "+err.Error()
 		a.log.Warn("httpapi: store unavailable", "path", path, "error", err)
 	default:
@@ -337,18 +336,4 @@ func (a *api) errorHandler(err error, c echo.Context) {
 	if err := c.JSON(code, body); err != nil && code != statusClientClosedRequest {
 		a.log.Warn("httpapi: error not written", "error", err)
 	}
-}
-
-// brokenConnection reports a network failure (a timeout, a refused or reset
-// connection) in an error the store did not mark with store.ErrUnavailable.
-// The handlers' only network peer is Redis, so it is Redis failing. It
-// backs up the store's paths that return the client's error as it is
-// (store.UpdateCampaign's WATCH: starting, stopping or changing a
-// campaign), which would otherwise answer an outage with a 500.
-func brokenConnection(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false // both satisfy net.Error; they are the caller's
-	}
-	var ne net.Error
-	return errors.As(err, &ne)
 }

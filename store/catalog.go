@@ -113,6 +113,9 @@ func (s *Store) updateCampaign(ctx context.Context, id string, now time.Time, fn
 			continue
 		}
 		if err != nil {
+			if redisUnavailable(err) { // from WATCH itself, not from the update
+				err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
 			return nil, fmt.Errorf("update campaign %s: %w", id, err)
 		}
 		return out, nil
@@ -314,6 +317,9 @@ func (s *Store) UpdateAgent(ctx context.Context, id string, now time.Time, creat
 			continue
 		}
 		if err != nil {
+			if redisUnavailable(err) { // from WATCH itself, not from the update
+				err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
 			return nil, fmt.Errorf("update agent %s: %w", id, err)
 		}
 		return out, nil
