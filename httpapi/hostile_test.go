@@ -46,6 +46,7 @@ var switchFields = []struct {
 	{"communications[0].number", "member", func(b map[string]any, v string) { b["communications"] = []any{map[string]any{"number": v}} }, nil},
 	{"variables.note", "member", func(b map[string]any, v string) { b["variables"] = map[string]any{"note": v} },
 		map[string]bool{"comma": true, "blank": true}},
+	{"contact", "agent", func(b map[string]any, v string) { b["contact"] = v }, nil},
 }
 
 func destination(body map[string]any) map[string]any {
@@ -107,6 +108,16 @@ func TestSwitchBoundValuesAreRefused(t *testing.T) {
 					continue
 				}
 				r.names(t, sf.field)
+			case "agent":
+				body := map[string]any{"id": "a1"}
+				sf.set(body, hv.value)
+				for _, req := range []struct{ method, path string }{{"POST", "/api/v2/callcenter/agent"}, {"PUT", "/api/v2/callcenter/agent/a1"}} {
+					if r := f.do(req.method, req.path, encode(t, body)); r.code != 422 {
+						t.Errorf("%s: %s answered %d %s", name, req.method, r.code, r.raw)
+					} else {
+						r.names(t, sf.field)
+					}
+				}
 			}
 		}
 	}

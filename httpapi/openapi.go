@@ -57,7 +57,7 @@ func buildOpenAPI() obj {
 		}
 		item[strings.ToLower(method)] = op
 	}
-	for _, r := range routes {
+	for _, r := range allRoutes() {
 		op := obj{"summary": r.summary, "operationId": operationID(r)}
 		var params []obj
 		for _, m := range pathParam.FindAllStringSubmatch(r.path, -1) {
@@ -203,6 +203,28 @@ func schemas() obj {
 			"members":     obj{"type": "object", "additionalProperties": integer()},
 			"windows":     obj{"type": "object", "additionalProperties": object(obj{"Hour": integer(), "Day": integer(), "Month": integer()})},
 			"abandonRate": obj{"type": "object", "additionalProperties": number()}}),
+		"AgentIn": object(obj{"id": str(), "name": str(),
+			"contact": obj{"type": "string", "description": "a FreeSWITCH endpoint; default user/<id>"},
+			"skills":  array(str()), "buckets": array(str()),
+			"reach":       obj{"type": "string", "enum": []string{"ring", "session"}, "description": "ring: each call rings the agent; session: one call stays up and members are bridged into it"},
+			"auto_answer": boolean(), "call_timeout": integer(), "wrap_up_time": integer(), "max_no_answer": integer(),
+			"busy_delay_time": integer(), "reject_delay_time": integer(), "no_answer_delay_time": integer(),
+			"items": obj{"type": "array", "description": "many agents at once (then the other fields are not used)", "items": obj{"$ref": "#/components/schemas/AgentIn"}},
+		}, "id"),
+		"Agent": object(obj{"id": str(), "name": str(), "contact": str(), "skills": array(str()), "buckets": array(str()),
+			"reach": str(), "auto_answer": boolean(), "call_timeout": integer(), "wrap_up_time": integer(), "max_no_answer": integer(),
+			"busy_delay_time": integer(), "reject_delay_time": integer(), "no_answer_delay_time": integer(),
+			"status":             obj{"type": "string", "enum": []string{"Logged Out", "Available", "Available (On Demand)", "On Break"}},
+			"state":              obj{"type": "string", "enum": []string{"Waiting", "Reserved", "Offering", "In a queue call", "Wrap-up", "Idle"}},
+			"reason":             obj{"type": "string", "description": "why an available agent is Idle: no_answer, rejected, busy, unregistered, max_no_answer"},
+			"last_status_change": integer(), "ready_time": integer(), "no_answer_count": integer(), "calls_answered": integer(),
+			"talk_time": integer(), "last_bridge_start": integer(), "last_bridge_end": integer(), "last_offered_call": integer(),
+			"attempt": str(), "campaign": str(), "session": str(), "created_at": integer(), "updated_at": integer()}),
+		"AgentList":   array(ref("Agent")),
+		"AgentStatus": object(obj{"status": obj{"type": "string", "enum": []string{"Logged Out", "Available", "Available (On Demand)", "On Break"}}}, "status"),
+		"AgentState":  object(obj{"state": obj{"type": "string", "enum": []string{"Waiting"}}}, "state"),
+		"AgentStatsList": array(object(obj{"agent": str(), "calls": integer(), "missed": integer(), "bridged": integer(),
+			"talk_sec": integer(), "idle_sec": integer(), "wrap_up_sec": integer(), "occupancy": number()})),
 		"CallRecordList": array(object(obj{"attempt": str(), "campaign": str(), "member": str(), "number": str(), "node": str(), "gateway": str(),
 			"startedAt": integer(), "answeredAt": integer(), "endedAt": integer(), "billSec": integer(), "cause": str(), "amd": str(),
 			"outcome": str(), "endCause": str(), "recording": str(), "result": str()})),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type route struct {
 	query        []string // query parameters
 	statuses     []int    // error statuses it can answer
 }
+
+// allRoutes is every endpoint, in the order the OpenAPI document lists them.
+func allRoutes() []route { return slices.Concat(routes, agentRoutes) }
 
 // MaxBulkMembers is the most members one request may add.
 const MaxBulkMembers = 100000
@@ -59,7 +63,7 @@ var routes = []route{
 }
 
 func (a *api) routes(read, write *echo.Group) {
-	for _, r := range routes {
+	for _, r := range allRoutes() {
 		h := func(c echo.Context) error { return r.handler(a, c) }
 		g := read
 		if r.write {

@@ -364,29 +364,6 @@ type Holiday struct {
 	Repeat bool   `json:"repeat,omitempty"`
 }
 
-// Agent statuses, set by the agent or a supervisor.
-const (
-	AgentLoggedOut = "logged_out"
-	AgentAvailable = "available"
-	AgentOnBreak   = "on_break"
-)
-
-// Agent is a person on a FreeSWITCH extension.
-type Agent struct {
-	ID          string       `json:"id"`
-	Name        string       `json:"name,omitempty"`
-	Endpoint    string       `json:"endpoint"` // user/100
-	Status      string       `json:"status"`
-	Skills      []string     `json:"skills,omitempty"`
-	Campaigns   []string     `json:"campaigns,omitempty"`
-	Params      *AgentParams `json:"params,omitempty"`
-	Calls       int          `json:"calls"`
-	TalkSec     int64        `json:"talkSec"`
-	LastCallEnd int64        `json:"lastCallEnd,omitempty"`
-	NoAnswers   int          `json:"noAnswers,omitempty"` // consecutive
-	UpdatedAt   int64        `json:"updatedAt"`
-}
-
 // VariableString renders a variable's JSON value for a channel variable.
 func VariableString(v any) string {
 	switch x := v.(type) {

@@ -125,7 +125,6 @@ func key(campaign, part string) string { return "dialer:{" + campaign + "}:" + p
 const (
 	campaignIndexKey = "dialer:campaigns" // zset: id -> created (ms)
 	calendarsKey     = "dialer:calendars" // hash: id -> JSON
-	agentsKey        = "dialer:agents"    // hash: id -> JSON
 )
 
 func gatewayKey(name string) string { return "dialer:{gw:" + name + "}:calls" }

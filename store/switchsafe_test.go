@@ -82,8 +82,9 @@ func TestSwitchBoundFieldsRefuseHostileValues(t *testing.T) {
 		{field: "communications[0].number", set: func(v string) error {
 			return memberWith(func(m *store.Member) { m.Communications[0].Number = v })
 		}},
-		{field: "endpoint", set: func(v string) error {
-			a := &store.Agent{ID: "100", Endpoint: v}
+		{field: "contact", set: func(v string) error {
+			a := &store.Agent{ID: "100", Contact: v}
+			a.Normalize()
 			return a.Validate()
 		}},
 		{field: "name", set: func(v string) error {

@@ -433,23 +433,6 @@ func (c *Calendar) Validate() error {
 	return v.err()
 }
 
-// Validate checks an agent and fills its endpoint.
-func (a *Agent) Validate() error {
-	var v validator
-	v.check(a.ID != "" && !strings.ContainsAny(a.ID, " /{}") && !hasControl(a.ID), "id", "is required, without spaces, slashes, braces or control characters")
-	checkText(&v, "id", a.ID, MaxIDLen)
-	checkText(&v, "name", a.Name, MaxNameLen)
-	if a.Endpoint == "" {
-		a.Endpoint = "user/" + a.ID
-	}
-	checkSwitchToken(&v, "endpoint", a.Endpoint, endpoint)
-	if a.Status == "" {
-		a.Status = AgentLoggedOut
-	}
-	v.check(a.Status == AgentLoggedOut || a.Status == AgentAvailable || a.Status == AgentOnBreak, "status", "%q is not logged_out, available or on_break", a.Status)
-	return v.err()
-}
-
 // KnownCause reports whether name is a FreeSWITCH hangup cause (any case).
 func KnownCause(name string) bool {
 	_, ok := esl.HangupCauseCode(name)

@@ -1,0 +1,191 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fsdialer/fsdialer/store"
+	"github.com/fsdialer/fsdialer/store/storetest"
+)
+
+func putAgent(t *testing.T, s *store.Store, a *store.Agent) {
+	t.Helper()
+	if _, err := s.PutAgent(context.Background(), a, t0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func live(t *testing.T, s *store.Store, id string) *store.AgentLive {
+	t.Helper()
+	_, l, err := s.GetAgent(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// An agent's day: logged out, available, reserved for a call, offered,
+// talking, wrap-up, waiting again; a missed call and its delay; misses in a
+// row end in a break; an unregistered phone waits for a status.
+func TestAgentLifecycle(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		putAgent(t, s, &store.Agent{ID: "100", Name: "Olena", WrapUpTime: 10, NoAnswerDelayTime: 30, MaxNoAnswer: 2})
+		res := func(attempt string, at time.Time) error {
+			return s.ReserveAgent(ctx, "100", store.AgentReservation{Attempt: attempt, Campaign: "c1", Owner: "d1", Until: at.Add(time.Minute)}, at)
+		}
+		type step struct {
+			what  string
+			at    time.Duration // after t0
+			do    func(at time.Time) error
+			err   error // want
+			shown string
+		}
+		for i, st := range []step{
+			{"a new agent is logged out", 0, func(time.Time) error { return nil }, nil, store.AgentIdle},
+			{"not reserved while logged out", 0, func(at time.Time) error { return res("a0", at) }, store.ErrAgentNotReady, store.AgentIdle},
+			{"available", 0, func(at time.Time) error { return s.SetAgentStatus(ctx, "100", store.AgentAvailable, at) }, nil, store.AgentWaiting},
+			{"reserved", time.Second, func(at time.Time) error { return res("a1", at) }, nil, store.AgentReserved},
+			{"not twice", time.Second, func(at time.Time) error { return res("a2", at) }, store.ErrAgentNotReady, store.AgentReserved},
+			{"another attempt cannot move it", 2 * time.Second, func(at time.Time) error { return s.AgentEvent(ctx, "100", "a2", store.AgentOffer, at) }, store.ErrLeaseLost, store.AgentReserved},
+			{"offered", 2 * time.Second, func(at time.Time) error { return s.AgentEvent(ctx, "100", "a1", store.AgentOffer, at) }, nil, store.AgentOffering},
+			{"talking", 5 * time.Second, func(at time.Time) error { return s.AgentEvent(ctx, "100", "a1", store.AgentBridge, at) }, nil, store.AgentInCall},
+			{"cannot be deleted in a call", 6 * time.Second, func(at time.Time) error { return s.DeleteAgent(ctx, "100", at) }, store.ErrConflict, store.AgentInCall},
+			{"call over: wrap-up", 65 * time.Second, func(at time.Time) error { return s.AgentEvent(ctx, "100", "a1", store.AgentEnd, at, 10, 60) }, nil, store.AgentWrapUp},
+			{"not reserved in wrap-up", 70 * time.Second, func(at time.Time) error { return res("a3", at) }, store.ErrAgentNotReady, store.AgentWrapUp},
+			{"waiting after it", 75 * time.Second, func(at time.Time) error { return nil }, nil, store.AgentWaiting},
+			{"reserved again", 75 * time.Second, func(at time.Time) error { return res("a4", at) }, nil, store.AgentReserved},
+			{"missed: a delay", 90 * time.Second, func(at time.Time) error { return s.AgentEvent(ctx, "100", "a4", store.AgentMissed, at, 30, 2) }, nil, store.AgentIdle},
+			{"waiting after the delay", 120 * time.Second, func(time.Time) error { return nil }, nil, store.AgentWaiting},
+			{"reserved", 120 * time.Second, func(at time.Time) error { return res("a5", at) }, nil, store.AgentReserved},
+			{"second miss in a row: a break", 140 * time.Second, func(at time.Time) error { return s.AgentEvent(ctx, "100", "a5", store.AgentMissed, at, 30, 2) }, nil, store.AgentIdle},
+			{"back from the break", 300 * time.Second, func(at time.Time) error { return s.SetAgentStatus(ctx, "100", store.AgentAvailable, at) }, nil, store.AgentWaiting},
+			{"reserved", 300 * time.Second, func(at time.Time) error { return res("a6", at) }, nil, store.AgentReserved},
+			{"its phone is not registered", 301 * time.Second, func(at time.Time) error { return s.AgentEvent(ctx, "100", "a6", store.AgentUnregistered, at) }, nil, store.AgentIdle},
+			{"not offered calls until someone acts", 900 * time.Second, func(at time.Time) error { return res("a7", at) }, store.ErrAgentNotReady, store.AgentIdle},
+			{"the agent says it is available", 901 * time.Second, func(at time.Time) error { return s.SetAgentStatus(ctx, "100", store.AgentAvailable, at) }, nil, store.AgentWaiting},
+			{"deleted when no call holds it", 902 * time.Second, func(at time.Time) error { return s.DeleteAgent(ctx, "100", at) }, nil, ""},
+		} {
+			at := t0.Add(st.at)
+			err := st.do(at)
+			if st.err == nil && err != nil || st.err != nil && !errors.Is(err, st.err) {
+				t.Fatalf("step %d, %s: %v, want %v", i, st.what, err, st.err)
+			}
+			if st.shown == "" {
+				continue
+			}
+			if got := live(t, s, "100").Shown(at); got != st.shown {
+				t.Fatalf("step %d, %s: %s, want %s (%+v)", i, st.what, got, st.shown, live(t, s, "100"))
+			}
+		}
+		if _, _, err := s.GetAgent(ctx, "100"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("after delete: %v", err)
+		}
+	})
+}
+
+// Counters and break status as the seeds' engine shows them.
+func TestAgentCounters(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		putAgent(t, s, &store.Agent{ID: "7"})
+		if err := s.SetAgentStatus(ctx, "7", store.AgentAvailable, t0); err != nil {
+			t.Fatal(err)
+		}
+		for i, at := range []time.Time{t0, t0.Add(time.Minute)} {
+			id := fmt.Sprint("a", i)
+			if err := s.ReserveAgent(ctx, "7", store.AgentReservation{Attempt: id, Owner: "d", Until: at.Add(time.Minute)}, at); err != nil {
+				t.Fatal(err)
+			}
+			_ = s.AgentEvent(ctx, "7", id, store.AgentBridge, at)
+			_ = s.AgentEvent(ctx, "7", id, store.AgentEnd, at.Add(20*time.Second), 0, 20)
+		}
+		l := live(t, s, "7")
+		if l.CallsAnswered != 2 || l.TalkTime != 40 || l.LastBridgeStart != t0.Add(time.Minute).Unix() || l.LastBridgeEnd != t0.Add(80*time.Second).Unix() || l.Attempt != "" {
+			t.Fatalf("counters %+v", l)
+		}
+		if err := s.SetAgentStatus(ctx, "7", "Sleeping", t0); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("bad status: %v", err)
+		}
+		if _, err := s.PutAgent(ctx, &store.Agent{ID: "8", Contact: "user/8,user/9"}, t0); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("a contact dialing two phones: %v", err)
+		}
+	})
+}
+
+// One agent, one call: dialers racing for an agent get it once; a
+// reservation its dialer stops renewing lapses; renewing keeps it.
+func TestAgentReservationIsExclusive(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		putAgent(t, s, &store.Agent{ID: "9"})
+		_ = s.SetAgentStatus(ctx, "9", store.AgentAvailable, t0)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := s.ReserveAgent(ctx, "9", store.AgentReservation{Attempt: fmt.Sprint("a", i), Owner: fmt.Sprint("d", i%3), Until: t0.Add(30 * time.Second)}, t0)
+				if err == nil {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if won != 1 {
+			t.Fatalf("%d reservations of one agent", won)
+		}
+		owner := live(t, s, "9").Owner
+		if n, err := s.RenewAgents(ctx, owner, []string{"9"}, t0.Add(90*time.Second)); err != nil || n != 1 {
+			t.Fatalf("renew: %d %v", n, err)
+		}
+		if n, _ := s.RenewAgents(ctx, "someone-else", []string{"9"}, t0.Add(time.Hour)); n != 0 {
+			t.Fatal("another dialer renewed a reservation it does not hold")
+		}
+		if err := s.ReserveAgent(ctx, "9", store.AgentReservation{Attempt: "late", Owner: "d9", Until: t0.Add(2 * time.Minute)}, t0.Add(60*time.Second)); err == nil {
+			t.Fatal("a renewed reservation was taken")
+		}
+		if err := s.ReserveAgent(ctx, "9", store.AgentReservation{Attempt: "later", Owner: "d9", Until: t0.Add(3 * time.Minute)}, t0.Add(91*time.Second)); err != nil {
+			t.Fatalf("a lapsed reservation (its dialer died) was not freed: %v", err)
+		}
+	})
+}
+
+// A reader of the changes sees every agent that changed, and is told when
+// it fell too far behind.
+func TestAgentChanges(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		cur, err := s.AgentCursorNow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		putAgent(t, s, &store.Agent{ID: "1"})
+		putAgent(t, s, &store.Agent{ID: "2"})
+		_ = s.SetAgentStatus(ctx, "1", store.AgentAvailable, t0)
+		ids, next, missed, err := s.AgentChanges(ctx, cur)
+		if err != nil || missed || fmt.Sprint(ids) != "[1 2]" || next.Seq != 3 {
+			t.Fatalf("changes %v %+v %v %v", ids, next, missed, err)
+		}
+		if ids, _, _, _ := s.AgentChanges(ctx, next); len(ids) != 0 {
+			t.Fatalf("nothing changed, yet %v", ids)
+		}
+		if _, _, missed, _ := s.AgentChanges(ctx, store.AgentCursor{ID: "0-1", Seq: 0}); missed {
+			t.Fatal("a reader from the start missed nothing")
+		}
+		if err := s.Client().XTrimMaxLen(ctx, "dialer:{agents}:changes", 1).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, missed, _ := s.AgentChanges(ctx, cur); !missed {
+			t.Fatal("trimmed changes went unnoticed")
+		}
+	})
+}
