@@ -101,6 +101,12 @@ type flight struct {
 	createdAt time.Time // CHANNEL_CREATE
 	verifying bool      // a reconcile round waits for the switch's answer
 	outcome   attempt.Outcome
+	// A call for an agent: the agent, its terms in this campaign, how long
+	// it had waited for this call, the originate that rings it.
+	agent     *store.Agent
+	terms     agentTerms
+	waited    time.Duration
+	agentArgs string
 }
 
 func newRunner(e *Engine, c *store.Campaign, lease store.Runner) *runner {
@@ -141,7 +147,10 @@ func (r *runner) storeWorker(ctx context.Context) {
 }
 
 func (r *runner) now() time.Time { return r.e.clock.Now() }
-func (r *runner) prio() int64    { return r.priority.Load() }
+
+// owner names this runner in the agents' reservations it holds.
+func (r *runner) owner() string { return r.lease.Instance + "/" + r.lease.Token }
+func (r *runner) prio() int64   { return r.priority.Load() }
 
 func (r *runner) run(ctx context.Context) {
 	defer close(r.exited)
@@ -244,8 +253,64 @@ func (r *runner) step(f *flight, in attempt.Input) {
 			r.arm(f.a.ID, c.Timer)
 		case attempt.Classify:
 			r.classified(f, c.Outcome)
+		case attempt.OriginateAgent:
+			r.originateAgent(f)
+		case attempt.Bridge:
+			r.query(f, "uuid_bridge "+f.a.Member.UUID+" "+f.a.Agent.UUID)
+		case attempt.HangupLeg:
+			r.query(f, "uuid_kill "+c.Leg+" "+c.Cause)
+		case attempt.AgentEvent:
+			r.agentEvent(f, c.Event, now)
 		}
 	}
+}
+
+// originateAgent hands the originate that rings a flight's agent to its
+// node's executor.
+func (r *runner) originateAgent(f *flight) {
+	r.e.executor(f.a.Agent.Node).originate(command{
+		text: "originate " + f.agentArgs, jobID: f.a.Agent.UUID,
+		gate: &r.gate, send: func() bool { return !r.stopping.Load() },
+		done: func(_ string, err error) {
+			if notSent(err) {
+				r.post(func() { r.step(f, attempt.Input{Kind: attempt.NotSent, Leg: f.a.Agent.UUID}) })
+			}
+		},
+	})
+}
+
+// query sends a command about a flight's legs; a failure is told by the
+// legs' events (a leg that is gone ends the call).
+func (r *runner) query(f *flight, cmd string) {
+	r.e.executor(f.a.Member.Node).query(command{text: cmd, done: func(out string, err error) {
+		if err != nil {
+			r.post(func() {
+				r.e.log.Warn("dialer: switch command failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
+			})
+		}
+	}})
+}
+
+// agentEvent tells the store what happens to a flight's agent during the
+// call (offered, bridged); the end is told with the outcome.
+func (r *runner) agentEvent(f *flight, event string, now time.Time) {
+	ev := map[string]string{attempt.AgentOffered: store.AgentOffer, attempt.AgentBridged: store.AgentBridge}[event]
+	agent, id := f.a.AgentID, f.a.ID
+	r.do(func(ctx context.Context) {
+		if err := r.e.st.AgentEvent(ctx, agent, id, ev, now); err != nil {
+			r.post(func() { r.agentFailed(agent, ev, err) })
+		}
+	})
+}
+
+// agentFailed notes a store failure about an agent: a reservation that
+// lapsed (another call may have the agent) is worth a warning.
+func (r *runner) agentFailed(agent, event string, err error) {
+	if errors.Is(err, store.ErrLeaseLost) {
+		r.e.log.Warn("dialer: the agent's reservation was lost", "campaign", r.id, "agent", agent, "event", event)
+		return
+	}
+	r.storeFailed("agent "+event, err)
 }
 
 // originate hands a flight's originate to its node's executor.
@@ -356,12 +421,12 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		// member waits a little, so a switch that refuses everything is
 		// not hammered.
 		delay := time.Duration(0)
-		if o.From == "job" && o.Cause != "" && f.a.JobDone {
+		if o.Refused {
 			r.e.m.Refused.WithLabelValues(f.a.Member.Node, o.Cause).Inc()
 			r.e.executor(f.a.Member.Node).throttled()
 			delay = refusedDelay
 		}
-		mw = putBack(r.plan, cl, f.a.ID, delay)
+		mw = withStats(putBack(r.plan, cl, f.a.ID, delay), agentStats(f, o))
 		mw.lease = f.lease
 	default:
 		if o.Cause == CauseLost {
@@ -370,10 +435,63 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		if liveAnswer(o) {
 			r.e.m.LiveAnswered.WithLabelValues(r.id).Inc()
 		}
-		mw = attemptWrite(r.plan, f, o)
+		mw = withStats(attemptWrite(r.plan, f, o), agentStats(f, o))
 	}
 	mw.done = func(v verdict, err error) { r.post(func() { r.written(f, v, err) }) }
 	r.writer.push(mw)
+	if f.a.Agent != nil {
+		r.agentDone(f, o)
+	}
+}
+
+// agentDone tells the store what the call meant for its agent: wrap-up
+// after a talk, ready again, or a delay after a miss (and a break after
+// max_no_answer misses in a row).
+func (r *runner) agentDone(f *flight, o attempt.Outcome) {
+	t := f.terms
+	var ev string
+	var args []int64
+	switch o.Agent {
+	case attempt.AgentEnded:
+		ev, args = store.AgentEnd, []int64{int64(t.wrapUp), o.TalkMs / 1000}
+	case attempt.AgentMissed:
+		ev, args = store.AgentMissed, []int64{int64(t.noAnswerDelay), int64(t.maxNoAnswer)}
+	case attempt.AgentRejected:
+		ev, args = store.AgentRejected, []int64{int64(t.rejectDelay)}
+	case attempt.AgentBusy:
+		ev, args = store.AgentBusy, []int64{int64(t.busyDelay)}
+	case attempt.AgentUnregistered:
+		ev = store.AgentUnregistered
+	default:
+		ev = store.AgentRelease
+	}
+	agent, id, now := f.a.AgentID, f.a.ID, r.now()
+	r.do(func(ctx context.Context) {
+		if err := r.e.st.AgentEvent(ctx, agent, id, ev, now, args...); err != nil {
+			r.post(func() { r.agentFailed(agent, ev, err) })
+		}
+	})
+}
+
+// agentStats are the campaign's counters of a flight's agent.
+func agentStats(f *flight, o attempt.Outcome) map[string]int64 {
+	if f.a.Agent == nil {
+		return nil
+	}
+	id := f.a.AgentID
+	s := map[string]int64{store.AgentStat(id, "idle"): int64(f.waited / time.Second)}
+	if f.a.Agent.Session {
+		s[store.AgentStat(id, "calls")] = 1
+	}
+	switch o.Agent {
+	case attempt.AgentEnded:
+		s[store.AgentStat(id, "bridged")] = 1
+		s[store.AgentStat(id, "talk")] = o.TalkMs / 1000
+		s[store.AgentStat(id, "wrap")] = int64(f.terms.wrapUp)
+	case attempt.AgentMissed, attempt.AgentRejected, attempt.AgentBusy:
+		s[store.AgentStat(id, "missed")] = 1
+	}
+	return s
 }
 
 // refusedDelay is how long a member whose call the switch refused waits.
@@ -472,6 +590,9 @@ func (r *runner) view() pacing.View {
 	v := pacing.View{Lines: r.camp.Parameters.Limit, Abandon: r.abandon,
 		Target: r.camp.Parameters.TargetPredictiveSilentCalls, Max: r.camp.Parameters.MaxPredictiveSilentCalls}
 	now := r.now()
+	if needsAgent(r.camp) {
+		v.Agents.Idle = r.e.agents.ready(r.camp, now)
+	}
 	for _, f := range r.flights {
 		if f.a.State < attempt.Classified {
 			v.InFlight = append(v.InFlight, pacing.Flight{State: f.a.State, Age: now.Sub(f.a.SentAt)})
@@ -502,6 +623,10 @@ func (r *runner) placed(p *plan, n int, res placement) {
 		cl := store.Claimed{Member: pl.member, Token: pl.token}
 		if r.stopping.Load() {
 			// stopped meanwhile: nobody is called
+			if pl.agent != nil {
+				agent, id := pl.agent.ID, pl.journal.ID
+				r.do(func(ctx context.Context) { r.e.releaseAgent(ctx, agent, id) })
+			}
 			pl.release()
 			gw, id := pl.target.GwName, pl.journal.ID
 			r.do(func(context.Context) { r.e.releaseSlot(gw, id) })
@@ -510,7 +635,12 @@ func (r *runner) placed(p *plan, n int, res placement) {
 		}
 		f := &flight{a: attempt.New(pl.journal.ID, pl.journal.Node, p.camp.Parameters.RecordSession, pl.journal.EndRecord),
 			journal: pl.journal, member: pl.member, lease: newLease(pl.token), choice: pl.choice,
-			slot: pl.target.GwName, release: pl.release, args: pl.args}
+			slot: pl.target.GwName, release: pl.release, args: pl.args,
+			agent: pl.agent, terms: pl.terms, waited: pl.waited, agentArgs: pl.agentArgs}
+		if pl.agent != nil {
+			f.a = attempt.NewForAgent(pl.journal.ID, pl.journal.Node, pl.agent.ID, pl.journal.AgentLeg,
+				time.Duration(pl.terms.callTimeout)*time.Second, p.camp.Parameters.RecordSession, pl.journal.EndRecord)
+		}
 		r.track(f)
 		r.step(f, attempt.Input{Kind: attempt.Place})
 	}
@@ -521,6 +651,10 @@ func (r *runner) track(f *flight) {
 	r.flights[f.a.ID] = f
 	r.legs[f.a.Member.UUID] = f
 	r.e.route(f.a.Member.UUID, r)
+	if f.a.Agent != nil {
+		r.legs[f.a.Agent.UUID] = f
+		r.e.route(f.a.Agent.UUID, r)
+	}
 	r.inFlight.Add(1)
 }
 

@@ -74,14 +74,15 @@ var ErrUnsupported = errors.New("not supported")
 
 // Engine runs the campaigns.
 type Engine struct {
-	cfg   Config
-	st    *store.Store
-	sw    Switches
-	clock clock.Clock
-	log   *slog.Logger
-	m     *Metrics
-	zones *zones
-	lines *lines
+	cfg    Config
+	st     *store.Store
+	sw     Switches
+	clock  clock.Clock
+	log    *slog.Logger
+	m      *Metrics
+	zones  *zones
+	lines  *lines
+	agents *agentPool
 
 	endRecords bool
 
@@ -130,6 +131,7 @@ func New(cfg Config) *Engine {
 		cfg: cfg, st: cfg.Store, sw: cfg.Switches, clock: cfg.Clock, log: cfg.Logger, m: cfg.Metrics,
 		zones:      newZones(cfg.Region),
 		lines:      newLines(),
+		agents:     newAgentPool(cfg.Store, cfg.Clock),
 		endRecords: !cfg.NoEndRecords, runCtx: context.Background(),
 		runners: map[string]*runner{}, routes: map[string]*runner{}, totals: map[string]*Progress{},
 		executors: map[string]*executor{},
@@ -143,6 +145,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	e.runCtx = ctx
 	e.mu.Unlock()
+	go e.agents.run(ctx, agentRefresh, func(err error) { e.log.Warn("dialer: agents not read", "error", err) })
 	tick := clock.NewTicker(e.clock, e.cfg.Tick)
 	defer tick.Stop()
 	sync := clock.NewTicker(e.clock, time.Second)
@@ -214,7 +217,12 @@ func (e *Engine) syncCampaigns(ctx context.Context) {
 	}
 }
 
-func supported(campaignType string) bool { return campaignType == store.TypeBroadcast }
+func supported(campaignType string) bool {
+	return campaignType == store.TypeBroadcast || campaignType == store.TypeProgressive
+}
+
+// agentRefresh is how often the view of the agents reads their changes.
+const agentRefresh = 100 * time.Millisecond
 
 // startRunner leases the campaign and starts its loop.
 func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
@@ -274,7 +282,12 @@ func (e *Engine) executor(node string) *executor {
 }
 
 // pacer is the pacing policy of a campaign.
-func (e *Engine) pacer(*store.Campaign) pacing.Pacer { return pacing.Lines{} }
+func (e *Engine) pacer(c *store.Campaign) pacing.Pacer {
+	if needsAgent(c) {
+		return pacing.Progressive{}
+	}
+	return pacing.Lines{}
+}
 
 // schedule offers every running campaign the chance to dial, highest
 // priority first.
@@ -352,7 +365,7 @@ func (e *Engine) StartCampaign(ctx context.Context, id string) (*store.Campaign,
 		return nil, err
 	}
 	if !supported(c.Type) {
-		return nil, fmt.Errorf("start campaign %s: %w: this build dials %q campaigns; %q needs the agents work", id, ErrUnsupported, store.TypeBroadcast, c.Type)
+		return nil, fmt.Errorf("start campaign %s: %w: this build dials %q and %q campaigns, not %q yet", id, ErrUnsupported, store.TypeBroadcast, store.TypeProgressive, c.Type)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("start campaign %s: fix it first: %w", id, err)

@@ -11,7 +11,7 @@ import (
 
 // Events returns the channel events the engine needs from every switch.
 func Events() []string {
-	return []string{"CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
+	return []string{"CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER", "CHANNEL_BRIDGE",
 		"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "BACKGROUND_JOB"}
 }
 
@@ -26,7 +26,8 @@ func legOf(ev *esl.Event) string {
 
 var inputKinds = map[string]attempt.Kind{
 	"CHANNEL_CREATE": attempt.Create, "CHANNEL_PROGRESS": attempt.Progress, "CHANNEL_PROGRESS_MEDIA": attempt.Progress,
-	"CHANNEL_ANSWER": attempt.Answer, "CHANNEL_EXECUTE_COMPLETE": attempt.ExecuteComplete, "CHANNEL_HANGUP": attempt.Hangup,
+	"CHANNEL_ANSWER": attempt.Answer, "CHANNEL_BRIDGE": attempt.BridgeEvent,
+	"CHANNEL_EXECUTE_COMPLETE": attempt.ExecuteComplete, "CHANNEL_HANGUP": attempt.Hangup,
 	"CHANNEL_HANGUP_COMPLETE": attempt.HangupComplete, "CHANNEL_DESTROY": attempt.Destroy, "BACKGROUND_JOB": attempt.JobResult,
 }
 
@@ -75,13 +76,14 @@ func jobCause(body string) string {
 // end (see endRecordHook).
 const endRecordRealm = "fsdialer"
 
-// endRecordHook makes the switch record a call's end itself, whether or
-// not a dialer listens when it ends: cause, billmsec and answer time in
+// endRecordHook makes the switch record a channel's end itself, whether
+// or not a dialer listens when it ends, under the channel's uuid (the
+// attempt id for a member's leg): cause, billmsec and answer time in
 // microseconds (0 when unanswered), read back with "db select". Verified on
 // FreeSWITCH 1.10.12 (docs/architecture.md); it needs
 // origination_nested_vars=true on the originate, or the switch refuses a
 // value holding "${".
-const endRecordHook = "db::insert/" + endRecordRealm + "/${dialer_attempt_id}/${hangup_cause}:${billmsec}:${answer_uepoch}"
+const endRecordHook = "db::insert/" + endRecordRealm + "/${uuid}/${hangup_cause}:${billmsec}:${answer_uepoch}"
 
 // parseEndRecord reads "CAUSE:BILLMSEC:ANSWER_UEPOCH".
 func parseEndRecord(s string) (*attempt.EndRecord, bool) {

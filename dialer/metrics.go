@@ -17,6 +17,7 @@ type Metrics struct {
 	RingTime        *prometheus.HistogramVec // answered
 	Refused         *prometheus.CounterVec   // node, cause
 	RedisLat        *prometheus.HistogramVec // op
+	ReserveLat      prometheus.Histogram     // one agent reservation
 	ESLConnected    *prometheus.GaugeVec     // node
 	AbandonRate     *prometheus.GaugeVec     // campaign, window
 	Members         *prometheus.GaugeVec     // campaign, state
@@ -50,6 +51,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Refused: c("originates_refused_total", "Originates the switch refused before any channel existed (not counted as attempts).", "node", "cause"),
 		RedisLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dialer_redis_latency_seconds", Help: "Latency of the store operations the engine makes.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}, []string{"op"}),
+		ReserveLat: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dialer_agent_reservation_seconds", Help: "One agent reservation in Redis (atomic across dialers).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 12)}),
 		ESLConnected:    g("esl_connected", "1 while the event socket of a node is connected.", "node"),
 		AbandonRate:     g("abandon_rate", "Abandoned calls over live answers, by window (1h, 24h, 30d).", "campaign", "window"),
 		Members:         g("members", "Members by state.", "campaign", "state"),
@@ -60,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.OriginateLat, m.RingTime,
-			m.Refused, m.RedisLat, m.ESLConnected, m.AbandonRate, m.Members, m.WriteConflicts, m.LostCalls,
+			m.Refused, m.RedisLat, m.ReserveLat, m.ESLConnected, m.AbandonRate, m.Members, m.WriteConflicts, m.LostCalls,
 			m.PendingWrites, m.EventsProcessed)
 	}
 	return m

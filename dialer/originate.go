@@ -118,6 +118,9 @@ func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t targe
 		cb.trusted("api_hangup_hook", endRecordHook)
 	}
 	bc := c.Broadcast
+	if c.Type != store.TypeBroadcast {
+		bc = store.Broadcast{} // the member waits parked for the agent's bridge
+	}
 	if bc.Extension == "" && bc.File != "" {
 		cb.variable(broadcastFileVar, bc.File)
 	}
@@ -160,5 +163,34 @@ func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t targe
 	default:
 		cb.raw("&park()")
 	}
+	return cb.String()
+}
+
+// agentOriginateArgs builds the originate that rings an agent for an
+// attempt: on the agent's own leg (agentLeg), ringing at most the agent's
+// call timeout, parked once answered until the member is bridged in. The
+// member's number shows as the caller, so the agent sees who is coming.
+func agentOriginateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, agent *store.Agent, t agentTerms, endRecords bool) (string, error) {
+	var cb commandBuilder
+	cb.raw("{")
+	if endRecords {
+		cb.trusted("origination_nested_vars", "true")
+	}
+	cb.variable("origination_uuid", a.AgentLeg)
+	cb.variable("dialer_campaign_id", c.ID)
+	cb.variable("dialer_member_id", m.ID)
+	cb.variable("dialer_attempt_id", a.ID)
+	cb.variable("dialer_agent_id", agent.ID)
+	cb.variable("originate_timeout", strconv.Itoa(t.callTimeout))
+	cb.variable("origination_caller_id_number", a.Number)
+	if agent.AutoAnswer {
+		cb.variable("sip_auto_answer", "true") // FreeSWITCH adds Call-Info answer-after=0
+	}
+	if endRecords {
+		cb.trusted("api_hangup_hook", endRecordHook)
+	}
+	cb.raw("}")
+	cb.token("agent contact", agent.Contact)
+	cb.raw(" &park()")
 	return cb.String()
 }

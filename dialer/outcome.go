@@ -181,6 +181,20 @@ func putBack(p *plan, cl store.Claimed, attemptID string, delay time.Duration) *
 	}}
 }
 
+// withStats adds campaign counters to a write.
+func withStats(mw *memberWrite, stats map[string]int64) *memberWrite {
+	if len(stats) == 0 {
+		return mw
+	}
+	apply := mw.apply
+	mw.apply = func(m *store.Member, now time.Time) (*store.Write, verdict) {
+		w, v := apply(m, now)
+		w.Stats = store.MergeCounters(w.Stats, stats)
+		return w, v
+	}
+	return mw
+}
+
 // putBackAt returns a claimed member to wait until at.
 func putBackAt(p *plan, cl store.Claimed, at time.Time) *memberWrite {
 	return &memberWrite{base: cl.Member, lease: newLease(cl.Token), apply: func(m *store.Member, now time.Time) (*store.Write, verdict) {

@@ -27,6 +27,9 @@ type plan struct {
 // when the store does.
 func buildPlan(ctx context.Context, st *store.Store, c *store.Campaign) (*plan, error) {
 	p := &plan{camp: c}
+	if !supported(c.Type) {
+		p.broken = fmt.Errorf("campaign %s: %w: %q", c.ID, ErrUnsupported, c.Type)
+	}
 	sched := AlwaysOpen
 	if c.Calendar.ID != "" {
 		cal, err := st.GetCalendar(ctx, c.Calendar.ID)
@@ -80,6 +83,12 @@ type placed struct {
 	target  target
 	release func() // the node's line
 	args    string // of the originate
+	// A call for an agent: the agent reserved, its terms in this
+	// campaign, how long it had waited, the originate that rings it.
+	agent     *store.Agent
+	terms     agentTerms
+	waited    time.Duration
+	agentArgs string
 }
 
 // place claims up to n ready members of the campaign and prepares a call
@@ -159,6 +168,31 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		res.writes = append(res.writes, noRoute(p, cl, a, ch))
 		return
 	}
+	var agent *candidate
+	if needsAgent(p.camp) {
+		var err error
+		if agent, err = e.reserveAgent(ctx, r, p.camp, m.Bucket, a.ID, now); err != nil {
+			res.err, res.op = err, "reserve agent"
+			res.writes = append(res.writes, putBack(p, cl, "", 0))
+			return
+		}
+		if agent == nil {
+			if m.Bucket != "" { // its agents are busy: others may still be called
+				res.writes = append(res.writes, putBackAt(p, cl, now.Add(bucketWait)))
+				return
+			}
+			res.blocked = true // no agent is ready: nor for the members after it
+			res.writes = append(res.writes, putBack(p, cl, "", 0))
+			return
+		}
+		a.Agent, a.AgentLeg = agent.ID, esl.NewUUID()
+	}
+	// unreserve gives the agent back when the call cannot be placed.
+	unreserve := func() {
+		if agent != nil {
+			e.releaseAgent(ctx, agent.ID, a.ID)
+		}
+	}
 	var tgt *target
 	for i := range targets {
 		t := &targets[i]
@@ -167,6 +201,7 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		}
 		ok, err := e.st.AcquireSlot(ctx, t.GwName, a.ID, t.Limit, now, now.Add(e.cfg.LeaseTTL))
 		if err != nil {
+			unreserve()
 			res.err, res.op = err, "slot"
 			res.writes = append(res.writes, putBack(p, cl, "", 0))
 			return
@@ -179,6 +214,7 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		e.lines.want(t.GwName, r, r.prio())
 	}
 	if tgt == nil { // every destination is at its limit
+		unreserve()
 		res.blocked = true
 		res.writes = append(res.writes, putBack(p, cl, "", 0))
 		return
@@ -186,6 +222,7 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 	release := func() { e.releaseSlot(tgt.GwName, a.ID) }
 	sw, releaseLine, err := e.sw.Acquire()
 	if err != nil {
+		unreserve()
 		release()
 		res.blocked = true
 		res.writes = append(res.writes, putBack(p, cl, "", 0))
@@ -193,7 +230,13 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 	}
 	a.Node, a.Gateway, a.DialString = sw.Name(), tgt.GwName, tgt.Endpoint()
 	args, err := originateArgs(p.camp, m, a, *tgt, e.endRecords)
+	pl := &placed{journal: a, member: cl.Member, token: cl.Token, choice: ch, target: *tgt, release: releaseLine, args: args}
+	if agent != nil && err == nil {
+		pl.agent, pl.terms, pl.waited = agent.Agent, termsOf(agent.Agent, p.camp), agent.waited
+		pl.agentArgs, err = agentOriginateArgs(p.camp, m, a, agent.Agent, pl.terms, e.endRecords)
+	}
 	if err != nil {
+		unreserve()
 		// The campaign was checked when its plan was built, so the
 		// member's own data cannot be sent (stored before the API
 		// refused such values): it is set aside, not dialed.
@@ -204,13 +247,55 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		return
 	}
 	if err := e.timed("journal", func() error { return e.st.OpenAttempt(ctx, a) }); err != nil {
+		unreserve()
 		releaseLine()
 		release()
 		res.err, res.op = err, "journal"
 		res.writes = append(res.writes, putBack(p, cl, "", 0))
 		return
 	}
-	res.calls = append(res.calls, &placed{journal: a, member: cl.Member, token: cl.Token, choice: ch, target: *tgt, release: releaseLine, args: args})
+	res.calls = append(res.calls, pl)
+}
+
+// bucketWait is how long a member bound to busy agents waits before it is
+// claimed again.
+const bucketWait = 10 * time.Second
+
+// needsAgent reports whether a campaign's calls need an agent.
+func needsAgent(c *store.Campaign) bool { return c.Type == store.TypeProgressive }
+
+// reserveAgent reserves the best ready agent for an attempt; none (nil)
+// when no candidate could be had. Candidates taken meanwhile by another
+// campaign or dialer are skipped.
+func (e *Engine) reserveAgent(ctx context.Context, r *runner, c *store.Campaign, bucket, attemptID string, now time.Time) (*candidate, error) {
+	cands := e.agents.candidates(c, bucket, now)
+	for i := range cands {
+		if i == maxReserveTries {
+			break
+		}
+		start := time.Now()
+		err := e.st.ReserveAgent(ctx, cands[i].ID, store.AgentReservation{Attempt: attemptID, Campaign: c.ID, Owner: r.owner(), Until: now.Add(e.cfg.LeaseTTL)}, now)
+		e.m.ReserveLat.Observe(time.Since(start).Seconds())
+		switch {
+		case err == nil:
+			return &cands[i], nil
+		case errors.Is(err, store.ErrAgentNotReady):
+		default:
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// maxReserveTries bounds the candidates one placement tries: a view that
+// is that stale is refreshed before the next turn.
+const maxReserveTries = 5
+
+// releaseAgent gives back an agent reserved for a call never placed.
+func (e *Engine) releaseAgent(ctx context.Context, agent, attemptID string) {
+	if err := e.st.AgentEvent(ctx, agent, attemptID, store.AgentRelease, e.clock.Now()); err != nil && !errors.Is(err, store.ErrConflict) {
+		e.log.Warn("dialer: agent reservation left to lapse", "agent", agent, "attempt", attemptID, "error", err)
+	}
 }
 
 // releaseSlot frees a gateway slot; one that cannot be freed lapses with

@@ -18,13 +18,21 @@ func (r *runner) renew() func(ctx context.Context) func() {
 	byToken := map[string][]string{}
 	type slot struct{ gateway, attempt string }
 	var slots []slot
+	var agents []string
 	for _, f := range r.flights {
 		tok := f.lease.get()
 		byToken[tok] = append(byToken[tok], f.member.ID)
-		if f.slot != "" && f.a.State < attempt.Classified {
+		if f.a.State >= attempt.Classified {
+			continue
+		}
+		if f.slot != "" {
 			slots = append(slots, slot{f.slot, f.a.ID})
 		}
+		if f.a.Agent != nil {
+			agents = append(agents, f.a.AgentID)
+		}
 	}
+	owner := r.owner()
 	for id, l := range r.held {
 		tok := l.get()
 		byToken[tok] = append(byToken[tok], id)
@@ -42,6 +50,9 @@ func (r *runner) renew() func(ctx context.Context) func() {
 			if err := r.e.st.RenewSlot(ctx, s.gateway, s.attempt, until); err != nil {
 				return func() { r.storeFailed("renew slots", err) }
 			}
+		}
+		if _, err := r.e.st.RenewAgents(ctx, owner, agents, until); err != nil {
+			return func() { r.storeFailed("renew agents", err) }
 		}
 		ok, err := r.e.st.RenewRunner(ctx, r.id, lease, now, until)
 		return func() {
@@ -166,6 +177,23 @@ func (r *runner) adopt(a *store.Attempt, m *store.Member) {
 		slot:   a.Gateway, release: r.e.sw.Hold(a.Node)}
 	if f.choice.index >= len(m.Communications) {
 		f.choice.index = 0
+	}
+	if a.Agent != "" {
+		// A call for an agent: this runner takes its agent's reservation
+		// over, and the agent's terms come from the view (the agent may
+		// be gone: then the defaults).
+		f.a.Agent, f.a.AgentID = &attempt.Leg{UUID: a.AgentLeg, Node: a.Node}, a.Agent
+		f.agent = &store.Agent{ID: a.Agent}
+		if v, ok := r.e.agents.get(a.Agent); ok {
+			f.agent = v.Agent
+		}
+		f.terms = termsOf(f.agent, r.camp)
+		agent, id, owner, until, now := a.Agent, a.ID, r.owner(), r.now().Add(r.e.cfg.LeaseTTL), r.now()
+		r.do(func(ctx context.Context) {
+			if err := r.e.st.AdoptAgent(ctx, agent, id, owner, until, now); err != nil {
+				r.post(func() { r.agentFailed(agent, "adopt", err) })
+			}
+		})
 	}
 	r.track(f)
 	if r.e.sw.Connected(a.Node) {

@@ -76,7 +76,7 @@ func (w *world) startEngine() {
 		Config:     esl.Config{Password: "ClueCon", OnEvent: func(ev *esl.Event) { eng.HandleEvent("fs1", ev) }},
 		Name:       "fs1",
 		Address:    w.addr,
-		Events:     []string{"CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY"},
+		Events:     dialer.Events(),
 		MinBackoff: 5 * time.Millisecond,
 		OnState:    func(node string, s esl.State, err error) { eng.HandleState(node, s, err) },
 	})

@@ -171,6 +171,12 @@ type AgentSpec struct {
 	AnswerDelay Dist     `yaml:"answer_delay" json:"answer_delay"`
 	// Unregistered agents fail with USER_NOT_REGISTERED.
 	Unregistered bool `yaml:"unregistered" json:"unregistered"`
+	// Reject and Busy are the probabilities that an agent who would not
+	// answer rejects the call (SIP 603: CALL_REJECTED) after answer_delay,
+	// or is busy or on do-not-disturb (SIP 486: USER_BUSY) at once,
+	// instead of letting it ring out.
+	Reject float64 `yaml:"reject" json:"reject"`
+	Busy   float64 `yaml:"busy" json:"busy"`
 }
 
 // GatewaySpec is a gateway: Capacity concurrent calls and CallsPerSecond
@@ -386,6 +392,8 @@ func (sc *Scenario) prepare() error {
 			return fmt.Errorf("%s.extension: %q is listed twice", field, a.Extension)
 		case a.Answer != nil && (*a.Answer < 0 || *a.Answer > 1):
 			return fmt.Errorf("%s.answer: %g is not a probability", field, *a.Answer)
+		case a.Reject < 0 || a.Busy < 0 || a.Reject+a.Busy > 1:
+			return fmt.Errorf("%s: reject %g and busy %g must be probabilities that add up to at most 1", field, a.Reject, a.Busy)
 		}
 		if err := a.AnswerDelay.validate(field + ".answer_delay"); err != nil {
 			return err
@@ -606,6 +614,14 @@ func (sc *Scenario) drawAgent(a *AgentSpec, n int) outcome {
 	o := outcome{answerAgent: r.Float64() < p, delay: a.AnswerDelay.Draw(r)}
 	if !o.answerAgent {
 		o.cause, o.sipStatus = "NO_ANSWER", "487"
+		if a.Reject > 0 || a.Busy > 0 { // drawn after the others: scenarios without them draw as before
+			switch u := r.Float64(); {
+			case u < a.Reject:
+				o.cause, o.sipStatus = "CALL_REJECTED", "603"
+			case u < a.Reject+a.Busy:
+				o.cause, o.sipStatus, o.delay = "USER_BUSY", "486", 100*time.Millisecond
+			}
+		}
 	}
 	return o
 }

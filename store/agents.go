@@ -231,6 +231,8 @@ func decodeLive(vals []any) *AgentLive {
 //	busy A DELAY          busy or do-not-disturb
 //	unregistered A        the endpoint is not registered
 //	renew O UNTIL ids...  extend O's reservations (KEYS: the ids' live hashes)
+//	adopt A O UNTIL       dialer O takes over attempt A's reservation (a
+//	                      restarted or another dialer adopted the call)
 //	session U NODE        the agent's persistent leg ("" none)
 //	touch                 name the agent in the changes (its document changed)
 //	ready                 end a wrap-up or a delay now (the agent says it is ready)
@@ -308,7 +310,9 @@ elseif op == 'reserve' then
   return 'OK'
 end
 if attempt ~= ARGV[4] then return 'NOT_HELD' end
-if op == 'offer' then
+if op == 'adopt' then
+  redis.call('HSET', live, 'owner', ARGV[5], 'until', ARGV[6])
+elseif op == 'offer' then
   redis.call('HSET', live, 'state', 'Offering', 'loc', nowSec)
 elseif op == 'bridge' then
   redis.call('HSET', live, 'state', 'In a queue call', 'lbs', nowSec, 'noans', 0)
@@ -492,6 +496,12 @@ func (s *Store) AgentEvent(ctx context.Context, id, attemptID, event string, now
 		argv = append(argv, a)
 	}
 	return s.agentOp(ctx, id, event, now, argv...)
+}
+
+// AdoptAgent makes owner the holder of the agent an adopted attempt
+// holds; ErrLeaseLost when the attempt no longer holds it.
+func (s *Store) AdoptAgent(ctx context.Context, id, attemptID, owner string, until, now time.Time) error {
+	return s.agentOp(ctx, id, "adopt", now, attemptID, owner, until.UnixMilli())
 }
 
 // SetAgentSession records the agent's persistent leg ("" none).

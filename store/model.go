@@ -311,6 +311,9 @@ type Attempt struct {
 	// EndRecord: the originate asked the switch to keep an end record
 	// of the call (the dialer's api_hangup_hook).
 	EndRecord bool `json:"hook,omitempty"`
+	// Agent is the agent a call for an agent reaches, on the leg AgentLeg.
+	Agent    string `json:"agent,omitempty"`
+	AgentLeg string `json:"agentLeg,omitempty"`
 }
 
 // CallRecord is the detail record of one attempt, kept in the campaign's

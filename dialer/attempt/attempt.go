@@ -88,6 +88,12 @@ type Attempt struct {
 	ID     string // also the member leg's uuid and the originate's job id
 	State  State
 	Member Leg
+	// Agent is the agent's leg of a call for an agent (nil: a broadcast),
+	// AgentID the agent it reaches, AgentRing how long its phone may ring
+	// (call_timeout, which the originate also carries).
+	Agent     *Leg
+	AgentID   string
+	AgentRing time.Duration
 	// Record asks for the member leg to be recorded once answered.
 	Record bool
 	// EndRecords: the originate asks the switch to keep an end record of
@@ -102,8 +108,10 @@ type Attempt struct {
 	JobCause   string // the cause of a failed originate ("" when it succeeded)
 	Suspended  bool   // its switch is disconnected: its deadline waits
 
-	Deadline Timer // the one timer armed, if any
-	gen      uint32
+	Deadline     Timer // the one timer armed, if any
+	gen          uint32
+	agentOutcome string    // why the agent was not reached, once known
+	bridgedAt    time.Time // CHANNEL_BRIDGE
 	// missing counts the switch's answers that it has neither the
 	// channel nor its end record: the hook writes the record just after
 	// the channel goes down, so one such answer is not yet proof.
@@ -142,6 +150,7 @@ const (
 	HangupComplete              // CHANNEL_HANGUP_COMPLETE
 	Destroy                     // CHANNEL_DESTROY
 	JobResult                   // BACKGROUND_JOB of the originate
+	BridgeEvent                 // CHANNEL_BRIDGE
 	TimerFired                  // the armed deadline passed
 	Verify                      // events may have been missed (adopted, reconnected): ask the switch
 	NodeLost                    // the leg's switch disconnected
@@ -151,7 +160,7 @@ const (
 
 var kindNames = [...]string{"place", "not sent", "CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_ANSWER",
 	"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "BACKGROUND_JOB",
-	"timer", "verify", "node lost", "switch answer", "written"}
+	"CHANNEL_BRIDGE", "timer", "verify", "node lost", "switch answer", "written"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -194,14 +203,18 @@ type CommandKind uint8
 
 // The kinds of commands.
 const (
-	Originate   CommandKind = iota // send the member leg's originate
-	StartRecord                    // record the member leg
-	CheckSwitch                    // ask the leg's switch whether it exists and how it ended
-	Arm                            // arm the attempt's deadline (replacing the one before)
-	Classify                       // the attempt is over: write Outcome
+	Originate      CommandKind = iota // send the member leg's originate
+	StartRecord                       // record the member leg
+	CheckSwitch                       // ask the leg's switch whether it exists and how it ended
+	Arm                               // arm the attempt's deadline (replacing the one before)
+	Classify                          // the attempt is over: write Outcome
+	OriginateAgent                    // ring the agent's phone
+	Bridge                            // bridge the member's leg to the agent's
+	HangupLeg                         // hang up Leg with Cause
+	AgentEvent                        // tell the agent pool (Event: offered, bridged)
 )
 
-var commandNames = [...]string{"originate", "record", "check switch", "arm", "classify"}
+var commandNames = [...]string{"originate", "record", "check switch", "arm", "classify", "originate agent", "bridge", "hangup", "agent event"}
 
 func (k CommandKind) String() string {
 	if int(k) < len(commandNames) {
@@ -216,6 +229,8 @@ type Command struct {
 	Leg     string
 	Timer   Timer   // Arm
 	Outcome Outcome // Classify
+	Cause   string  // Hangup
+	Event   string  // AgentEvent
 }
 
 // Outcome is how an attempt ended, for the rules.
@@ -232,11 +247,38 @@ type Outcome struct {
 	NotPlaced bool
 	// From says how the end was learned: "events", "end record", "job" or "lost".
 	From string
+	// Agent is what the call meant for its agent (calls for an agent):
+	// AgentEnded after a bridge, AgentReleased when nothing reached the
+	// agent, or why the agent was not reached.
+	Agent     string
+	BridgedAt time.Time
+	TalkMs    int64 // bridged to ended
+	// Refused: the switch refused an originate before any channel existed
+	// (its sessions-per-second, out of sessions): it slows the node.
+	Refused bool
 }
+
+// What a call meant for its agent.
+const (
+	AgentEnded        = "ended"        // they talked: wrap-up follows
+	AgentReleased     = "released"     // the agent waited for nothing: ready again at once
+	AgentMissed       = "missed"       // the agent's phone was not answered
+	AgentRejected     = "rejected"     // the agent rejected the call
+	AgentBusy         = "busy"         // busy or do-not-disturb
+	AgentUnregistered = "unregistered" // the agent's phone is not registered
+)
 
 // New returns an attempt about to be placed.
 func New(id, node string, record, endRecords bool) *Attempt {
 	return &Attempt{ID: id, State: Queued, Member: Leg{UUID: id, Node: node}, Record: record, EndRecords: endRecords}
+}
+
+// NewForAgent returns an attempt that reaches agentID on the leg
+// agentLeg by ringing it for at most ring, then dials the member.
+func NewForAgent(id, node, agentID, agentLeg string, ring time.Duration, record, endRecords bool) *Attempt {
+	a := New(id, node, record, endRecords)
+	a.Agent, a.AgentID, a.AgentRing = &Leg{UUID: agentLeg, Node: node}, agentID, ring
+	return a
 }
 
 // Adopt returns an attempt found in the journal after a restart or a
@@ -258,8 +300,11 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 		}
 		return nil
 	}
+	if a.Agent != nil && in.Leg == a.Agent.UUID {
+		return a.agentLeg(in, now)
+	}
 	if in.Leg != "" && in.Leg != a.Member.UUID {
-		return nil // no agent legs yet
+		return nil
 	}
 	leg := &a.Member
 	switch in.Kind {
@@ -267,13 +312,17 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 		if a.State != Queued {
 			return nil
 		}
+		if a.Agent != nil { // the agent first, the member once the agent answered
+			a.State, a.SentAt, a.LastChange = WaitingAgent, now, now
+			return []Command{{Kind: OriginateAgent, Leg: a.Agent.UUID}, a.arm(CheckTimer, now.Add(a.AgentRing+Grace))}
+		}
 		a.State, a.SentAt, a.LastChange = Originating, now, now
 		return []Command{{Kind: Originate, Leg: leg.UUID}, a.arm(CheckTimer, now.Add(Grace))}
 	case NotSent:
 		if leg.Session {
 			return nil // events say otherwise
 		}
-		return a.classify(Outcome{Cause: "NORMAL_TEMPORARY_FAILURE", NotPlaced: true, From: "job"}, now)
+		return a.classify(a.withAgent(Outcome{Cause: "NORMAL_TEMPORARY_FAILURE", NotPlaced: true, From: "job"}), now)
 	case Create, Progress:
 		leg.Session = true
 		if a.advance(Ringing, now) {
@@ -289,8 +338,13 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 			if a.Record {
 				cmds = append(cmds, Command{Kind: StartRecord, Leg: leg.UUID})
 			}
+			if a.Agent != nil {
+				cmds = append(cmds, a.bridge(now)...)
+			}
 			return cmds
 		}
+	case BridgeEvent:
+		return a.bridged(in.At, now)
 	case ExecuteComplete:
 		if in.App == "amd" {
 			a.AMD = in.AMD
@@ -322,7 +376,7 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 		case !leg.Session:
 			// Refused before a channel existed (throttled, no such
 			// endpoint type, out of sessions): nobody was called.
-			return a.classify(Outcome{Cause: in.Cause, NotPlaced: true, EndedAt: in.At, From: "job"}, now)
+			return a.classify(a.withAgent(Outcome{Cause: in.Cause, NotPlaced: true, Refused: true, EndedAt: in.At, From: "job"}), now)
 		case leg.Ended:
 			return a.ended(in.At, now) // the end waited for this cause
 		}
@@ -334,10 +388,20 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 		if in.Timer.Kind == JobTimer {
 			return a.classify(a.outcome(CauseLost, "lost", now), now)
 		}
+		if a.State == WaitingAgent {
+			return []Command{{Kind: CheckSwitch, Leg: a.Agent.UUID}}
+		}
 		return []Command{{Kind: CheckSwitch, Leg: leg.UUID}}
 	case Verify:
 		a.Suspended = false
-		return []Command{{Kind: CheckSwitch, Leg: leg.UUID}}
+		var cmds []Command
+		if a.State != WaitingAgent { // the member is not dialed before the agent answers
+			cmds = append(cmds, Command{Kind: CheckSwitch, Leg: leg.UUID})
+		}
+		if a.Agent != nil && !a.Agent.Ended {
+			cmds = append(cmds, Command{Kind: CheckSwitch, Leg: a.Agent.UUID})
+		}
+		return cmds
 	case NodeLost:
 		a.Suspended = true
 	case SwitchAnswer:
@@ -399,8 +463,8 @@ func (a *Attempt) ended(at, now time.Time) []Command {
 
 func (a *Attempt) outcome(cause, from string, at time.Time) Outcome {
 	leg := a.Member
-	return Outcome{Cause: cause, Answered: leg.Answered, AnsweredAt: leg.AnsweredAt, EndedAt: at,
-		BillMsec: leg.BillMsec, AMD: a.AMD, From: from}
+	return a.withAgent(Outcome{Cause: cause, Answered: leg.Answered, AnsweredAt: leg.AnsweredAt, EndedAt: at,
+		BillMsec: leg.BillMsec, AMD: a.AMD, From: from})
 }
 
 func (a *Attempt) classify(o Outcome, now time.Time) []Command {
@@ -408,7 +472,14 @@ func (a *Attempt) classify(o Outcome, now time.Time) []Command {
 		o.EndedAt = now
 	}
 	a.State, a.LastChange, a.Deadline = Classified, now, Timer{}
-	return []Command{{Kind: Classify, Leg: a.Member.UUID, Outcome: o}}
+	cmds := []Command{{Kind: Classify, Leg: a.Member.UUID, Outcome: o}}
+	if a.Agent != nil && a.Agent.Session && !a.Agent.Ended && a.bridgedAt.IsZero() {
+		// The member's call is over and the agent's phone is still up
+		// (bridged legs end together): hang it up; the outcome already
+		// says what the agent does next.
+		cmds = append(cmds, Command{Kind: HangupLeg, Leg: a.Agent.UUID, Cause: "NORMAL_CLEARING"})
+	}
+	return cmds
 }
 
 // advance moves the attempt to s; false when it is there or beyond.

@@ -77,7 +77,7 @@ func TestBroadcastPaths(t *testing.T) {
 			&Outcome{Cause: CauseLost, EndedAt: t0.Add(JobWait + 10*time.Millisecond), From: "lost"}, Classified},
 		{"throttled: refused before any channel", []step{placed(),
 			{time.Millisecond, Input{Kind: JobResult, Leg: id, Cause: "DESTINATION_OUT_OF_ORDER"}}},
-			&Outcome{Cause: "DESTINATION_OUT_OF_ORDER", NotPlaced: true, EndedAt: t0.Add(time.Millisecond), From: "job"}, Classified},
+			&Outcome{Cause: "DESTINATION_OUT_OF_ORDER", NotPlaced: true, Refused: true, EndedAt: t0.Add(time.Millisecond), From: "job"}, Classified},
 		{"never sent", []step{placed(), {0, Input{Kind: NotSent}}},
 			&Outcome{Cause: "NORMAL_TEMPORARY_FAILURE", NotPlaced: true, EndedAt: t0, From: "job"}, Classified},
 		{"ringing, no end yet", []step{placed(), {time.Second, ev(Create)}, {time.Second, ev(Progress)}}, nil, Ringing},

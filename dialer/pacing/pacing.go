@@ -58,3 +58,11 @@ type Lines struct{}
 
 // Calls returns the free lines.
 func (Lines) Calls(v View) int { return max(v.Lines-len(v.InFlight), 0) }
+
+// Progressive is the policy of progressive dialing: one call for each
+// agent ready to take it, reserved before the member is dialed, within
+// the free lines. It never abandons a call.
+type Progressive struct{}
+
+// Calls returns the ready agents, at most the free lines.
+func (Progressive) Calls(v View) int { return max(min(v.Agents.Idle, v.Lines-len(v.InFlight)), 0) }

@@ -1,0 +1,196 @@
+package dialer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// agentPool is this dialer's view of every agent, shared by its campaigns:
+// it orders the candidates for a call by the campaign's strategy, and is
+// kept current from the store's stream of agent changes. The view only
+// chooses: a reservation is made in Redis, atomically across every dialer
+// sharing it (store.ReserveAgent), so one agent never has two calls
+// whatever the views say.
+type agentPool struct {
+	st    *store.Store
+	clock clock.Clock
+
+	mu     sync.Mutex
+	agents map[string]store.AgentView
+	cursor store.AgentCursor
+	loaded bool
+}
+
+func newAgentPool(st *store.Store, clk clock.Clock) *agentPool {
+	return &agentPool{st: st, clock: clk, agents: map[string]store.AgentView{}}
+}
+
+// run keeps the view current until ctx ends.
+func (p *agentPool) run(ctx context.Context, every time.Duration, failed func(error)) {
+	t := clock.NewTicker(p.clock, every)
+	defer t.Stop()
+	for {
+		if err := p.refresh(ctx); err != nil && ctx.Err() == nil {
+			failed(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// refresh reads the agents changed since the last refresh (all of them
+// the first time, or after falling behind the stream).
+func (p *agentPool) refresh(ctx context.Context) error {
+	p.mu.Lock()
+	loaded, cursor := p.loaded, p.cursor
+	p.mu.Unlock()
+	if !loaded {
+		return p.reload(ctx)
+	}
+	for {
+		ids, next, missed, err := p.st.AgentChanges(ctx, cursor)
+		if err != nil {
+			return err
+		}
+		if missed {
+			return p.reload(ctx)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		for _, id := range ids {
+			a, l, err := p.st.GetAgent(ctx, id)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				p.mu.Lock()
+				delete(p.agents, id)
+				p.mu.Unlock()
+			case err != nil:
+				return err
+			default:
+				p.mu.Lock()
+				p.agents[id] = store.AgentView{Agent: a, Live: l}
+				p.mu.Unlock()
+			}
+		}
+		p.mu.Lock()
+		p.cursor = next
+		p.mu.Unlock()
+		cursor = next
+	}
+}
+
+func (p *agentPool) reload(ctx context.Context) error {
+	cursor, err := p.st.AgentCursorNow(ctx)
+	if err != nil {
+		return err
+	}
+	all, err := p.st.ListAgents(ctx)
+	if err != nil {
+		return err
+	}
+	agents := make(map[string]store.AgentView, len(all))
+	for _, v := range all {
+		agents[v.ID] = v
+	}
+	p.mu.Lock()
+	p.agents, p.cursor, p.loaded = agents, cursor, true
+	p.mu.Unlock()
+	return nil
+}
+
+// get returns the view of one agent.
+func (p *agentPool) get(id string) (store.AgentView, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.agents[id]
+	return v, ok
+}
+
+// candidate is an agent who may take a call now.
+type candidate struct {
+	store.AgentView
+	waited time.Duration // since the agent was last ready
+}
+
+// candidates returns the agents who serve the campaign and are ready at
+// now, best first by its strategy; with a bucket, only that bucket's.
+func (p *agentPool) candidates(c *store.Campaign, bucket string, now time.Time) []candidate {
+	p.mu.Lock()
+	var out []candidate
+	for _, v := range p.agents {
+		if !v.Live.Ready(now) {
+			continue
+		}
+		if bucket != "" && !slices.Contains(v.Buckets, bucket) || bucket == "" && !c.ServedBy(v.Agent) {
+			continue
+		}
+		out = append(out, candidate{AgentView: v, waited: now.Sub(readySince(v.Live))})
+	}
+	p.mu.Unlock()
+	byID := func(a, b candidate) int { return cmp.Compare(a.ID, b.ID) }
+	switch c.AgentStrategy {
+	case "agent-with-fewest-calls":
+		slices.SortFunc(out, func(a, b candidate) int {
+			return cmp.Or(cmp.Compare(a.Live.CallsAnswered, b.Live.CallsAnswered), byID(a, b))
+		})
+	case "agent-with-least-talk-time":
+		slices.SortFunc(out, func(a, b candidate) int { return cmp.Or(cmp.Compare(a.Live.TalkTime, b.Live.TalkTime), byID(a, b)) })
+	case "random":
+		rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	default: // longest-idle-agent, the seeds' example
+		slices.SortFunc(out, func(a, b candidate) int { return cmp.Or(cmp.Compare(b.waited, a.waited), byID(a, b)) })
+	}
+	return out
+}
+
+// readySince is when an agent last became ready: the end of its wrap-up or
+// delay, its last call, or its status change, whichever is latest.
+func readySince(l *store.AgentLive) time.Time {
+	return time.Unix(max(l.ReadyTime, l.LastBridgeEnd, l.LastStatusChange), 0)
+}
+
+// ready counts the agents who may take a call of the campaign now.
+func (p *agentPool) ready(c *store.Campaign, now time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, v := range p.agents {
+		if v.Live.Ready(now) && c.ServedBy(v.Agent) {
+			n++
+		}
+	}
+	return n
+}
+
+// agentTerms are an agent's parameters while serving a campaign: the
+// campaign's agentParams where set, else the agent's own.
+type agentTerms struct {
+	callTimeout, wrapUp, maxNoAnswer, busyDelay, rejectDelay, noAnswerDelay int
+}
+
+func termsOf(a *store.Agent, c *store.Campaign) agentTerms {
+	or := func(campaign, own int) int {
+		if campaign > 0 {
+			return campaign
+		}
+		return own
+	}
+	p := c.AgentParams
+	return agentTerms{
+		callTimeout: or(p.CallTimeout, a.CallTimeout), wrapUp: or(p.WrapUpTime, a.WrapUpTime),
+		maxNoAnswer: or(p.MaxNoAnswer, a.MaxNoAnswer), busyDelay: or(p.BusyDelayTime, a.BusyDelayTime),
+		rejectDelay: or(p.RejectDelayTime, a.RejectDelayTime), noAnswerDelay: or(p.NoAnswerDelayTime, a.NoAnswerDelayTime),
+	}
+}

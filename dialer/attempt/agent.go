@@ -1,0 +1,152 @@
+package attempt
+
+import "time"
+
+// A call for an agent reached by ringing (progressive dialing): the
+// agent's phone rings first (WaitingAgent); once the agent answers, the
+// member is dialed on the agent's line (Originating, Ringing); the member's
+// answer bridges the two (Bridging, Bridged). An agent who does not answer
+// costs the member nothing: nobody called them. An agent who hangs up
+// before the member answers ends the member's call. After a bridge the
+// member's leg decides, as in a broadcast, and the agent goes to wrap-up.
+
+// agentLeg applies an input about the agent's leg.
+func (a *Attempt) agentLeg(in Input, now time.Time) []Command {
+	ag := a.Agent
+	switch in.Kind {
+	case Create, Progress:
+		if !ag.Session {
+			ag.Session = true
+			return []Command{{Kind: AgentEvent, Leg: ag.UUID, Event: AgentOffered}}
+		}
+	case Answer:
+		if ag.Answered {
+			return nil
+		}
+		var cmds []Command
+		if !ag.Session { // its CHANNEL_CREATE was missed
+			cmds = append(cmds, Command{Kind: AgentEvent, Leg: ag.UUID, Event: AgentOffered})
+		}
+		ag.Session, ag.Answered, ag.AnsweredAt = true, true, in.At
+		if a.State == WaitingAgent {
+			a.State, a.LastChange = Originating, now
+			cmds = append(cmds, Command{Kind: Originate, Leg: a.Member.UUID}, a.arm(CheckTimer, now.Add(Grace)))
+		}
+		return cmds
+	case BridgeEvent:
+		return a.bridged(in.At, now)
+	case Hangup, HangupComplete, Destroy:
+		if in.Cause != "" {
+			ag.Cause = in.Cause
+		}
+		if ag.Ended {
+			return nil
+		}
+		ag.Ended, ag.Session = true, true
+		return a.agentGone(in.At, now)
+	case NotSent:
+		if !ag.Session {
+			ag.Ended = true
+			return a.agentGone(now, now)
+		}
+	case JobResult:
+		if in.Cause != "" && !ag.Session {
+			// Refused before the agent's phone rang: not registered,
+			// or the switch out of sessions.
+			ag.Cause, ag.Ended = in.Cause, true
+			return a.agentGone(in.At, now)
+		}
+	case SwitchAnswer:
+		switch {
+		case !in.Known || in.Exists:
+			return []Command{a.arm(CheckTimer, now.Add(Recheck))}
+		case in.End != nil:
+			return a.agentLeg(Input{Kind: HangupComplete, Leg: ag.UUID, Cause: in.End.Cause, At: now}, now)
+		default:
+			return a.agentLeg(Input{Kind: HangupComplete, Leg: ag.UUID, At: now}, now)
+		}
+	}
+	return nil
+}
+
+// agentGone decides after the agent's leg ended.
+func (a *Attempt) agentGone(at, now time.Time) []Command {
+	ag := a.Agent
+	switch {
+	case !ag.Answered:
+		a.agentOutcome = agentOutcomeOf(ag.Cause)
+		if a.State == WaitingAgent { // the member was not dialed
+			o := Outcome{Cause: ag.Cause, NotPlaced: true, EndedAt: at, From: "agent", Agent: a.agentOutcome}
+			o.Refused = !ag.Session && a.agentOutcome == AgentReleased // the switch's refusal, not the agent's
+			return a.classify(o, now)
+		}
+	case a.bridgedAt.IsZero() && a.State < Answered:
+		// The agent hung up while the member's phone rang: stop it.
+		return []Command{{Kind: HangupLeg, Leg: a.Member.UUID, Cause: "ORIGINATOR_CANCEL"}}
+	}
+	// After a bridge the member's leg ends too, and decides.
+	return nil
+}
+
+// bridge joins the member who answered to the agent waiting on the line;
+// if the agent left meanwhile, the member has nobody and is hung up.
+func (a *Attempt) bridge(now time.Time) []Command {
+	if a.Agent.Ended {
+		return []Command{{Kind: HangupLeg, Leg: a.Member.UUID, Cause: "NORMAL_CLEARING"}}
+	}
+	a.advance(Bridging, now)
+	return []Command{{Kind: Bridge, Leg: a.Member.UUID}}
+}
+
+// bridged records the bridge (CHANNEL_BRIDGE of either leg).
+func (a *Attempt) bridged(at, now time.Time) []Command {
+	if !a.bridgedAt.IsZero() {
+		return nil
+	}
+	a.bridgedAt = at
+	a.advance(Bridged, now)
+	return []Command{{Kind: AgentEvent, Leg: a.Agent.UUID, Event: AgentBridged}}
+}
+
+// Agent events the campaign loop passes on to the agent pool.
+const (
+	AgentOffered = "offered" // the agent's phone rings
+	AgentBridged = "bridged" // the agent talks to the member
+)
+
+// withAgent completes an outcome with what it meant for the agent.
+func (a *Attempt) withAgent(o Outcome) Outcome {
+	if a.Agent == nil {
+		return o
+	}
+	switch {
+	case !a.bridgedAt.IsZero():
+		o.Agent, o.BridgedAt = AgentEnded, a.bridgedAt
+		if end := o.EndedAt; end.After(a.bridgedAt) {
+			o.TalkMs = end.Sub(a.bridgedAt).Milliseconds()
+		}
+	case a.agentOutcome != "":
+		o.Agent = a.agentOutcome
+	default:
+		o.Agent = AgentReleased
+	}
+	return o
+}
+
+// agentOutcomeOf reads why an agent's phone did not answer, as
+// mod_callcenter does: not answered in time, rejected, busy (or
+// do-not-disturb), not registered; anything else was not the agent's
+// doing.
+func agentOutcomeOf(cause string) string {
+	switch cause {
+	case "NO_ANSWER", "NO_USER_RESPONSE", "ALLOTTED_TIMEOUT", "PROGRESS_TIMEOUT", "RECOVERY_ON_TIMER_EXPIRE", "ORIGINATOR_CANCEL":
+		return AgentMissed
+	case "CALL_REJECTED":
+		return AgentRejected
+	case "USER_BUSY":
+		return AgentBusy
+	case "USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT":
+		return AgentUnregistered
+	}
+	return AgentReleased
+}
