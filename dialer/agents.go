@@ -33,13 +33,17 @@ func newAgentPool(st *store.Store, clk clock.Clock) *agentPool {
 	return &agentPool{st: st, clock: clk, agents: map[string]store.AgentView{}}
 }
 
-// run keeps the view current until ctx ends.
-func (p *agentPool) run(ctx context.Context, every time.Duration, failed func(error)) {
+// run keeps the view current until ctx ends, and the agent gauges every
+// gaugeEvery refreshes.
+func (p *agentPool) run(ctx context.Context, every time.Duration, m *Metrics, failed func(error)) {
 	t := clock.NewTicker(p.clock, every)
 	defer t.Stop()
-	for {
+	for n := 0; ; n++ {
 		if err := p.refresh(ctx); err != nil && ctx.Err() == nil {
 			failed(err)
+		}
+		if n%gaugeEvery == 0 {
+			p.gauges(m, p.clock.Now())
 		}
 		select {
 		case <-ctx.Done():
@@ -108,6 +112,38 @@ func (p *agentPool) reload(ctx context.Context) error {
 	p.agents, p.cursor, p.loaded = agents, cursor, true
 	p.mu.Unlock()
 	return nil
+}
+
+// gaugeEvery is how many refreshes pass between two updates of the agent
+// gauges.
+const gaugeEvery = 50
+
+// gauges counts the agents by status and state, and the occupancy of the
+// available ones (in a call or its wrap-up).
+func (p *agentPool) gauges(m *Metrics, now time.Time) {
+	p.mu.Lock()
+	counts := map[[2]string]int{}
+	available, busy := 0, 0
+	for _, v := range p.agents {
+		state := v.Live.Shown(now)
+		counts[[2]string{v.Live.Status, state}]++
+		if store.Available(v.Live.Status) {
+			available++
+			if state != store.AgentWaiting && state != store.AgentIdle {
+				busy++
+			}
+		}
+	}
+	p.mu.Unlock()
+	m.Agents.Reset()
+	for k, n := range counts {
+		m.Agents.WithLabelValues(k[0], k[1]).Set(float64(n))
+	}
+	if available > 0 {
+		m.Occupancy.Set(float64(busy) / float64(available))
+	} else {
+		m.Occupancy.Set(0)
+	}
 }
 
 // get returns the view of one agent.

@@ -107,6 +107,7 @@ type flight struct {
 	terms     agentTerms
 	waited    time.Duration
 	agentArgs string
+	bridged   bool
 }
 
 func newRunner(e *Engine, c *store.Campaign, lease store.Runner) *runner {
@@ -226,7 +227,18 @@ func (r *runner) handleEvent(ev *esl.Event) {
 				r.e.m.OriginateLat.Observe(now.Sub(f.sentAt).Seconds())
 			}
 		}
+	case attempt.BridgeEvent:
+		if !f.bridged {
+			f.bridged = true
+			r.e.m.Bridged.WithLabelValues(r.id).Inc()
+			if answered := f.a.Member.AnsweredAt; !answered.IsZero() && !in.At.Before(answered) {
+				r.e.m.AnswerToBridge.Observe(in.At.Sub(answered).Seconds())
+			}
+		}
 	case attempt.Answer:
+		if in.Leg != f.a.Member.UUID {
+			break // the agent's answer
+		}
 		if !f.a.Member.Answered {
 			r.e.m.Answered.WithLabelValues(r.id).Inc()
 			r.e.count(r.id, func(p *Progress) { p.Answered++ })
@@ -465,6 +477,9 @@ func (r *runner) agentDone(f *flight, o attempt.Outcome) {
 	default:
 		ev = store.AgentRelease
 	}
+	if ev != store.AgentEnd && ev != store.AgentRelease {
+		r.e.m.AgentMissed.WithLabelValues(o.Agent).Inc()
+	}
 	agent, id, now := f.a.AgentID, f.a.ID, r.now()
 	r.do(func(ctx context.Context) {
 		if err := r.e.st.AgentEvent(ctx, agent, id, ev, now, args...); err != nil {
@@ -638,6 +653,7 @@ func (r *runner) placed(p *plan, n int, res placement) {
 			slot: pl.target.GwName, release: pl.release, args: pl.args,
 			agent: pl.agent, terms: pl.terms, waited: pl.waited, agentArgs: pl.agentArgs}
 		if pl.agent != nil {
+			r.e.m.AgentWait.Observe(pl.waited.Seconds())
 			f.a = attempt.NewForAgent(pl.journal.ID, pl.journal.Node, pl.agent.ID, pl.journal.AgentLeg,
 				time.Duration(pl.terms.callTimeout)*time.Second, p.camp.Parameters.RecordSession, pl.journal.EndRecord)
 		}

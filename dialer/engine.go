@@ -145,7 +145,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	e.runCtx = ctx
 	e.mu.Unlock()
-	go e.agents.run(ctx, agentRefresh, func(err error) { e.log.Warn("dialer: agents not read", "error", err) })
+	go e.agents.run(ctx, agentRefresh, e.m, func(err error) { e.log.Warn("dialer: agents not read", "error", err) })
 	tick := clock.NewTicker(e.clock, e.cfg.Tick)
 	defer tick.Stop()
 	sync := clock.NewTicker(e.clock, time.Second)

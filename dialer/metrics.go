@@ -18,9 +18,15 @@ type Metrics struct {
 	Refused         *prometheus.CounterVec   // node, cause
 	RedisLat        *prometheus.HistogramVec // op
 	ReserveLat      prometheus.Histogram     // one agent reservation
-	ESLConnected    *prometheus.GaugeVec     // node
-	AbandonRate     *prometheus.GaugeVec     // campaign, window
-	Members         *prometheus.GaugeVec     // campaign, state
+	Bridged         *prometheus.CounterVec   // campaign
+	AnswerToBridge  prometheus.Histogram     // member answered -> bridged to the agent
+	AgentWait       prometheus.Histogram     // an agent's wait for a call
+	AgentMissed     *prometheus.CounterVec   // why (missed, rejected, busy, unregistered)
+	Agents          *prometheus.GaugeVec     // status, state
+	Occupancy       prometheus.Gauge
+	ESLConnected    *prometheus.GaugeVec // node
+	AbandonRate     *prometheus.GaugeVec // campaign, window
+	Members         *prometheus.GaugeVec // campaign, state
 	WriteConflicts  prometheus.Counter
 	LostCalls       *prometheus.CounterVec // campaign
 	PendingWrites   prometheus.Gauge
@@ -53,6 +59,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}, []string{"op"}),
 		ReserveLat: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dialer_agent_reservation_seconds", Help: "One agent reservation in Redis (atomic across dialers).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 12)}),
+		Bridged: c("calls_bridged_total", "Calls connected to an agent.", "campaign"),
+		AnswerToBridge: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dialer_answer_to_bridge_seconds",
+			Help:    "From a member's answer to the bridge with the agent: the dead air the member hears.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5}}),
+		AgentWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dialer_agent_wait_seconds",
+			Help:    "How long an agent waited, ready, for the call it was reserved for.",
+			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600}}),
+		AgentMissed:     c("agent_calls_missed_total", "Calls an agent's phone did not take, by why: missed (no answer), rejected, busy, unregistered.", "why"),
+		Agents:          g("agents", "Agents by status and state, as this dialer sees them.", "status", "state"),
+		Occupancy:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "dialer_agent_occupancy", Help: "Available agents in a call or its wrap-up, over available agents."}),
 		ESLConnected:    g("esl_connected", "1 while the event socket of a node is connected.", "node"),
 		AbandonRate:     g("abandon_rate", "Abandoned calls over live answers, by window (1h, 24h, 30d).", "campaign", "window"),
 		Members:         g("members", "Members by state.", "campaign", "state"),
@@ -63,7 +79,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.OriginateLat, m.RingTime,
-			m.Refused, m.RedisLat, m.ReserveLat, m.ESLConnected, m.AbandonRate, m.Members, m.WriteConflicts, m.LostCalls,
+			m.Refused, m.RedisLat, m.ReserveLat, m.Bridged, m.AnswerToBridge, m.AgentWait, m.AgentMissed, m.Agents, m.Occupancy, m.ESLConnected, m.AbandonRate, m.Members, m.WriteConflicts, m.LostCalls,
 			m.PendingWrites, m.EventsProcessed)
 	}
 	return m
@@ -73,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) forgetCampaign(id string) {
 	only := prometheus.Labels{"campaign": id}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.AbandonRate, m.Members, m.LostCalls,
+		m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.AbandonRate, m.Members, m.LostCalls, m.Bridged,
 	} {
 		v.DeletePartialMatch(only)
 	}

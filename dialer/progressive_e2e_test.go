@@ -2,9 +2,11 @@ package dialer_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fsdialer/fsdialer/dialer"
 	"github.com/fsdialer/fsdialer/sim"
 	"github.com/fsdialer/fsdialer/store"
 )
@@ -203,5 +205,49 @@ func TestMemberBucket(t *testing.T) {
 		if m.Variables["dialer_member_id"] == ids[0] && agentOf[m.BridgedTo] != "101" {
 			t.Errorf("the vip member was bridged to %q", agentOf[m.BridgedTo])
 		}
+	}
+}
+
+// TestTwoDialersShareTheAgents: two dialers on one Redis run a campaign
+// each, served by the same three agents: no agent ever has two calls (by
+// the switch's own record), and every member of both is reached.
+func TestTwoDialersShareTheAgents(t *testing.T) {
+	w := newWorld(t, agentsScenario)
+	w.startEngine()
+	_, stop, exited := w.newEngine(func(c *dialer.Config) { c.Instance = "second-dialer" })
+	t.Cleanup(func() { stop(); <-exited })
+	for _, id := range []string{"100", "101", "102"} {
+		w.agent(&store.Agent{ID: id, Skills: []string{"sales"}, WrapUpTime: 2}, store.AgentAvailable)
+	}
+	var camps []*store.Campaign
+	var all [][]string
+	for k := 0; k < 2; k++ {
+		c := progressive(w, func(c *store.Campaign) { c.Skills = []string{"sales"} })
+		var ms []*store.Member
+		for i := 0; i < 8; i++ {
+			ms = append(ms, mem(fmt.Sprintf("+3809%d%06d", 5+k, i)))
+		}
+		camps, all = append(camps, c), append(all, w.add(c, ms...))
+		// each campaign to its own dialer: the other sees it held
+		owner := []string{"test-dialer", "second-dialer"}[k]
+		if ok, err := w.st.AcquireRunner(t.Context(), c.ID, store.Runner{Instance: owner, Token: "placed-by-the-test"}, w.clk.Now(), w.clk.Now().Add(time.Hour)); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		w.start(c)
+	}
+	w.runUntil("calls of both campaigns", 10*time.Minute, func() bool {
+		a0, _ := agentCalls(w, camps[0])
+		a1, _ := agentCalls(w, camps[1])
+		return len(a0) > 0 && len(a1) > 0
+	})
+	for k, c := range camps {
+		owner, _ := w.st.Client().Get(t.Context(), "dialer:{"+c.ID+"}:runner").Result()
+		if want := []string{"test-dialer|", "second-dialer|"}[k]; !strings.HasPrefix(owner, want) {
+			t.Fatalf("campaign %d run by %q, want %s", k, owner, want)
+		}
+	}
+	w.runUntil("every member of both done", 60*time.Minute, func() bool { return w.ended(camps[0], all[0]...)() && w.ended(camps[1], all[1]...)() })
+	if o := w.sw.Ledger().Overlaps(); len(o) > 0 {
+		t.Fatalf("an agent or a number had two calls at once: %+v", o)
 	}
 }

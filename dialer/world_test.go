@@ -71,7 +71,14 @@ func newWorldAt(t *testing.T, scenario string, start time.Time) *world {
 // startEngine starts a dialer: its own ESL client to the switch, its engine.
 func (w *world) startEngine() {
 	w.t.Helper()
-	var eng *dialer.Engine
+	w.eng, w.stop, w.exited = w.newEngine(nil)
+	w.t.Cleanup(w.stopEngine)
+}
+
+// newEngine starts a dialer of its own, configured by w.cfg and then edit;
+// stop ends it and exited is closed when it has.
+func (w *world) newEngine(edit func(*dialer.Config)) (eng *dialer.Engine, stop context.CancelFunc, exited chan struct{}) {
+	w.t.Helper()
 	client := esl.NewClient(esl.ClientConfig{
 		Config:     esl.Config{Password: "ClueCon", OnEvent: func(ev *esl.Event) { eng.HandleEvent("fs1", ev) }},
 		Name:       "fs1",
@@ -85,17 +92,20 @@ func (w *world) startEngine() {
 	if w.cfg != nil {
 		w.cfg(&cfg)
 	}
+	if edit != nil {
+		edit(&cfg)
+	}
 	eng = dialer.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
-	w.eng, w.stop, w.exited = eng, cancel, make(chan struct{})
+	exited = make(chan struct{})
 	go pool.Run(ctx)
-	go func() { eng.Run(ctx); close(w.exited) }()
-	wait, stop := context.WithTimeout(ctx, 5*time.Second)
-	defer stop()
+	go func() { eng.Run(ctx); close(exited) }()
+	wait, stopWait := context.WithTimeout(ctx, 5*time.Second)
+	defer stopWait()
 	if err := client.WaitState(wait, esl.Connected); err != nil {
 		w.t.Fatal(err)
 	}
-	w.t.Cleanup(w.stopEngine)
+	return eng, cancel, exited
 }
 
 // stopEngine kills the dialer as a crash would: calls stay where they are.
