@@ -98,7 +98,13 @@ func (a *Agent) Validate() error {
 	for i, b := range a.Buckets {
 		checkText(&v, fmt.Sprintf("buckets[%d]", i), b, MaxIDLen)
 	}
-	v.check(a.Reach == ReachRing || a.Reach == ReachSession, "reach", "%q is not %q or %q", a.Reach, ReachRing, ReachSession)
+	switch a.Reach {
+	case ReachRing:
+	case ReachSession:
+		v.add("reach", "%q (a persistent session) is not dialed by this version yet: use %q", ReachSession, ReachRing)
+	default:
+		v.add("reach", "%q is not %q or %q", a.Reach, ReachRing, ReachSession)
+	}
 	for _, p := range []struct {
 		name string
 		n    int
