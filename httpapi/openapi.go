@@ -109,7 +109,7 @@ func buildOpenAPI() obj {
 				"accessToken": obj{"type": "apiKey", "in": "header", "name": "X-Access-Token"},
 				"key":         obj{"type": "apiKey", "in": "header", "name": "X-Key"},
 			},
-			"schemas": schemas(),
+			"schemas": withHookSchemas(schemas()),
 		},
 	}
 }

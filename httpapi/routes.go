@@ -60,6 +60,12 @@ var routes = []route{
 	{http.MethodGet, "/calendars/:id", false, (*api).getCalendar, "Get a calendar", "", "Calendar", nil, []int{404}},
 	{http.MethodPut, "/calendars/:id", true, (*api).updateCalendar, "Replace a calendar", "Calendar", "Calendar", nil, []int{400, 404, 422}},
 	{http.MethodDelete, "/calendars/:id", true, (*api).deleteCalendar, "Delete a calendar no campaign uses", "", "DeleteResult", nil, []int{404, 409}},
+	// Webhooks (httpapi/hooks.go): reads need a write token too, as hooks hold the CRM's credentials.
+	{http.MethodPost, "/hooks", true, (*api).createHook, "Create a webhook (seed 004 section 2)", "Hook", "InsertResult", nil, []int{400, 422}},
+	{http.MethodGet, "/hooks", true, (*api).listHooks, "List webhooks, oldest first (secrets never shown)", "", "HookList", nil, nil},
+	{http.MethodGet, "/hooks/:id", true, (*api).getHook, "Get a webhook (its secret never shown)", "", "Hook", nil, []int{404}},
+	{http.MethodPut, "/hooks/:id", true, (*api).replaceHook, "Replace a webhook (a secret left out or \"set\" stays)", "Hook", "Hook", nil, []int{400, 404, 422}},
+	{http.MethodDelete, "/hooks/:id", true, (*api).deleteHook, "Delete a webhook (its undelivered events are dropped)", "", "DeleteResult", nil, []int{404}},
 }
 
 func (a *api) routes(read, write *echo.Group) {

@@ -350,11 +350,15 @@ type Write struct {
 	Record     *CallRecord
 	Stats      map[string]int64 // campaign counters to add to
 	Window     map[string]int64 // windowed counters (see WindowFields)
+	// Outbox are webhook events (JSON, see dialer/hooks) appended to the
+	// campaign's outbox with the write: stored if and only if it is.
+	Outbox [][]byte
 }
 
 // WriteMember applies a Write: the lease, the version and the new numbers
 // are checked first; then the record, its placement, the numbers index,
-// the journal, the history and the counters change together.
+// the journal, the history, the counters and the webhook outbox change
+// together.
 func (s *Store) WriteMember(ctx context.Context, campaign string, w *Write) error {
 	k := keysOf(campaign)
 	var body, expect, history string
@@ -393,7 +397,11 @@ func (s *Store) WriteMember(ctx context.Context, campaign string, w *Write) erro
 			argv = append(argv, f, n)
 		}
 	}
-	reply, err := writeScript.Run(ctx, s.rdb, k.all(), argv...).Text()
+	argv = append(argv, len(w.Outbox))
+	for _, e := range w.Outbox {
+		argv = append(argv, e)
+	}
+	reply, err := writeScript.Run(ctx, s.rdb, append(k.all(), outboxKey(campaign)), argv...).Text()
 	if err != nil {
 		return wrapRedis("write member "+w.Member.ID, err)
 	}

@@ -177,11 +177,13 @@ return n
 
 // writeScript writes a member and places it, after checking its lease or
 // that it has none, its version, and that numbers it gains are free.
-// KEYS: members numbers ready waiting rank leased lease result done journal history stats win
+// KEYS: members numbers ready waiting rank leased lease result done journal history stats win outbox
 // ARGV: id token expectVersion json place score rank attempt historyJSON historyMax
 //
-//	nAdd numbers... nDel numbers... nStats (field incr)... nWin (field incr)...
+//	nAdd numbers... nDel numbers... nStats (field incr)... nWin (field incr)... nOut events...
 //
+// The events go to the campaign's webhook outbox in the same script, so an
+// outcome's events are stored if and only if the outcome is.
 // place: ready|waiting|result|done (with score; waiting also rank), keep
 // (stay where it is), delete (remove the member and its numbers).
 // Returns OK, NOT_FOUND, LEASE_LOST, VERSION, LEASED or DUP:<number>:<member>.
@@ -239,7 +241,10 @@ if ARGV[9] ~= '' then redis.call('XADD', KEYS[11], 'MAXLEN', '~', ARGV[10], '*',
 local ns = tonumber(ARGV[p])
 for j = 1, ns do redis.call('HINCRBY', KEYS[12], ARGV[p + 2*j - 1], ARGV[p + 2*j]) end
 p = p + 2*ns + 1
-for j = 1, tonumber(ARGV[p]) do redis.call('HINCRBY', KEYS[13], ARGV[p + 2*j - 1], ARGV[p + 2*j]) end
+local nw = tonumber(ARGV[p])
+for j = 1, nw do redis.call('HINCRBY', KEYS[13], ARGV[p + 2*j - 1], ARGV[p + 2*j]) end
+p = p + 2*nw + 1
+for j = 1, tonumber(ARGV[p]) do redis.call('XADD', KEYS[14], '*', 'e', ARGV[p + j]) end
 return 'OK'
 `)
 
