@@ -11,6 +11,7 @@ import (
 
 	"github.com/fsdialer/fsdialer/clock"
 	"github.com/fsdialer/fsdialer/dialer/attempt"
+	"github.com/fsdialer/fsdialer/dialer/hooks"
 	"github.com/fsdialer/fsdialer/dialer/pacing"
 	"github.com/fsdialer/fsdialer/esl"
 	"github.com/fsdialer/fsdialer/internal/fifo"
@@ -122,7 +123,8 @@ func newRunner(e *Engine, c *store.Campaign, lease store.Runner) *runner {
 	r.starting.Store(true)
 	r.writer = &writer{st: e.st, clock: e.clock, log: e.log, campaign: c.ID, timed: e.timed, q: fifo.New[*memberWrite](),
 		failed:  func(op string, err error) { r.post(func() { r.storeFailed(op, err) }) },
-		pending: func(d int) { e.m.PendingWrites.Add(float64(d)) }}
+		pending: func(d int) { e.m.PendingWrites.Add(float64(d)) },
+		written: func() { e.notifyHooks(c.ID) }}
 	return r
 }
 
@@ -304,8 +306,10 @@ func (r *runner) query(f *flight, cmd string) {
 }
 
 // agentEvent tells the store what happens to a flight's agent during the
-// call (offered, bridged); the end is told with the outcome.
+// call (offered, bridged), and the CRMs' hooks; the end is told with the
+// outcome.
 func (r *runner) agentEvent(f *flight, event string, now time.Time) {
+	r.callEvent(f, map[string]string{attempt.AgentOffered: hooks.Offering, attempt.AgentBridged: hooks.Bridged}[event], now)
 	ev := map[string]string{attempt.AgentOffered: store.AgentOffer, attempt.AgentBridged: store.AgentBridge}[event]
 	agent, id := f.a.AgentID, f.a.ID
 	r.do(func(ctx context.Context) {
@@ -426,6 +430,7 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 	}
 	var mw *memberWrite
 	cl := store.Claimed{Member: f.member, Token: f.lease.get()}
+	camp := r.plan.camp
 	switch {
 	case o.NotPlaced:
 		// Nobody was called: the member goes back, no attempt counted. A
@@ -439,6 +444,9 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 			delay = refusedDelay
 		}
 		mw = withStats(putBack(r.plan, cl, f.a.ID, delay), agentStats(f, o))
+		mw = withEvents(mw, func(m *store.Member, v verdict, now time.Time) [][]byte {
+			return r.e.outcomeEvents(camp, m, f.journal, f, o, v, now) // on the writer's goroutine: no loop state
+		})
 		mw.lease = f.lease
 	default:
 		if o.Cause == CauseLost {
@@ -448,6 +456,9 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 			r.e.m.LiveAnswered.WithLabelValues(r.id).Inc()
 		}
 		mw = withStats(attemptWrite(r.plan, f, o), agentStats(f, o))
+		mw = withEvents(mw, func(m *store.Member, v verdict, now time.Time) [][]byte {
+			return r.e.outcomeEvents(camp, m, f.journal, f, o, v, now) // on the writer's goroutine: no loop state
+		})
 	}
 	mw.done = func(v verdict, err error) { r.post(func() { r.written(f, v, err) }) }
 	r.writer.push(mw)

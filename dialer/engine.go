@@ -67,6 +67,9 @@ type Config struct {
 	// Region is the default country (ISO 3166 code) for numbers without a
 	// country code, to find their time zone.
 	Region string
+	// Hooks takes the call events for CRMs' webhooks (nil: none are
+	// stored).
+	Hooks Hooks
 }
 
 // ErrUnsupported is returned for campaign types this engine does not dial.

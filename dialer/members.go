@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fsdialer/fsdialer/dialer/attempt"
 	"github.com/fsdialer/fsdialer/store"
 )
 
@@ -71,12 +72,16 @@ func (e *Engine) editMember(ctx context.Context, campaignID, memberID string, ed
 		w := &store.Write{Member: m, ExpectV: old.V, Placement: place, AddNumbers: addedNumbers(old, m), DelNumbers: addedNumbers(m, old)}
 		if m.EndCause != "" && old.EndCause == "" {
 			w.Stats = map[string]int64{"end:" + m.EndCause: 1, "finished": 1}
+			w.Outbox = e.outcomeEvents(c, m, nil, nil, attempt.Outcome{NotPlaced: true}, verdict{}, now)
 		}
 		err = e.st.WriteMember(ctx, campaignID, w)
 		switch {
 		case err == nil:
 			if place.Place != "keep" {
 				state = place.Place
+			}
+			if len(w.Outbox) > 0 {
+				e.notifyHooks(campaignID)
 			}
 			e.Wake()
 			return m, state, nil

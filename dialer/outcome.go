@@ -39,8 +39,11 @@ func (l *memberLease) set(token string) {
 // memberWrite is one change of a member held by the campaign: an attempt's
 // outcome, a put-back, an end, the end of a wait for a call result.
 type memberWrite struct {
-	base  *store.Member // as claimed or last read: the version written over
-	lease *memberLease
+	base *store.Member // as claimed or last read: the version written over
+	// events, when base is nil, are call events to store on their own
+	// (offering, bridged), in order with the writes around them.
+	events [][]byte
+	lease  *memberLease
 	// apply changes m, a copy of the member as stored, and returns the
 	// write to make. It runs again on a member read anew after a conflict.
 	apply func(m *store.Member, now time.Time) (*store.Write, verdict)
@@ -63,6 +66,7 @@ type writer struct {
 	timed    func(op string, f func() error) error
 	failed   func(op string, err error) // Redis failed: dialing pauses
 	pending  func(delta int)            // writes queued or being tried
+	written  func()                     // a write is stored (events may wait for delivery)
 
 	q *fifo.Queue[*memberWrite]
 }
@@ -92,10 +96,19 @@ func (w *writer) write(ctx context.Context, mw *memberWrite) {
 	defer w.pending(-1)
 	delay := 500 * time.Millisecond
 	for {
-		v, err := w.try(ctx, mw)
+		var v verdict
+		var err error
+		if mw.base == nil {
+			err = w.st.AppendOutbox(ctx, w.campaign, mw.events...)
+		} else {
+			v, err = w.try(ctx, mw)
+		}
+		if err == nil {
+			w.written()
+		}
 		if err == nil || definitive(err) {
 			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, errGaveUp) {
-				w.log.Error("dialer: member write refused; its attempt stays in the journal", "campaign", w.campaign, "member", mw.base.ID, "error", err)
+				w.log.Error("dialer: write refused", "campaign", w.campaign, "error", err)
 			}
 			mw.done(v, err)
 			return
@@ -190,6 +203,18 @@ func withStats(mw *memberWrite, stats map[string]int64) *memberWrite {
 	mw.apply = func(m *store.Member, now time.Time) (*store.Write, verdict) {
 		w, v := apply(m, now)
 		w.Stats = store.MergeCounters(w.Stats, stats)
+		return w, v
+	}
+	return mw
+}
+
+// withEvents stores, with the write, the call events fn makes of the
+// member as written.
+func withEvents(mw *memberWrite, fn func(m *store.Member, v verdict, now time.Time) [][]byte) *memberWrite {
+	apply := mw.apply
+	mw.apply = func(m *store.Member, now time.Time) (*store.Write, verdict) {
+		w, v := apply(m, now)
+		w.Outbox = fn(m, v, now)
 		return w, v
 	}
 	return mw

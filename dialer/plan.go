@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fsdialer/fsdialer/dialer/attempt"
 	"github.com/fsdialer/fsdialer/esl"
 	"github.com/fsdialer/fsdialer/store"
 )
@@ -138,16 +139,16 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		res.writes = append(res.writes, putBack(p, cl, "", 0))
 		return
 	case m.Expire > 0 && now.UnixMilli() >= m.Expire:
-		res.writes = append(res.writes, endMember(p, cl, EndMemberExpired))
+		res.writes = append(res.writes, e.memberEnd(p, endMember(p, cl, EndMemberExpired)))
 		return
 	case m.Terminate:
-		res.writes = append(res.writes, endMember(p, cl, EndTerminated))
+		res.writes = append(res.writes, e.memberEnd(p, endMember(p, cl, EndTerminated)))
 		return
 	}
 	ch, ok, wait := p.rules.chooseNumber(m, localTime)
 	if !ok {
 		if wait.IsZero() { // no number left at all
-			res.writes = append(res.writes, endMember(p, cl, ""))
+			res.writes = append(res.writes, e.memberEnd(p, endMember(p, cl, "")))
 		} else { // none allowed at this hour
 			res.writes = append(res.writes, putBackAt(p, cl, wait))
 		}
@@ -165,7 +166,9 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		CommIndex: ch.index, RangeIndex: ch.rangeIdx, RangeDay: ch.day, StartedAt: now.UnixMilli(), EndRecord: e.endRecords}
 	targets := p.router.targets(number)
 	if len(targets) == 0 {
-		res.writes = append(res.writes, noRoute(p, cl, a, ch))
+		res.writes = append(res.writes, withEvents(noRoute(p, cl, a, ch), func(m *store.Member, v verdict, now time.Time) [][]byte {
+			return e.outcomeEvents(p.camp, m, a, nil, attempt.Outcome{Cause: "NO_ROUTE_DESTINATION"}, v, now)
+		}))
 		return
 	}
 	var agent *candidate
@@ -243,7 +246,7 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		releaseLine()
 		release()
 		res.invalid = append(res.invalid, invalidMember{m.ID, err})
-		res.writes = append(res.writes, endMember(p, cl, EndInvalidMember))
+		res.writes = append(res.writes, e.memberEnd(p, endMember(p, cl, EndInvalidMember)))
 		return
 	}
 	if err := e.timed("journal", func() error { return e.st.OpenAttempt(ctx, a) }); err != nil {
@@ -255,6 +258,14 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		return
 	}
 	res.calls = append(res.calls, pl)
+}
+
+// memberEnd stores a member_end event with a write that may end a member
+// without a call.
+func (e *Engine) memberEnd(p *plan, mw *memberWrite) *memberWrite {
+	return withEvents(mw, func(m *store.Member, v verdict, now time.Time) [][]byte {
+		return e.outcomeEvents(p.camp, m, nil, nil, attempt.Outcome{NotPlaced: true}, v, now)
+	})
 }
 
 // bucketWait is how long a member bound to busy agents waits before it is

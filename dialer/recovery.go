@@ -79,7 +79,7 @@ func (r *runner) sweepResults() func(ctx context.Context) func() {
 		}
 		return func() {
 			for _, t := range taken {
-				r.hold(resultWaitEnd(p, t))
+				r.hold(r.e.memberEnd(p, resultWaitEnd(p, t)))
 			}
 		}
 	}
