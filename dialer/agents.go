@@ -146,6 +146,22 @@ func (p *agentPool) gauges(m *Metrics, now time.Time) {
 	}
 }
 
+// reserved notes in the view a reservation this dialer just made, so the
+// next placements do not try the agent again before the view is read
+// anew.
+func (p *agentPool) reserved(id, attempt string, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.agents[id]
+	if !ok {
+		return
+	}
+	l := *v.Live
+	l.State, l.Attempt, l.Until = store.AgentReserved, attempt, until.UnixMilli()
+	v.Live = &l
+	p.agents[id] = v
+}
+
 // get returns the view of one agent.
 func (p *agentPool) get(id string) (store.AgentView, bool) {
 	p.mu.Lock()

@@ -3,13 +3,21 @@ package dialer_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/fsdialer/fsdialer/clock"
 	"github.com/fsdialer/fsdialer/dialer"
 	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/sim"
 	"github.com/fsdialer/fsdialer/sim/simtest"
 	"github.com/fsdialer/fsdialer/store"
 	"github.com/fsdialer/fsdialer/store/storetest"
@@ -108,4 +116,174 @@ default: {answer: 1, ring: 0, talk: 3600}
 		cancel()
 		<-done
 	}
+}
+
+// BenchmarkProgressive: 1,000 agents and 1,000 calls in flight (2,000
+// channels: each agent's and its member's) on one engine, through the
+// simulator in its own process. Agents answer in 0.5 s and members after
+// a 2 s ring, then talk for minutes, so calls pile up until every agent
+// talks. It reports, from the simulator's own record, the time from each
+// member's answer to the bridge with the agent (the member's dead air:
+// the engine reads CHANNEL_ANSWER and writes uuid_bridge in between),
+// p50 and p99, and the engine's CPU per call.
+func BenchmarkProgressive(b *testing.B) {
+	const agents = 1000
+	for it := 0; it < b.N; it++ {
+		var sc strings.Builder
+		sc.WriteString("gateways: [{name: gw}]\ndefault: {answer: 1, ring: 2, talk: 600}\nagents:\n")
+		for i := 0; i < agents; i++ {
+			fmt.Fprintf(&sc, "  - {extension: \"%d\", answer_delay: 0.5}\n", 1000+i)
+		}
+		ledger := filepath.Join(b.TempDir(), "ledger.jsonl")
+		addr := simtest.StartFsim(b, sc.String(), "-ledger", ledger)
+		st := storetest.Open(b)
+		ctx, cancel := context.WithCancel(context.Background())
+		var eng *dialer.Engine
+		tap := &bridgeTap{answered: map[string]time.Time{}, bridged: map[string]time.Time{}}
+		client := esl.NewClient(esl.ClientConfig{
+			Config: esl.Config{Password: "ClueCon", OnEvent: func(ev *esl.Event) {
+				if ev.Name() == "CHANNEL_ANSWER" && ev.Var("dialer_agent_id") == "" {
+					tap.mark(tap.answered, ev.UniqueID())
+				}
+				eng.HandleEvent("fs1", ev)
+			}},
+			Name: "fs1", Address: addr, Events: dialer.Events(),
+			OnState: func(node string, s esl.State, err error) { eng.HandleState(node, s, err) },
+		})
+		pool := esl.NewPool(esl.NewNode(client, 0))
+		metrics := dialer.NewMetrics(nil)
+		eng = dialer.New(dialer.Config{Store: st, Switches: tappedSwitches{dialer.PoolSwitches(pool), tap}, Clock: clock.Real{},
+			Instance: "bench", CallsPerSecond: -1, Metrics: metrics})
+		go pool.Run(ctx)
+		done := make(chan struct{})
+		go func() { eng.Run(ctx); close(done) }()
+		wait, stop := context.WithTimeout(ctx, 10*time.Second)
+		if err := client.WaitState(wait, esl.Connected); err != nil {
+			b.Fatal(err)
+		}
+		stop()
+		for i := 0; i < agents; i++ {
+			id := fmt.Sprint(1000 + i)
+			if _, err := st.PutAgent(ctx, &store.Agent{ID: id, Skills: []string{"bench"}}, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			if err := st.SetAgentStatus(ctx, id, store.AgentAvailable, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c := &store.Campaign{Name: "bench", Type: store.TypeProgressive, Skills: []string{"bench"},
+			Parameters: store.Parameters{Limit: 2 * agents, MinBillSec: 1, OriginateTimeout: 30},
+			Resources:  []store.Resource{{DialledNumber: ".", Destinations: []store.Destination{{GwName: "gw", Enabled: true}}}}}
+		if err := st.CreateCampaign(ctx, c, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		var ms []*store.Member
+		for i := 0; i < 2*agents; i++ {
+			ms = append(ms, &store.Member{Communications: []store.Communication{{Number: fmt.Sprintf("+38050%07d", i)}}})
+		}
+		if _, err := st.InsertMembers(ctx, c, ms, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		start, cpu0 := time.Now(), cpuTime()
+		if _, err := eng.StartCampaign(ctx, c.ID); err != nil {
+			b.Fatal(err)
+		}
+		bridged := metrics.Bridged.WithLabelValues(c.ID)
+		for deadline := time.Now().Add(3 * time.Minute); testutil.ToFloat64(bridged) < agents; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatalf("only %v members bridged", testutil.ToFloat64(bridged))
+			}
+		}
+		elapsed, cpu := time.Since(start), cpuTime()-cpu0
+		b.StopTimer()
+		engine := tap.latencies()
+		sort.Slice(engine, func(i, j int) bool { return engine[i] < engine[j] })
+		b.ReportMetric(float64(engine[len(engine)/2].Microseconds())/1000, "answer-read-to-bridge-written-p50-ms")
+		b.ReportMetric(float64(engine[len(engine)*99/100].Microseconds())/1000, "answer-read-to-bridge-written-p99-ms")
+		bridges := answerToBridge(b, ledger)
+		sort.Slice(bridges, func(i, j int) bool { return bridges[i] < bridges[j] })
+		b.ReportMetric(float64(bridges[len(bridges)/2].Microseconds())/1000, "switch-answer-to-bridge-p50-ms")
+		b.ReportMetric(float64(bridges[len(bridges)*99/100].Microseconds())/1000, "switch-answer-to-bridge-p99-ms")
+		b.ReportMetric(float64(cpu.Milliseconds())/agents, "cpu-ms/call")
+		b.ReportMetric(elapsed.Seconds(), "s-to-1000-bridged")
+		cancel()
+		<-done
+	}
+}
+
+// answerToBridge reads the simulator's ledger: for each member's channel
+// that was bridged, the time from its answer to the bridge.
+func answerToBridge(b *testing.B, path string) []time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	led, err := sim.ReadLedger(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []time.Duration
+	for _, call := range led.Calls {
+		if call.Variables["dialer_agent_id"] == "" && !call.Bridged.IsZero() && !call.Answered.IsZero() {
+			out = append(out, call.Bridged.Sub(call.Answered))
+		}
+	}
+	return out
+}
+
+// bridgeTap times, per member leg, the reading of its CHANNEL_ANSWER and
+// the writing of its uuid_bridge: the engine's part of the dead air.
+type bridgeTap struct {
+	mu                sync.Mutex
+	answered, bridged map[string]time.Time
+}
+
+func (t *bridgeTap) mark(m map[string]time.Time, uuid string) {
+	t.mu.Lock()
+	if _, seen := m[uuid]; !seen {
+		m[uuid] = time.Now()
+	}
+	t.mu.Unlock()
+}
+
+func (t *bridgeTap) latencies() []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []time.Duration
+	for uuid, b := range t.bridged {
+		if a, ok := t.answered[uuid]; ok {
+			out = append(out, b.Sub(a))
+		}
+	}
+	return out
+}
+
+// tappedSwitches hands the engine switches whose uuid_bridge writes are
+// timed.
+type tappedSwitches struct {
+	dialer.Switches
+	tap *bridgeTap
+}
+
+func (ts tappedSwitches) Node(name string) dialer.Switch {
+	sw := ts.Switches.Node(name)
+	if sw == nil {
+		return nil
+	}
+	return tappedSwitch{sw, ts.tap}
+}
+
+type tappedSwitch struct {
+	dialer.Switch
+	tap *bridgeTap
+}
+
+func (s tappedSwitch) API(ctx context.Context, command string) (string, error) {
+	if rest, ok := strings.CutPrefix(command, "uuid_bridge "); ok {
+		member, _, _ := strings.Cut(rest, " ")
+		s.tap.mark(s.tap.bridged, member)
+	}
+	return s.Switch.API(ctx, command)
 }

@@ -296,7 +296,7 @@ func (r *runner) originateAgent(f *flight) {
 // query sends a command about a flight's legs; a failure is told by the
 // legs' events (a leg that is gone ends the call).
 func (r *runner) query(f *flight, cmd string) {
-	r.e.executor(f.a.Member.Node).query(command{text: cmd, done: func(out string, err error) {
+	r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: cmd, done: func(out string, err error) {
 		if err != nil {
 			r.post(func() {
 				r.e.log.Warn("dialer: switch command failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
@@ -367,7 +367,7 @@ func (r *runner) record(f *flight, now time.Time) {
 		r.e.log.Error("dialer: recording not started: set a record path without blanks or quotes", "attempt", f.a.ID, "error", err)
 		return
 	}
-	r.e.executor(f.a.Member.Node).query(command{text: cmd, done: func(_ string, err error) {
+	r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: cmd, done: func(_ string, err error) {
 		r.post(func() {
 			if err != nil {
 				r.e.log.Warn("dialer: recording not started", "attempt", f.a.ID, "error", err)
@@ -382,7 +382,7 @@ func (r *runner) record(f *flight, now time.Time) {
 // end record.
 func (r *runner) check(f *flight) {
 	uuid, records := f.a.Member.UUID, f.a.EndRecords
-	r.e.executor(f.a.Member.Node).query(command{
+	r.e.executor(f.a.Member.Node).query(f.a.ID, command{
 		call: func(ctx context.Context, sw Switch) (string, error) {
 			in := checkLeg(ctx, sw, uuid, records)
 			r.post(func() { r.switchAnswer(f, in) })
@@ -534,7 +534,7 @@ func (r *runner) written(f *flight, v verdict, err error) {
 		// The outcome is stored (or its member is gone): the switch's
 		// record of the call is needed no more. Kept otherwise, for
 		// whoever adopts the attempt from the journal.
-		r.e.executor(f.a.Member.Node).query(command{text: "db delete/" + endRecordRealm + "/" + f.a.ID})
+		r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: "db delete/" + endRecordRealm + "/" + f.a.ID})
 	}
 }
 

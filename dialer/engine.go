@@ -89,10 +89,14 @@ type Engine struct {
 
 	endRecords bool
 
+	// routes are where each channel's events go (by uuid); every event
+	// reads them, so they have a lock of their own.
+	routesMu sync.RWMutex
+	routes   map[string]*runner
+
 	mu        sync.Mutex
 	runCtx    context.Context
 	runners   map[string]*runner // campaign id
-	routes    map[string]*runner // channel uuid: where its events go
 	totals    map[string]*Progress
 	executors map[string]*executor // node
 
@@ -320,15 +324,15 @@ func (e *Engine) schedule(ctx context.Context) {
 
 // route registers where a channel's events go; unroute forgets it.
 func (e *Engine) route(leg string, r *runner) {
-	e.mu.Lock()
+	e.routesMu.Lock()
 	e.routes[leg] = r
-	e.mu.Unlock()
+	e.routesMu.Unlock()
 }
 
 func (e *Engine) unroute(leg string) {
-	e.mu.Lock()
+	e.routesMu.Lock()
 	delete(e.routes, leg)
-	e.mu.Unlock()
+	e.routesMu.Unlock()
 }
 
 // HandleEvent takes a switch event (the esl clients' OnEvent) and queues
@@ -336,9 +340,9 @@ func (e *Engine) unroute(leg string) {
 // (Unique-ID, or the Job-UUID of an originate: the uuid of the leg it
 // placed). It never waits.
 func (e *Engine) HandleEvent(node string, ev *esl.Event) {
-	e.mu.Lock()
+	e.routesMu.RLock()
 	r := e.routes[legOf(ev)]
-	e.mu.Unlock()
+	e.routesMu.RUnlock()
 	if r != nil {
 		r.inbox.Push(inboxItem{event: ev})
 	}

@@ -3,6 +3,7 @@ package dialer
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -20,9 +21,11 @@ const (
 
 // executor sends the commands of one FreeSWITCH node. Originates go out in
 // one lane at the node's pace (FreeSWITCH refuses sessions past its
-// sessions-per-second), everything else in another, so a slow query never
-// delays a call and a burst of calls never delays a bridge. Every command
-// has a deadline. What comes back is handed to the command's done func on
+// sessions-per-second), everything else in queryLanes lanes chosen by the
+// call a command is about (a call's commands keep their order, other
+// calls' go meanwhile on the same socket), so a slow query never delays a
+// call and a burst of calls never delays a bridge. Every command has a
+// deadline. What comes back is handed to the command's done func on
 // the executor's goroutine: campaign loops turn it into an input of their
 // own inbox, behind the events the switch sent before it.
 type executor struct {
@@ -32,8 +35,13 @@ type executor struct {
 	pace  *pacer
 
 	originates *fifo.Queue[command]
-	queries    *fifo.Queue[command]
+	queries    [queryLanes]*fifo.Queue[command]
 }
+
+// queryLanes is how many queries a node's executor has under way at once:
+// a burst of answers (a thousand members picking up within a second)
+// would otherwise queue its bridges behind one another.
+const queryLanes = 8
 
 // command is one command for a node.
 type command struct {
@@ -51,18 +59,24 @@ type command struct {
 }
 
 func newExecutor(ctx context.Context, node string, sw Switches, clk clock.Clock, cps float64) *executor {
-	x := &executor{node: node, sw: sw, clock: clk, pace: newPacer(clk, cps),
-		originates: fifo.New[command](), queries: fifo.New[command]()}
+	x := &executor{node: node, sw: sw, clock: clk, pace: newPacer(clk, cps), originates: fifo.New[command]()}
 	go x.lane(ctx, x.originates, x.pace)
-	go x.lane(ctx, x.queries, nil)
+	for i := range x.queries {
+		x.queries[i] = fifo.New[command]()
+		go x.lane(ctx, x.queries[i], nil)
+	}
 	return x
 }
 
 // originate queues a bgapi originate.
 func (x *executor) originate(c command) { x.originates.Push(c) }
 
-// query queues an api command.
-func (x *executor) query(c command) { x.queries.Push(c) }
+// query queues an api command about a call (key: its attempt id).
+func (x *executor) query(key string, c command) {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	x.queries[h.Sum32()%queryLanes].Push(c)
+}
 
 // throttled tells the executor the switch refused a call for its rate.
 func (x *executor) throttled() { x.pace.back() }

@@ -68,6 +68,7 @@ type placement struct {
 	err     error           // the store failed
 	op      string          // where it failed
 	invalid []invalidMember // members whose data cannot go in a command
+	agents  *agentPicker    // who takes the calls, for campaigns with agents
 }
 
 type invalidMember struct {
@@ -100,6 +101,7 @@ type placed struct {
 func (e *Engine) place(ctx context.Context, r *runner, p *plan, n int) placement {
 	var res placement
 	now := e.clock.Now()
+	res.agents = &agentPicker{e: e, c: p.camp, now: now}
 	var claimed []store.Claimed
 	err := e.timed("claim", func() (err error) {
 		claimed, err = e.st.ClaimMembers(ctx, r.id, n, now, now.Add(e.cfg.LeaseTTL))
@@ -174,7 +176,7 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 	var agent *candidate
 	if needsAgent(p.camp) {
 		var err error
-		if agent, err = e.reserveAgent(ctx, r, p.camp, m.Bucket, a.ID, now); err != nil {
+		if agent, err = res.agents.reserve(ctx, r, m.Bucket, a.ID); err != nil {
 			res.err, res.op = err, "reserve agent"
 			res.writes = append(res.writes, putBack(p, cl, "", 0))
 			return
@@ -275,21 +277,43 @@ const bucketWait = 10 * time.Second
 // needsAgent reports whether a campaign's calls need an agent.
 func needsAgent(c *store.Campaign) bool { return c.Type == store.TypeProgressive }
 
-// reserveAgent reserves the best ready agent for an attempt; none (nil)
-// when no candidate could be had. Candidates taken meanwhile by another
+// agentPicker hands out the candidates of one placement, best first: the
+// campaign's are ordered once per placement, a bucket's when a member
+// bound to it comes.
+type agentPicker struct {
+	e      *Engine
+	c      *store.Campaign
+	now    time.Time
+	cands  []candidate
+	next   int
+	sorted bool
+}
+
+// reserve reserves the best ready agent for an attempt; none (nil) when
+// no candidate could be had. Candidates taken meanwhile by another
 // campaign or dialer are skipped.
-func (e *Engine) reserveAgent(ctx context.Context, r *runner, c *store.Campaign, bucket, attemptID string, now time.Time) (*candidate, error) {
-	cands := e.agents.candidates(c, bucket, now)
-	for i := range cands {
-		if i == maxReserveTries {
-			break
-		}
+func (ap *agentPicker) reserve(ctx context.Context, r *runner, bucket, attemptID string) (*candidate, error) {
+	e := ap.e
+	cands, next := &ap.cands, &ap.next
+	var own []candidate
+	var ownNext int
+	if bucket != "" {
+		own = e.agents.candidates(ap.c, bucket, ap.now)
+		cands, next = &own, &ownNext
+	} else if !ap.sorted {
+		ap.cands, ap.sorted = e.agents.candidates(ap.c, "", ap.now), true
+	}
+	for tries := 0; *next < len(*cands) && tries < maxReserveTries; tries++ {
+		cand := &(*cands)[*next]
+		*next++
 		start := time.Now()
-		err := e.st.ReserveAgent(ctx, cands[i].ID, store.AgentReservation{Attempt: attemptID, Campaign: c.ID, Owner: r.owner(), Until: now.Add(e.cfg.LeaseTTL)}, now)
+		until := ap.now.Add(e.cfg.LeaseTTL)
+		err := e.st.ReserveAgent(ctx, cand.ID, store.AgentReservation{Attempt: attemptID, Campaign: ap.c.ID, Owner: r.owner(), Until: until}, ap.now)
 		e.m.ReserveLat.Observe(time.Since(start).Seconds())
 		switch {
 		case err == nil:
-			return &cands[i], nil
+			e.agents.reserved(cand.ID, attemptID, until)
+			return cand, nil
 		case errors.Is(err, store.ErrAgentNotReady):
 		default:
 			return nil, err

@@ -13,9 +13,10 @@ import (
 )
 
 // StartFsim builds cmd/fsim, runs it with the scenario (YAML) on a free
-// loopback port, with no sessions-per-second limit, and returns its event
-// socket address. It stops with the test.
-func StartFsim(tb testing.TB, scenario string) string {
+// loopback port, with no sessions-per-second limit and any further flags
+// (such as -ledger FILE), and returns its event socket address. It stops
+// with the test.
+func StartFsim(tb testing.TB, scenario string, flags ...string) string {
 	tb.Helper()
 	dir := tb.TempDir()
 	bin := filepath.Join(dir, "fsim")
@@ -28,7 +29,7 @@ func StartFsim(tb testing.TB, scenario string) string {
 	}
 	// A benchmark measures the client: the switch does not throttle it
 	// (a real one would past sessions-per-second, 30 by default).
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-scenario", path, "-sessions-per-second", "0")
+	cmd := exec.Command(bin, append([]string{"-listen", "127.0.0.1:0", "-scenario", path, "-sessions-per-second", "0"}, flags...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
