@@ -288,6 +288,8 @@ type daemon struct {
 	engine *dialer.Engine
 	reg    *prometheus.Registry
 	api    http.Handler
+	// metrics serves /metrics on metrics.listen, when that is set.
+	metrics http.Handler
 }
 
 func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logger) (*daemon, error) {
@@ -322,9 +324,20 @@ func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logg
 		RecordPath: cfg.Dialer.RecordPath, Region: cfg.Dialer.Region})
 	d.engine = eng
 	maxBody, _ := parseSize(cfg.HTTP.MaxBody) // checked with the config
-	d.api = httpapi.New(httpapi.Config{Engine: eng, Store: st, Clock: clk, Tokens: cfg.API.Tokens, ReadTokens: cfg.API.ReadTokens,
+	api := httpapi.Config{Engine: eng, Store: st, Clock: clk, Tokens: cfg.API.Tokens, ReadTokens: cfg.API.ReadTokens,
 		PublicMetrics: cfg.Metrics.Public && cfg.Metrics.Listen == "", PublicHealth: cfg.API.PublicHealth,
-		Gatherer: d.reg, Registerer: d.reg, Ready: d.ready, Logger: log, MaxBody: maxBody})
+		Gatherer: d.reg, Registerer: d.reg, Ready: d.ready, Logger: log, MaxBody: maxBody}
+	d.api = httpapi.New(api)
+	if cfg.Metrics.Listen != "" {
+		// metrics.public is about this listener: a scrape port opened to
+		// Prometheus must not open the API's /metrics as well. A handler
+		// of its own keeps the API's token rules (and answers) for it;
+		// without a Registerer, so the request series are not registered
+		// twice and scrapes are not counted as API requests.
+		m := api
+		m.PublicMetrics, m.Registerer = cfg.Metrics.Public, nil
+		d.metrics = httpapi.New(m)
+	}
 	return d, nil
 }
 
@@ -410,7 +423,7 @@ func (d *daemon) run(ctx context.Context, ls []net.Listener) error {
 	servers := []*http.Server{{Handler: d.api, ReadHeaderTimeout: 10 * time.Second}}
 	if len(ls) > 1 {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", d.api)
+		mux.Handle("/metrics", d.metrics)
 		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second})
 	}
 	for _, l := range ls {
