@@ -62,16 +62,22 @@ const timeScale = 20
 // its member.
 const minBillSec = 5
 
-// The switch's world: 70 % of calls answer and hear a message of 3 to 33
-// s (some too short to count), 20 % are busy, the rest ring out. Ringing
-// and messages take long enough that every fault finds calls in progress,
-// and some end while the dialer or its socket is away.
+// The switch's world: 68 % of calls answer and hear a message of 3 to 33
+// s (some too short to count), 20 % are busy, 2 % rejected (an Error
+// cause: the member ends), the rest ring out. Ringing and messages take
+// long enough that every fault finds calls in progress, and some end while
+// the dialer or its socket is away. The gateway takes 12 new calls a
+// second and the switch 15 sessions: the bursts of a restarted dialer
+// (20 a second) meet congestion (a channel that fails at once) and
+// refused originates (no channel at all).
 const scenario = `
-gateways: [{name: gw}]
+gateways: [{name: gw, cps: 12}]
+sessions_per_second: 15
 playback: {dist: uniform, mean: 18, spread: 15}
 default:
-  answer: 0.7
+  answer: 0.68
   busy: 0.2
+  reject: 0.02
   ring: {dist: uniform, mean: 3, spread: 2}
   talk: 300
 `
@@ -114,7 +120,7 @@ func TestChaos(t *testing.T) {
 	led := r.ledger()
 	rep := Verify(led, rec)
 	ends := r.fromLogs()
-	r.report(rep, ends, seed, took, time.Since(began))
+	r.report(led, rep, ends, seed, took, time.Since(began))
 	if len(rec.Members) != sz.members {
 		t.Errorf("%d members in the store, %d uploaded", len(rec.Members), sz.members)
 	}
@@ -526,7 +532,18 @@ func (r *run) fromLogs() fromLogs {
 }
 
 // report prints the run's figures as the table docs/chaos.md keeps.
-func (r *run) report(rep Report, logs fromLogs, seed uint64, chaos, total time.Duration) {
+func (r *run) report(led sim.Ledger, rep Report, logs fromLogs, seed uint64, chaos, total time.Duration) {
+	congested, refused := 0, 0
+	for _, c := range led.Calls {
+		if c.HangupCause == "NORMAL_CIRCUIT_CONGESTION" {
+			congested++
+		}
+	}
+	for _, l := range led.Logs {
+		if strings.Contains(l.Text, "Throttle Error!") {
+			refused++
+		}
+	}
 	pct := func(n, of int) string {
 		if of == 0 {
 			return "-"
@@ -540,7 +557,9 @@ func (r *run) report(rep Report, logs fromLogs, seed uint64, chaos, total time.D
 	rows := [][2]string{
 		{"run, seed", fmt.Sprintf("%s, %d", r.size.name, seed)},
 		{"members", strconv.Itoa(rep.Members)},
-		{"calls (channels the switch made)", fmt.Sprintf("%d (%d answered, %d reached their member, %d stillborn)", rep.Channels, rep.Answered, rep.Completed, rep.Stillborn)},
+		{"calls (channels the switch made)", fmt.Sprintf("%d (%d answered, %d reached their member, %d congested at the gateway, %d stillborn)",
+			rep.Channels, rep.Answered, rep.Completed, congested, rep.Stillborn)},
+		{"originates the switch refused (sessions-per-second; no channel, not an attempt)", strconv.Itoa(refused)},
 		{"dialer kills (SIGKILL)", strconv.Itoa(r.kills)},
 		{"ESL drops", strconv.Itoa(r.drops)},
 		{"Redis restarts (SIGKILL)", strconv.Itoa(r.restarts)},
