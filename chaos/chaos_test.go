@@ -48,7 +48,7 @@ type size struct {
 	// reach 60 s, a lease, and come back to back.
 	redisDown, redisUp time.Duration
 	// deadline guards against a run that hangs; it is far above the time
-	// a run takes (the short one about 30 s, the full one about 5 min).
+	// a run takes (the short one about 25 s, the full one about 2 min).
 	deadline time.Duration
 }
 
