@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -47,11 +48,15 @@ type Config struct {
 		AllowOpen    bool     `mapstructure:"allow_open"`
 	} `mapstructure:"api"`
 	Dialer struct {
-		Tick       time.Duration `mapstructure:"tick"`
-		LeaseTTL   time.Duration `mapstructure:"lease_ttl"`
-		MaxPerTick int           `mapstructure:"max_per_tick"`
-		RecordPath string        `mapstructure:"record_path"`
-		Region     string        `mapstructure:"region"`
+		Tick           time.Duration `mapstructure:"tick"`
+		LeaseTTL       time.Duration `mapstructure:"lease_ttl"`
+		MaxPerTick     int           `mapstructure:"max_per_tick"`
+		CallsPerSecond float64       `mapstructure:"calls_per_second"`
+		EndRecords     bool          `mapstructure:"end_records"`
+		RecordPath     string        `mapstructure:"record_path"`
+		Region         string        `mapstructure:"region"`
+		TimeScale      float64       `mapstructure:"time_scale"`
+		TimeOrigin     string        `mapstructure:"time_origin"`
 	} `mapstructure:"dialer"`
 	Log struct {
 		Level  string `mapstructure:"level"`
@@ -65,6 +70,9 @@ type Node struct {
 	Address  string `mapstructure:"address"`
 	Password string `mapstructure:"password"`
 	Capacity int    `mapstructure:"capacity"`
+	// CallsPerSecond paces this node's originates; 0 takes
+	// dialer.calls_per_second, a negative value does not pace.
+	CallsPerSecond float64 `mapstructure:"calls_per_second"`
 }
 
 func defaults(v *viper.Viper) {
@@ -80,6 +88,9 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("dialer.tick", 200*time.Millisecond)
 	v.SetDefault("dialer.lease_ttl", 60*time.Second)
 	v.SetDefault("dialer.max_per_tick", 250)
+	v.SetDefault("dialer.calls_per_second", 20)
+	v.SetDefault("dialer.end_records", true)
+	v.SetDefault("dialer.time_scale", 1)
 	v.SetDefault("dialer.record_path", "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav")
 	v.SetDefault("log.level", "info")
 	v.SetDefault("log.format", "text")
@@ -181,12 +192,35 @@ func (c *Config) check() error {
 		if n.Capacity < 0 {
 			bad(key+".capacity", "must not be negative")
 		}
+		if !finite(n.CallsPerSecond) {
+			bad(key+".calls_per_second", "%v is not a number of calls", n.CallsPerSecond)
+		}
 	}
 	if c.Dialer.Tick <= 0 || c.Dialer.Tick > 200*time.Millisecond {
 		bad("dialer.tick", "%v: must be above 0 and at most 200ms", c.Dialer.Tick)
 	}
 	if c.Dialer.LeaseTTL < 5*time.Second {
 		bad("dialer.lease_ttl", "%v: must be at least 5s", c.Dialer.LeaseTTL)
+	}
+	// The engine reads 0 as its default: a 0 written here would pace at
+	// 20 a second while looking like "no pace".
+	if c.Dialer.CallsPerSecond == 0 || !finite(c.Dialer.CallsPerSecond) {
+		bad("dialer.calls_per_second", "%v: must be above 0, or negative for no pace", c.Dialer.CallsPerSecond)
+	}
+	if !(c.Dialer.TimeScale > 0) || !finite(c.Dialer.TimeScale) {
+		bad("dialer.time_scale", "%v: must be above 0", c.Dialer.TimeScale)
+	}
+	if c.Dialer.TimeOrigin != "" {
+		origin, err := time.Parse(time.RFC3339Nano, c.Dialer.TimeOrigin)
+		switch {
+		case err != nil:
+			bad("dialer.time_origin", "%q is not an RFC 3339 time such as 2026-05-01T09:00:00Z", c.Dialer.TimeOrigin)
+		case origin.After(time.Now()):
+			bad("dialer.time_origin", "%s is in the future", c.Dialer.TimeOrigin)
+		case float64(time.Since(origin))*c.Dialer.TimeScale > float64(100*365*24*time.Hour):
+			// A time.Duration holds 292 years.
+			bad("dialer.time_origin", "%s is too long ago for dialer.time_scale %v", c.Dialer.TimeOrigin, c.Dialer.TimeScale)
+		}
 	}
 	if _, err := parseSize(c.HTTP.MaxBody); err != nil {
 		bad("http.max_body", "%v", err)
@@ -203,6 +237,8 @@ func (c *Config) check() error {
 	}
 	return errors.Join(errs...)
 }
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // parseSize reads sizes like 512KiB, 64MiB, 1048576.
 func parseSize(s string) (int64, error) {

@@ -252,7 +252,10 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(cfg.API.Tokens)+len(cfg.API.ReadTokens) == 0 {
 		log.Warn("api.tokens is empty: the REST API is open to anyone who reaches " + ls[0].Addr().String())
 	}
-	d, err := newDaemon(ctx, cfg, clock.Real{}, log)
+	if cfg.Dialer.TimeScale != 1 {
+		log.Warn("dialer.time_scale: the dialer's clock runs faster than real time; for tests only", "time_scale", cfg.Dialer.TimeScale, "time_origin", cfg.Dialer.TimeOrigin)
+	}
+	d, err := newDaemon(ctx, cfg, daemonClock(cfg), log)
 	if err != nil {
 		closeAll(ls)
 		if ctx.Err() != nil {
@@ -288,6 +291,8 @@ type daemon struct {
 	engine *dialer.Engine
 	reg    *prometheus.Registry
 	api    http.Handler
+	// metrics serves /metrics on metrics.listen, when that is set.
+	metrics http.Handler
 }
 
 func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logger) (*daemon, error) {
@@ -317,15 +322,72 @@ func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logg
 		nodes = append(nodes, esl.NewNode(client, n.Capacity))
 	}
 	d.pool = esl.NewPool(nodes...)
-	eng = dialer.New(dialer.Config{Store: st, Switches: dialer.PoolSwitches(d.pool), Clock: clk, Logger: log, Metrics: metrics,
-		Instance: cfg.Instance, Tick: cfg.Dialer.Tick, LeaseTTL: cfg.Dialer.LeaseTTL, MaxPerTick: cfg.Dialer.MaxPerTick,
-		RecordPath: cfg.Dialer.RecordPath, Region: cfg.Dialer.Region})
+	eng = dialer.New(engineConfig(cfg, dialer.Config{Store: st, Switches: dialer.PoolSwitches(d.pool), Clock: clk, Logger: log, Metrics: metrics}))
 	d.engine = eng
 	maxBody, _ := parseSize(cfg.HTTP.MaxBody) // checked with the config
-	d.api = httpapi.New(httpapi.Config{Engine: eng, Store: st, Clock: clk, Tokens: cfg.API.Tokens, ReadTokens: cfg.API.ReadTokens,
+	api := httpapi.Config{Engine: eng, Store: st, Clock: clk, Tokens: cfg.API.Tokens, ReadTokens: cfg.API.ReadTokens,
 		PublicMetrics: cfg.Metrics.Public && cfg.Metrics.Listen == "", PublicHealth: cfg.API.PublicHealth,
-		Gatherer: d.reg, Registerer: d.reg, Ready: d.ready, Logger: log, MaxBody: maxBody})
+		Gatherer: d.reg, Registerer: d.reg, Ready: d.ready, Logger: log, MaxBody: maxBody}
+	d.api = httpapi.New(api)
+	if cfg.Metrics.Listen != "" {
+		// metrics.public is about this listener: a scrape port opened to
+		// Prometheus must not open the API's /metrics as well. A handler
+		// of its own keeps the API's token rules (and answers) for it;
+		// without a Registerer, so the request series are not registered
+		// twice and scrapes are not counted as API requests.
+		m := api
+		m.PublicMetrics, m.Registerer = cfg.Metrics.Public, nil
+		d.metrics = httpapi.New(m)
+	}
 	return d, nil
+}
+
+// engineConfig adds the configuration's engine options to base, which
+// holds what the daemon wires.
+func engineConfig(cfg *Config, base dialer.Config) dialer.Config {
+	base.Instance, base.Tick, base.LeaseTTL, base.MaxPerTick = cfg.Instance, cfg.Dialer.Tick, cfg.Dialer.LeaseTTL, cfg.Dialer.MaxPerTick
+	base.CallsPerSecond, base.NoEndRecords = cfg.Dialer.CallsPerSecond, !cfg.Dialer.EndRecords
+	base.RecordPath, base.Region = cfg.Dialer.RecordPath, cfg.Dialer.Region
+	for _, n := range cfg.FreeSWITCH.Nodes {
+		if n.CallsPerSecond != 0 { // 0: the node takes dialer.calls_per_second
+			if base.NodeCallsPerSecond == nil {
+				base.NodeCallsPerSecond = map[string]float64{}
+			}
+			base.NodeCallsPerSecond[n.Name] = n.CallsPerSecond
+		}
+	}
+	return base
+}
+
+// daemonClock is the real clock, or with dialer.time_scale one that runs
+// that much faster from dialer.time_origin (default: now).
+func daemonClock(cfg *Config) clock.Clock {
+	if cfg.Dialer.TimeScale == 1 {
+		return clock.Real{}
+	}
+	origin := time.Now()
+	if cfg.Dialer.TimeOrigin != "" {
+		origin, _ = time.Parse(time.RFC3339Nano, cfg.Dialer.TimeOrigin) // checked with the config
+	}
+	return originClock{factor: cfg.Dialer.TimeScale, origin: origin}
+}
+
+// originClock runs factor times faster than real time and shows the real
+// time at origin. Unlike clock.Scaled, which starts at its creation, a
+// dialer restarted with the same origin goes on from the time its
+// predecessor had reached: lease expiries, next tries and journal times
+// written under the old process keep their meaning.
+type originClock struct {
+	factor float64
+	origin time.Time
+}
+
+func (c originClock) Now() time.Time {
+	return c.origin.Add(time.Duration(float64(time.Since(c.origin)) * c.factor))
+}
+
+func (c originClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	return time.AfterFunc(time.Duration(float64(d)/c.factor), f)
 }
 
 // ready: Redis answers and at least one switch is connected.
@@ -410,7 +472,7 @@ func (d *daemon) run(ctx context.Context, ls []net.Listener) error {
 	servers := []*http.Server{{Handler: d.api, ReadHeaderTimeout: 10 * time.Second}}
 	if len(ls) > 1 {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", d.api)
+		mux.Handle("/metrics", d.metrics)
 		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second})
 	}
 	for _, l := range ls {

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/dialer"
 )
 
 func TestConfigFromFileAndEnvironment(t *testing.T) {
@@ -81,6 +84,14 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"freeswitch: {nodes: [{name: a, address: x}, {name: a, address: y}]}", "freeswitch.nodes[1].name"},
 		{"dialer: {tick: 2s}", "dialer.tick"},
 		{"dialer: {lease_ttl: 1s}", "dialer.lease_ttl"},
+		{"dialer: {calls_per_second: 0}", "dialer.calls_per_second"},
+		{"dialer: {calls_per_second: .nan}", "dialer.calls_per_second"},
+		{"freeswitch: {nodes: [{address: x, calls_per_second: .inf}]}", "freeswitch.nodes[0].calls_per_second"},
+		{"dialer: {time_scale: 0}", "dialer.time_scale"},
+		{"dialer: {time_scale: -2}", "dialer.time_scale"},
+		{"dialer: {time_scale: 20, time_origin: yesterday}", "dialer.time_origin"},
+		{"dialer: {time_scale: 20, time_origin: '2999-01-01T00:00:00Z'}", "dialer.time_origin"},
+		{"dialer: {time_scale: 50, time_origin: '1900-01-01T00:00:00Z'}", "dialer.time_origin"},
 		{"http: {max_body: lots}", "http.max_body"},
 		{"log: {level: loud}", "log.level"},
 		{"redis: [", "config"},
@@ -259,5 +270,76 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	}
 	if code, _ := d.do("GET", "/healthz", nil); code != 0 {
 		t.Fatalf("a request after the shutdown was answered %d", code)
+	}
+}
+
+// TestEngineOptions: the engine's options are configuration keys, read
+// from the file and the environment.
+func TestEngineOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want func(c dialer.Config) bool
+	}{
+		{"defaults", "", nil, func(c dialer.Config) bool {
+			return c.CallsPerSecond == 20 && !c.NoEndRecords && c.NodeCallsPerSecond == nil && c.LeaseTTL == 60*time.Second
+		}},
+		{"from the file", `
+dialer: {calls_per_second: 12.5, end_records: false, lease_ttl: 20s}
+freeswitch:
+  nodes:
+    - {name: fs1, address: "10.0.0.10:8021", calls_per_second: 5}
+    - {name: fs2, address: "10.0.0.11:8021"}
+    - {name: fs3, address: "10.0.0.12:8021", calls_per_second: -1}
+`, nil, func(c dialer.Config) bool {
+			return c.CallsPerSecond == 12.5 && c.NoEndRecords && c.LeaseTTL == 20*time.Second &&
+				len(c.NodeCallsPerSecond) == 2 && c.NodeCallsPerSecond["fs1"] == 5 && c.NodeCallsPerSecond["fs3"] == -1
+		}},
+		{"from the environment", "", map[string]string{"DIALER_DIALER_CALLS_PER_SECOND": "-1", "DIALER_DIALER_END_RECORDS": "false"},
+			func(c dialer.Config) bool { return c.CallsPerSecond == -1 && c.NoEndRecords }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(path, []byte(tc.yaml), 0o600)
+			cfg, err := loadConfig(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := engineConfig(cfg, dialer.Config{}); !tc.want(c) {
+				t.Fatalf("engine config %+v", c)
+			}
+		})
+	}
+}
+
+// TestTimeScale: dialer.time_scale speeds the daemon's clock up, and a
+// dialer restarted with the same dialer.time_origin goes on from the time
+// its predecessor had reached instead of starting again from the real time.
+func TestTimeScale(t *testing.T) {
+	var real Config
+	real.Dialer.TimeScale = 1
+	if _, ok := daemonClock(&real).(clock.Real); !ok {
+		t.Fatal("time_scale 1 is not the real clock")
+	}
+	origin := time.Now().Add(-10 * time.Second).Truncate(time.Millisecond)
+	t.Setenv("DIALER_DIALER_TIME_SCALE", "20")
+	t.Setenv("DIALER_DIALER_TIME_ORIGIN", origin.Format(time.RFC3339Nano))
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two starts of the dialer, one after the other.
+	for range 2 {
+		before := time.Now()
+		now := daemonClock(cfg).Now()
+		after := time.Now()
+		lo, hi := origin.Add(20*before.Sub(origin)), origin.Add(20*after.Sub(origin))
+		if now.Before(lo) || now.After(hi) {
+			t.Fatalf("the clock says %s, want between %s and %s (200 s and more after the origin)", now, lo, hi)
+		}
 	}
 }

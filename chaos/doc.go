@@ -1,0 +1,11 @@
+// Package chaos proves that dialerd keeps its promises when its parts
+// fail: it runs the real daemon, the FreeSWITCH simulator (cmd/fsim) over
+// ESL and a redis-server with AOF, kills the daemon, cuts its event socket
+// and crashes Redis at random moments of a broadcast campaign, then holds
+// what the dialer recorded against the simulator's ledger, the switch's own
+// record of every channel it made.
+//
+// TestChaos is the run (make chaos for the full one; a short one is part
+// of make test); Proxy and Verify are its parts that are not processes.
+// docs/chaos.md has the figures.
+package chaos
