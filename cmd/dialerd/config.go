@@ -58,6 +58,13 @@ type Config struct {
 		TimeScale      float64       `mapstructure:"time_scale"`
 		TimeOrigin     string        `mapstructure:"time_origin"`
 	} `mapstructure:"dialer"`
+	Hooks struct {
+		Enabled  bool          `mapstructure:"enabled"`
+		Poll     time.Duration `mapstructure:"poll"`
+		Refresh  time.Duration `mapstructure:"refresh"`
+		LeaseTTL time.Duration `mapstructure:"lease_ttl"`
+		Parallel int           `mapstructure:"parallel"`
+	} `mapstructure:"hooks"`
 	Log struct {
 		Level  string `mapstructure:"level"`
 		Format string `mapstructure:"format"`
@@ -92,6 +99,11 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("dialer.end_records", true)
 	v.SetDefault("dialer.time_scale", 1)
 	v.SetDefault("dialer.record_path", "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav")
+	v.SetDefault("hooks.enabled", true)
+	v.SetDefault("hooks.poll", 500*time.Millisecond)
+	v.SetDefault("hooks.refresh", 5*time.Second)
+	v.SetDefault("hooks.lease_ttl", 30*time.Second)
+	v.SetDefault("hooks.parallel", 4)
 	v.SetDefault("log.level", "info")
 	v.SetDefault("log.format", "text")
 }

@@ -23,8 +23,9 @@ import (
 const demoSynopsis = `Usage: dialerd demo [flags]
 
 Runs the dialer with nothing installed: an in-process Redis, the FreeSWITCH
-simulator on a loopback event socket and a voice broadcast campaign, all on
-one clock that can run faster than real time. It prints the API's address
+simulator on a loopback event socket with simulated agents, and a
+progressive campaign (or a voice broadcast: -type broadcast), all on one
+clock that can run faster than real time. It prints the API's address
 and token, the campaign's progress and, when it finishes, a summary; the
 API stays up until Ctrl-C (or -exit-when-done).
 `
@@ -33,6 +34,8 @@ type demoFlags struct {
 	listen       string
 	scale        float64
 	members      int
+	agents       int
+	kind         string
 	seed         uint64
 	every        time.Duration
 	exitWhenDone bool
@@ -44,6 +47,8 @@ func demoFlagSet() (*flag.FlagSet, *demoFlags) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "REST API and metrics `address`")
 	fs.Float64Var(&f.scale, "time-scale", 1, "run this many times faster than real time (engine and simulator together)")
 	fs.IntVar(&f.members, "members", 3000, "members of the demo campaign")
+	fs.StringVar(&f.kind, "type", "progressive", "the demo campaign: progressive (agents take the calls) or broadcast (a message)")
+	fs.IntVar(&f.agents, "agents", 20, "simulated agents of a progressive demo (1 to 1,000)")
 	fs.Uint64Var(&f.seed, "seed", 1, "the simulator's seed")
 	fs.DurationVar(&f.every, "report", 3*time.Second, "real time between progress lines")
 	fs.BoolVar(&f.exitWhenDone, "exit-when-done", false, "exit once the campaign finishes instead of serving the API until Ctrl-C")
@@ -62,8 +67,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, demoSynopsis, args, stdout, stderr); err != nil {
 		return err
 	}
-	if f.scale <= 0 || f.members < 1 || f.members > 1000000 || f.every <= 0 {
-		return errors.New("demo: -time-scale and -report must be above 0 and -members from 1 to 1,000,000")
+	if f.scale <= 0 || f.members < 1 || f.members > 1000000 || f.every <= 0 || f.agents < 1 || f.agents > 1000 {
+		return errors.New("demo: -time-scale and -report must be above 0, -members from 1 to 1,000,000, -agents from 1 to 1,000")
+	}
+	if f.kind != "progressive" && f.kind != "broadcast" {
+		return fmt.Errorf("demo: -type %q: progressive or broadcast", f.kind)
 	}
 	cfg, err := loadConfig("")
 	if err != nil {
@@ -90,6 +98,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	sc := sim.DefaultScenario()
 	sc.Seed = f.seed
+	for i := len(sc.Agents); i < f.agents; i++ { // the default world has 20 phones
+		sc.Agents = append(sc.Agents, sim.AgentSpec{Extension: fmt.Sprint(1000 + i), AnswerDelay: sc.Agents[0].AnswerDelay})
+	}
 	sw := sim.New(sc, clk, sim.Options{DiscardLedger: true}) // a demo runs for hours: the record would only grow
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -106,14 +117,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	start := d.clock.Now()
-	c, err := seedDemo(ctx, d, f.members)
+	c, err := seedDemo(ctx, d, f)
 	if err != nil {
 		closeAll(ls)
 		d.store.Close()
 		return fmt.Errorf("demo campaign: %w", err)
 	}
 	token := cfg.API.Tokens[0]
-	fmt.Fprintf(stdout, "fsdialer demo: %d members, campaign %s, simulator on %s, time x%g\n", f.members, c.ID, l.Addr(), f.scale)
+	who := ""
+	if f.kind == "progressive" {
+		who = fmt.Sprintf(", %d agents", f.agents)
+	}
+	fmt.Fprintf(stdout, "fsdialer demo: a %s campaign of %d members%s, campaign %s, simulator on %s, time x%g\n", f.kind, f.members, who, c.ID, l.Addr(), f.scale)
 	fmt.Fprintf(stdout, "  REST API  http://%s/api/v2/dialer   (X-Access-Token: %s)\n", api, token)
 	fmt.Fprintf(stdout, "  metrics   http://%s/metrics\n", api)
 	fmt.Fprintf(stdout, "  try       curl -H 'X-Access-Token: %s' http://%s/api/v2/dialer/%s/stats\n", token, api, c.ID)
@@ -121,7 +136,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	w := &watcher{d: d, campaign: c.ID, every: f.every, scale: f.scale, api: api, out: stdout, started: start, realStart: time.Now()}
+	w := &watcher{d: d, campaign: c.ID, every: f.every, scale: f.scale, api: api, out: stdout, started: start, realStart: time.Now(), agents: f.kind == "progressive"}
 	if f.exitWhenDone {
 		w.done = func() { stop(errDemoDone) }
 	}
@@ -147,8 +162,9 @@ func demoListenHint(_, addr string) (name, advice string) {
 	return "-listen", fmt.Sprintf("choose a free one, such as -listen %s (make run ARGS='-listen %s')", free, free)
 }
 
-// seedDemo creates and starts the demo campaign.
-func seedDemo(ctx context.Context, d *daemon, n int) (*store.Campaign, error) {
+// seedDemo creates the demo's agents and campaign, and starts it.
+func seedDemo(ctx context.Context, d *daemon, f *demoFlags) (*store.Campaign, error) {
+	n := f.members
 	c := &store.Campaign{
 		Name: "Demo voice broadcast", Description: "members of the simulator's default world", Type: store.TypeBroadcast,
 		Parameters: store.Parameters{Limit: 100, MinBillSec: 5, OriginateTimeout: 30, MaxTryCount: 3, IntervalTryCount: 120},
@@ -156,6 +172,20 @@ func seedDemo(ctx context.Context, d *daemon, n int) (*store.Campaign, error) {
 			{GwName: "subscribers", DialString: "$1", GwProto: "sip", Limit: 300, Enabled: true, CallerIDNumber: "380440000000"},
 		}}},
 		Broadcast: store.Broadcast{File: "/usr/share/freeswitch/sounds/demo-message.wav"},
+	}
+	if f.kind == "progressive" {
+		c.Name, c.Type, c.Broadcast = "Demo progressive", store.TypeProgressive, store.Broadcast{}
+		c.Skills, c.AgentStrategy = []string{"demo"}, "longest-idle-agent"
+		c.AgentParams = store.AgentParams{WrapUpTime: 10, NoAnswerDelayTime: 30, MaxNoAnswer: 3}
+		for i := 0; i < f.agents; i++ {
+			id := fmt.Sprint(1000 + i) // the simulator's phones user/1000 ...
+			if _, err := d.store.PutAgent(ctx, &store.Agent{ID: id, Name: fmt.Sprintf("Demo agent %d", i+1), Skills: []string{"demo"}}, d.clock.Now()); err != nil {
+				return nil, err
+			}
+			if err := d.store.SetAgentStatus(ctx, id, store.AgentAvailable, d.clock.Now()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := d.store.CreateCampaign(ctx, c, d.clock.Now()); err != nil {
 		return nil, err
@@ -192,6 +222,7 @@ type watcher struct {
 	done      func() // called once the campaign finished; nil: keep serving
 	started   time.Time
 	realStart time.Time
+	agents    bool // a progressive demo: show the agents
 }
 
 func (w *watcher) watch(ctx context.Context) {
@@ -255,10 +286,51 @@ func (w *watcher) watch(ctx context.Context) {
 			placedBefore, placedAt = p.placed, now
 			fmt.Fprintf(w.out, "demo %s  done %d/%d  placed %d  answered %d  in flight %d  %.1f calls/s  %s\n",
 				fmtElapsed(now.Sub(w.started)), done, total, p.placed, p.answered, p.inFlight, rate, w.left(est, now, done, total))
+			if w.agents {
+				fmt.Fprintf(w.out, "           %s\n", w.agentLine(ctx, now))
+			}
 			lastLine = time.Now()
 		}
 		state = c.State
 	}
+}
+
+// agentLine says what the agents do: how many in each state, their
+// occupancy (in a call or wrap-up, of the available ones) and the calls
+// each has answered per hour so far.
+func (w *watcher) agentLine(ctx context.Context, now time.Time) string {
+	all, err := w.d.store.ListAgents(ctx)
+	if err != nil || len(all) == 0 {
+		return "agents: not known"
+	}
+	byState := map[string]int{}
+	available, busy, answered := 0, 0, 0
+	for _, a := range all {
+		st := a.Live.Shown(now)
+		byState[st]++
+		answered += a.Live.CallsAnswered
+		if store.Available(a.Live.Status) {
+			available++
+			if st != store.AgentWaiting && st != store.AgentIdle {
+				busy++
+			}
+		}
+	}
+	var parts []string
+	for _, st := range []string{store.AgentInCall, store.AgentWrapUp, store.AgentOffering, store.AgentReserved, store.AgentWaiting, store.AgentIdle} {
+		if n := byState[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", strings.ToLower(st), n))
+		}
+	}
+	occupancy := 0.0
+	if available > 0 {
+		occupancy = float64(busy) / float64(available)
+	}
+	perHour := 0.0
+	if h := now.Sub(w.started).Hours(); h > 0 {
+		perHour = float64(answered) / float64(len(all)) / h
+	}
+	return fmt.Sprintf("agents %d: %s  occupancy %.0f%%  %.1f calls per agent-hour", len(all), strings.Join(parts, ", "), 100*occupancy, perHour)
 }
 
 // left words the estimate of the time left, in simulated time and, when

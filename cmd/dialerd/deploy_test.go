@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fsdialer/fsdialer/dialer"
+	"github.com/fsdialer/fsdialer/dialer/hooks"
 	"github.com/fsdialer/fsdialer/httpapi"
 )
 
@@ -45,6 +46,7 @@ func TestDeployReferencesRealMetrics(t *testing.T) {
 	exported := names{}
 	dialer.NewMetrics(exported)
 	httpapi.New(httpapi.Config{Registerer: exported})
+	hooks.New(hooks.Config{Registerer: exported})
 
 	var rules struct {
 		Groups []struct {

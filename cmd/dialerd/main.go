@@ -34,6 +34,7 @@ import (
 
 	"github.com/fsdialer/fsdialer/clock"
 	"github.com/fsdialer/fsdialer/dialer"
+	"github.com/fsdialer/fsdialer/dialer/hooks"
 	"github.com/fsdialer/fsdialer/esl"
 	"github.com/fsdialer/fsdialer/httpapi"
 	"github.com/fsdialer/fsdialer/store"
@@ -289,6 +290,7 @@ type daemon struct {
 	store  *store.Store
 	pool   *esl.Pool
 	engine *dialer.Engine
+	hooks  *hooks.Dispatcher // nil: webhooks off
 	reg    *prometheus.Registry
 	api    http.Handler
 	// metrics serves /metrics on metrics.listen, when that is set.
@@ -322,7 +324,13 @@ func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logg
 		nodes = append(nodes, esl.NewNode(client, n.Capacity))
 	}
 	d.pool = esl.NewPool(nodes...)
-	eng = dialer.New(engineConfig(cfg, dialer.Config{Store: st, Switches: dialer.PoolSwitches(d.pool), Clock: clk, Logger: log, Metrics: metrics}))
+	base := dialer.Config{Store: st, Switches: dialer.PoolSwitches(d.pool), Clock: clk, Logger: log, Metrics: metrics}
+	if cfg.Hooks.Enabled {
+		d.hooks = hooks.New(hooks.Config{Store: st, Clock: clk, Instance: cfg.Instance, Logger: log, Registerer: d.reg,
+			Poll: cfg.Hooks.Poll, Refresh: cfg.Hooks.Refresh, LeaseTTL: cfg.Hooks.LeaseTTL, Parallel: cfg.Hooks.Parallel})
+		base.Hooks = d.hooks
+	}
+	eng = dialer.New(engineConfig(cfg, base))
 	d.engine = eng
 	maxBody, _ := parseSize(cfg.HTTP.MaxBody) // checked with the config
 	api := httpapi.Config{Engine: eng, Store: st, Clock: clk, Tokens: cfg.API.Tokens, ReadTokens: cfg.API.ReadTokens,
@@ -483,7 +491,13 @@ func (d *daemon) run(ctx context.Context, ls []net.Listener) error {
 	defer stopRunning()
 	var running sync.WaitGroup
 	failed := make(chan error, 2+len(servers))
-	for _, run := range []func(context.Context) error{d.pool.Run, d.engine.Run} {
+	runs := []func(context.Context) error{d.pool.Run, d.engine.Run}
+	if d.hooks != nil {
+		// Its deliveries under way finish and their progress is saved
+		// before the store closes.
+		runs = append(runs, func(ctx context.Context) error { d.hooks.Run(ctx); return nil })
+	}
+	for _, run := range runs {
 		running.Go(func() {
 			if err := run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 				failed <- err
