@@ -59,8 +59,9 @@ bench: need-redis
 	$(GO) test -run '^$$' -bench ParseEvents -cpu 1 -benchtime 2s -count 3 ./esl | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench OriginateRoundTrip -benchtime 20000x -count 3 ./sim | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench ClientMemory10kCalls -benchtime 1x ./sim | tee -a $(BENCHOUT)
-	$(GO) test -run '^$$' -bench 'MillionMembers|ConcurrentClaimers' -benchtime 1x ./store | tee -a $(BENCHOUT)
+	$(GO) test -run '^$$' -bench 'MillionMembers|ConcurrentClaimers|AgentReservation' -benchtime 1x ./store | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench EngineThroughput -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
+	$(GO) test -run '^$$' -bench Progressive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench 'BulkUpload|StatusLatency' -benchtime 1x ./httpapi | tee -a $(BENCHOUT)
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s).
@@ -72,6 +73,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./sim
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBodies -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz FuzzScanCSV -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run '^$$' -fuzz FuzzDecodeHook -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run '^$$' -fuzz FuzzOriginateArgs -fuzztime $(FUZZTIME) ./dialer
 
 clean:
 	rm -rf bin $(BENCHOUT)
