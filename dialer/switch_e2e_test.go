@@ -1,17 +1,16 @@
 package dialer_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/fsdialer/fsdialer/dialer"
+	"github.com/fsdialer/fsdialer/internal/syncbuf"
 	"github.com/fsdialer/fsdialer/store"
 )
 
@@ -94,29 +93,11 @@ func TestUnknownGatewayTakesTheJobsCause(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink the engine writes from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // After a reconnect the dialer says what it found: calls still up, ended
 // (by the switch's record), never placed, lost.
 func TestReconnectIsLogged(t *testing.T) {
 	w := newWorld(t, robustScenario)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	w.cfg = func(c *dialer.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }
 	w.startEngine()
 	c, ids := robustCampaign(w, 20)

@@ -1,44 +1,25 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fsdialer/fsdialer/httpapi"
+	"github.com/fsdialer/fsdialer/internal/syncbuf"
 )
-
-// lockedBuffer is a log the server writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestNotReadyIsNotAnError: /readyz answering 503 is an expected state: it
 // is logged at WARN once when it begins, not at ERROR per probe, and it is
 // not counted in the API's request series the 5xx alert watches.
 func TestNotReadyIsNotAnError(t *testing.T) {
 	var down atomic.Bool
-	var log lockedBuffer
+	var log syncbuf.Buffer
 	reg := prometheus.NewRegistry()
 	f := newFixture(t, func(c *httpapi.Config) {
 		c.Ready = func(context.Context) error {

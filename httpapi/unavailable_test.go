@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fsdialer/fsdialer/httpapi"
+	"github.com/fsdialer/fsdialer/internal/syncbuf"
 )
 
 // TestOnlyRedisFailingIs503: Redis not serving answers 503 "the store is
@@ -84,7 +85,7 @@ func TestOnlyRedisFailingIs503(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var log lockedBuffer
+			var log syncbuf.Buffer
 			f := newFixture(t, func(c *httpapi.Config) {
 				c.Logger = slog.New(slog.NewTextHandler(&log, nil))
 			})

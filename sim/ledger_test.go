@@ -1,35 +1,16 @@
 package sim
 
 import (
-	"bytes"
 	"net"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fsdialer/fsdialer/clock"
 	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/internal/syncbuf"
 )
-
-// syncBuffer is a ledger file the test reads while the switch writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // TestLedgerRecordsCommandsAsRead: every command on every connection, with
 // its headers and body, in the order read, and the connection it came on.
@@ -92,7 +73,7 @@ func TestLedgerRecordsCommandsAsRead(t *testing.T) {
 // TestLedgerRecordsCalls: a broadcast call, a busy one, one to an unknown
 // gateway, a bridge: what the switch did with each.
 func TestLedgerRecordsCalls(t *testing.T) {
-	file := &syncBuffer{}
+	file := &syncbuf.Buffer{}
 	clk := clock.NewFake(testEpoch)
 	sw := New(mustScenario(t, behaviourScenario), clk, Options{LedgerWriter: file})
 	s := attach(t, sw, clk)

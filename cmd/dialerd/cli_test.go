@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsdialer/fsdialer/internal/syncbuf"
 )
 
 // TestMain lets a test run dialerd's main in a child process (the test
@@ -27,11 +29,11 @@ func TestMain(m *testing.M) {
 }
 
 // dialerd starts "dialerd args..." as a child process.
-func dialerd(t *testing.T, env []string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer) {
+func dialerd(t *testing.T, env []string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncbuf.Buffer) {
 	t.Helper()
 	cmd = exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "DIALERD_TEST_MAIN=1"), env...)
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -170,7 +172,7 @@ func TestSignalsEndCleanly(t *testing.T) {
 }
 
 // outputs shows a child's stdout and stderr together.
-type outputs struct{ stdout, stderr *syncBuffer }
+type outputs struct{ stdout, stderr *syncbuf.Buffer }
 
 func (o outputs) String() string {
 	return "stdout:\n" + o.stdout.String() + "stderr:\n" + o.stderr.String()
@@ -219,7 +221,7 @@ func TestTakenPortIsToldFirst(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			err := run(context.Background(), tc.args, &stdout, &stderr)
 			if err == nil {
 				t.Fatal("started on a taken address")
@@ -284,7 +286,7 @@ func TestRunRefusesAnOpenAPI(t *testing.T) {
 	t.Setenv("DIALER_HTTP_LISTEN", "0.0.0.0:0")
 	t.Setenv("DIALER_REDIS_URL", "redis://"+closedAddr(t)+"/0")
 	t.Setenv("DIALER_FREESWITCH_ADDRESS", closedAddr(t))
-	var out syncBuffer
+	var out syncbuf.Buffer
 	if err := run(context.Background(), []string{"run"}, &out, &out); err == nil || !strings.Contains(err.Error(), "api.allow_open") {
 		t.Fatalf("an open API on every interface: %v", err)
 	}

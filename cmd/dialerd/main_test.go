@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/fsdialer/fsdialer/clock"
 	"github.com/fsdialer/fsdialer/dialer"
+	"github.com/fsdialer/fsdialer/internal/syncbuf"
 )
 
 func TestConfigFromFileAndEnvironment(t *testing.T) {
@@ -104,29 +104,16 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}
 }
 
-// syncBuffer is a Buffer safe to write from the demo and read from the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // demo is "dialerd demo" running in the test.
 type demo struct {
 	addr string
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	stop func() error // cancels the demo, waits for it to end
 }
 
 func startDemo(t *testing.T, members int, flags ...string) *demo {
 	t.Helper()
-	d := &demo{out: &syncBuffer{}}
+	d := &demo{out: &syncbuf.Buffer{}}
 	t.Setenv("DIALER_API_TOKENS", "demo-token")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -217,7 +204,7 @@ func TestDemo(t *testing.T) {
 // without an error, after the summary.
 func TestDemoExitsWhenDone(t *testing.T) {
 	t.Setenv("DIALER_API_TOKENS", "demo-token")
-	var out syncBuffer
+	var out syncbuf.Buffer
 	err := run(context.Background(), []string{"demo", "-listen", "127.0.0.1:0", "-time-scale", "50", "-members", "5", "-report", "200ms", "-exit-when-done"}, &out, &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())

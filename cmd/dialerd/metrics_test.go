@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/fsdialer/fsdialer/internal/syncbuf"
 )
 
 // TestMetricsListener: with metrics.listen set, that listener serves
@@ -51,7 +53,7 @@ func TestMetricsListener(t *testing.T) {
 			t.Setenv("DIALER_METRICS_PUBLIC", fmt.Sprint(tc.public))
 			t.Setenv("DIALER_API_TOKENS", "t")
 			t.Setenv("DIALER_API_READ_TOKENS", "r")
-			var out syncBuffer
+			var out syncbuf.Buffer
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- run(ctx, []string{"run"}, &out, &out) }()
