@@ -80,6 +80,10 @@ func (s *Switch) hangup(ch *channel, cause string, local bool) {
 	}
 	other := ch.bridge
 	if other != nil && !other.hungUp {
+		if on, _ := other.v.get("park_after_bridge"); switchTrue(on) {
+			s.hangupParkingOther(ch, other, cause, local)
+			return
+		}
 		s.hangupBridged(ch, other, cause, local)
 		return
 	}
@@ -131,6 +135,46 @@ func (s *Switch) hangupBridged(first, second *channel, cause string, local bool)
 	s.emitDestroy(second)
 	s.emitComplete(first)
 	s.emitDestroy(first)
+}
+
+// hangupParkingOther ends a bridged leg whose other leg has
+// park_after_bridge set: the other leg's bridge ends and parks it
+// (switch_ivr_bridge.c: audio_bridge_on_exchange_media for the peer of a
+// uuid_bridge, switch_ivr_multi_threaded_bridge for its originator, both
+// switch_ivr_park_session; then switch_ivr_park fires CHANNEL_PARK from
+// the CS_PARK state, with no application running). CHANNEL_UNBRIDGE is
+// the originator's, as in the capture of a bridged hangup. The parked leg
+// keeps park_after_bridge (switch_ivr_park clears it only with a
+// park_timeout), so it parks again after its next bridge. Which of the two
+// threads fires first is a race; the peer's park comes before the
+// originator's unbridge here, as the peer's hangup did in the capture.
+func (s *Switch) hangupParkingOther(gone, stays *channel, cause string, local bool) {
+	originator := gone
+	if stays.otherType == "originatee" {
+		originator = stays
+	}
+	gone.v.set("last_bridge_to", stays.uuid)
+	s.hangupLeg(gone, cause, local)
+	stays.v.set("last_bridge_to", gone.uuid)
+	stays.v.set("last_bridge_hangup_cause", cause)
+	stays.v.set("bridge_hangup_cause", cause)
+	gone.v.set("bridge_hangup_cause", cause)
+	if originator == stays { // its own thread: the unbridge, then the park
+		s.emit("CHANNEL_UNBRIDGE", stays)
+	}
+	for _, name := range []string{"bridge_channel", "bridge_uuid", "signal_bond"} {
+		stays.v.unset(name)
+	}
+	stays.bridge, stays.otherType, stays.logicalIn = nil, "", false
+	stays.state, stays.stateNum = "CS_PARK", 6
+	stays.parked = true
+	s.emit("CHANNEL_PARK", stays)
+	if originator == gone {
+		s.emit("CHANNEL_UNBRIDGE", gone)
+	}
+	gone.bridge = nil
+	s.emitComplete(gone)
+	s.emitDestroy(gone)
 }
 
 // hangupLeg fires CHANNEL_HANGUP and ends the running application.

@@ -52,20 +52,33 @@ type CallRecord struct {
 	Variables map[string]string `json:"variables,omitempty"`
 	// Stillborn channels were made and destroyed at once (an unknown
 	// gateway): never on the network, never live.
-	Stillborn    bool           `json:"stillborn,omitempty"`
-	Created      time.Time      `json:"created"`
-	CreatedSeq   uint64         `json:"created_seq"`
-	Answered     time.Time      `json:"answered,omitzero"`
-	HungUp       time.Time      `json:"hung_up,omitzero"`
-	HungUpSeq    uint64         `json:"hung_up_seq,omitempty"` // 0 while the channel lives
-	HangupCause  string         `json:"hangup_cause,omitempty"`
-	Billsec      int64          `json:"billsec"`
-	Billmsec     int64          `json:"billmsec"`
-	Applications []AppRecord    `json:"applications,omitempty"`
-	BridgedTo    string         `json:"bridged_to,omitempty"` // the other leg's uuid
-	Bridged      time.Time      `json:"bridged,omitzero"`
-	Hooks        []HookRecord   `json:"hooks,omitempty"`
-	appIndex     map[string]int // application uuid -> index in Applications
+	Stillborn    bool        `json:"stillborn,omitempty"`
+	Created      time.Time   `json:"created"`
+	CreatedSeq   uint64      `json:"created_seq"`
+	Answered     time.Time   `json:"answered,omitzero"`
+	HungUp       time.Time   `json:"hung_up,omitzero"`
+	HungUpSeq    uint64      `json:"hung_up_seq,omitempty"` // 0 while the channel lives
+	HangupCause  string      `json:"hangup_cause,omitempty"`
+	Billsec      int64       `json:"billsec"`
+	Billmsec     int64       `json:"billmsec"`
+	Applications []AppRecord `json:"applications,omitempty"`
+	BridgedTo    string      `json:"bridged_to,omitempty"` // the other leg's uuid, of its last bridge
+	Bridged      time.Time   `json:"bridged,omitzero"`
+	// Bridges are every bridge of the channel, in order: a leg that parks
+	// after a bridge (park_after_bridge) may be bridged again.
+	Bridges  []BridgeSpan   `json:"bridges,omitempty"`
+	Hooks    []HookRecord   `json:"hooks,omitempty"`
+	appIndex map[string]int // application uuid -> index in Applications
+}
+
+// BridgeSpan is one bridge of a channel: from CHANNEL_BRIDGE to the
+// CHANNEL_UNBRIDGE or the hangup of either leg, whichever came first.
+type BridgeSpan struct {
+	Other    string    `json:"other"`
+	From     time.Time `json:"from"`
+	FromSeq  uint64    `json:"from_seq"`
+	Until    time.Time `json:"until,omitzero"`
+	UntilSeq uint64    `json:"until_seq,omitempty"` // 0 while it lasts
 }
 
 // AppRecord is an application the channel ran, its argument as expanded.
@@ -97,7 +110,7 @@ type LogLine struct {
 // ledgerEntry is one line of the ledger file: what happened, in order.
 // Folding the entries in order gives the Ledger (apply).
 type ledgerEntry struct {
-	Kind string    `json:"kind"` // command, create, stillborn, answer, execute, complete, bridge, hangup, cdr, hook, log
+	Kind string    `json:"kind"` // command, create, stillborn, answer, execute, complete, bridge, unbridge, hangup, cdr, hook, log
 	Seq  uint64    `json:"seq"`
 	At   time.Time `json:"at"`
 
@@ -219,10 +232,19 @@ func (l *Ledger) apply(e ledgerEntry, byUUID map[string]int) {
 	case "bridge":
 		if c := call(); c != nil {
 			c.BridgedTo, c.Bridged = e.Other, e.At
+			c.Bridges = append(c.Bridges, BridgeSpan{Other: e.Other, From: e.At, FromSeq: e.Seq})
+		}
+	case "unbridge":
+		if c := call(); c != nil {
+			c.endBridge(e, "")
 		}
 	case "hangup":
 		if c := call(); c != nil && c.HungUpSeq == 0 {
 			c.HungUp, c.HungUpSeq, c.HangupCause = e.At, e.Seq, e.Cause
+			c.endBridge(e, "")
+			if i, ok := byUUID[c.BridgedTo]; ok && c.BridgedTo != "" {
+				l.Calls[i].endBridge(e, c.UUID)
+			}
 		}
 	case "cdr":
 		if c := call(); c != nil {
@@ -339,6 +361,42 @@ func (l Ledger) Overlaps() []Overlap {
 				if a.HungUpSeq == 0 || b.CreatedSeq < a.HungUpSeq {
 					out = append(out, Overlap{Destination: d, First: a.UUID, Second: b.UUID, From: b.Created})
 				}
+			}
+		}
+	}
+	return out
+}
+
+// endBridge closes the channel's bridge under way, if any (with other,
+// only a bridge to that leg).
+func (c *CallRecord) endBridge(e ledgerEntry, other string) {
+	if n := len(c.Bridges); n > 0 && c.Bridges[n-1].UntilSeq == 0 && (other == "" || c.Bridges[n-1].Other == other) {
+		c.Bridges[n-1].Until, c.Bridges[n-1].UntilSeq = e.At, e.Seq
+	}
+}
+
+// BridgeOverlap is a channel bridged to a second leg before its bridge to
+// the first had ended: an agent with two members on the line.
+type BridgeOverlap struct {
+	UUID          string
+	First, Second string // the other legs
+	From          time.Time
+}
+
+func (o BridgeOverlap) String() string {
+	return fmt.Sprintf("%s: bridged to %s while still bridged to %s, from %s", o.UUID, o.Second, o.First, o.From.Format(time.RFC3339Nano))
+}
+
+// BridgeOverlaps checks that no channel was ever bridged to two legs at
+// once, by the switch's order of events. It returns every case, nil when
+// none.
+func (l Ledger) BridgeOverlaps() []BridgeOverlap {
+	var out []BridgeOverlap
+	for _, c := range l.Calls {
+		for i := 1; i < len(c.Bridges); i++ {
+			prev, next := c.Bridges[i-1], c.Bridges[i]
+			if prev.UntilSeq == 0 || next.FromSeq < prev.UntilSeq {
+				out = append(out, BridgeOverlap{UUID: c.UUID, First: prev.Other, Second: next.Other, From: next.From})
 			}
 		}
 	}
@@ -486,6 +544,12 @@ func (s *Switch) noteEvent(name string, ch *channel, extra []kv) {
 		}
 		s.rec.note(ledgerEntry{Kind: "bridge", At: e.At, UUID: ch.uuid, Other: ch.bridge.uuid})
 		e.Kind, e.UUID, e.Other = "bridge", ch.bridge.uuid, ch.uuid
+	case "CHANNEL_UNBRIDGE":
+		if ch.bridge == nil {
+			return
+		}
+		s.rec.note(ledgerEntry{Kind: "unbridge", At: e.At, UUID: ch.uuid, Other: ch.bridge.uuid})
+		e.Kind, e.UUID, e.Other = "unbridge", ch.bridge.uuid, ch.uuid
 	case "CHANNEL_HANGUP":
 		e.Kind, e.Cause = "hangup", ch.cause
 	case "CHANNEL_HANGUP_COMPLETE":

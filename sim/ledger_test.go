@@ -227,3 +227,31 @@ func TestCommandFramingInPieces(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeOverlaps: a channel bridged to a second leg before its bridge
+// to the first ended, by the switch's order of events.
+func TestBridgeOverlaps(t *testing.T) {
+	span := func(other string, from, until uint64) BridgeSpan {
+		return BridgeSpan{Other: other, FromSeq: from, UntilSeq: until}
+	}
+	for _, tc := range []struct {
+		name  string
+		spans []BridgeSpan
+		want  []string // "first second"
+	}{
+		{"one bridge", []BridgeSpan{span("m1", 1, 0)}, nil},
+		{"one after the other", []BridgeSpan{span("m1", 1, 5), span("m2", 6, 0)}, nil},
+		{"the second before the first ended", []BridgeSpan{span("m1", 1, 5), span("m2", 4, 0)}, []string{"m1 m2"}},
+		{"the first never ended", []BridgeSpan{span("m1", 1, 0), span("m2", 6, 9)}, []string{"m1 m2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, o := range (Ledger{Calls: []CallRecord{{UUID: "agent", Bridges: tc.spans}}}).BridgeOverlaps() {
+				got = append(got, o.First+" "+o.Second)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

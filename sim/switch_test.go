@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -246,6 +247,58 @@ func TestBridgedSubscriberTalksThenBothLegsEnd(t *testing.T) {
 	if h := s.event("CHANNEL_HANGUP_COMPLETE", "member"); h.Var("billsec") != "3" || h.Var("bridge_epoch") == "0" {
 		t.Fatalf("member billsec %s bridge_epoch %s", h.Var("billsec"), h.Var("bridge_epoch"))
 	}
+}
+
+// TestParkAfterBridgeKeepsTheAgent: an agent's leg with
+// park_after_bridge=true parks again when the member it was bridged to
+// hangs up (the park before the member's unbridge, no hangup of its own),
+// and takes the next member the same way; the ledger has both bridges,
+// one after the other.
+func TestParkAfterBridgeKeepsTheAgent(t *testing.T) {
+	s := newSession(t, mustScenario(t, behaviourScenario))
+	s.bgapi("job-agent", "originate {origination_uuid=agent,park_after_bridge=true,originate_timeout=20}user/1000 &park()")
+	s.waitEvent("CHANNEL_CREATE", "agent")
+	for i, member := range []string{"member1", "member2"} {
+		s.call(t, member, "sofia/gateway/gw/900"+strconv.Itoa(i)+" &park()")
+		s.clk.Advance(2 * time.Second)
+		s.waitEvent("CHANNEL_PARK", member)
+		s.waitEvent("CHANNEL_PARK", "agent")
+		if out := s.api("uuid_bridge " + member + " agent"); out != "+OK agent\n" {
+			t.Fatalf("uuid_bridge %s: %q", member, out)
+		}
+		s.clk.Advance(2 * time.Second) // the member's talk time
+		s.waitEvent("CHANNEL_DESTROY", member)
+		s.wait("the agent parked again", func([]*esl.Event) bool {
+			return strings.Count(s.names("agent"), "CHANNEL_PARK") == i+2
+		})
+	}
+	if e := s.event("CHANNEL_HANGUP", "agent"); e != nil {
+		t.Fatalf("the agent's leg hung up: %s", e.Get("Hangup-Cause"))
+	}
+	all := s.names("")
+	park := strings.LastIndex(all, "CHANNEL_PARK agent")
+	if unbridge := strings.LastIndex(all, "CHANNEL_UNBRIDGE member2"); park < 0 || unbridge < park {
+		t.Errorf("the agent's park and the member's unbridge, in that order:\n%s", all)
+	}
+	if got := s.names("agent"); strings.Count(got, "CHANNEL_EXECUTE_COMPLETE") != 1 || strings.Count(got, "CHANNEL_UNPARK") != 2 {
+		t.Errorf("the first park is the application's, the second the state's (no EXECUTE_COMPLETE):\n%s", got)
+	}
+	led := s.sw.Ledger()
+	var agent CallRecord
+	for _, c := range led.Calls {
+		if c.UUID == "agent" {
+			agent = c
+		}
+	}
+	if len(agent.Bridges) != 2 || agent.Bridges[0].Other != "member1" || agent.Bridges[1].Other != "member2" ||
+		agent.Bridges[0].UntilSeq == 0 || agent.Bridges[1].UntilSeq == 0 || agent.HungUpSeq != 0 {
+		t.Fatalf("the agent's record: %+v", agent)
+	}
+	if o := led.BridgeOverlaps(); o != nil {
+		t.Fatalf("bridge overlaps: %v", o)
+	}
+	s.api("uuid_kill agent")
+	s.waitEvent("CHANNEL_DESTROY", "agent")
 }
 
 func TestPlaybackExtensionsAndTransfer(t *testing.T) {
