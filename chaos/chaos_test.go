@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsdialer/fsdialer/internal/tcpproxy"
 	"github.com/fsdialer/fsdialer/sim"
 	"github.com/fsdialer/fsdialer/store"
 )
@@ -169,7 +170,7 @@ type run struct {
 	dir      string
 	redis    *redisServer
 	fs       *fsim
-	proxy    *Proxy
+	proxy    *tcpproxy.Proxy
 	d        *dialerd
 	api      string
 	tail     *ledgerTail
@@ -225,7 +226,7 @@ func (r *run) setUp() {
 	}
 	t.Cleanup(r.fs.stop)
 	r.tail = &ledgerTail{path: filepath.Join(r.dir, "ledger.jsonl")}
-	if r.proxy, err = NewProxy(r.fs.addr); err != nil {
+	if r.proxy, err = tcpproxy.New(r.fs.addr); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.proxy.Close)

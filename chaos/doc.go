@@ -6,6 +6,7 @@
 // record of every channel it made.
 //
 // TestChaos is the run (make chaos for the full one; a short one is part
-// of make test); Proxy and Verify are its parts that are not processes.
+// of make test); Verify is its part that is not a process, and
+// internal/tcpproxy cuts the event socket.
 // docs/chaos.md has the figures.
 package chaos

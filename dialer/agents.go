@@ -162,6 +162,20 @@ func (p *agentPool) reserved(id, attempt string, until time.Time) {
 	p.agents[id] = v
 }
 
+// withSessions returns the agents reached by a session, and any other
+// with a session leg (its reach changed since).
+func (p *agentPool) withSessions() []store.AgentView {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []store.AgentView
+	for _, v := range p.agents {
+		if v.Reach == store.ReachSession || v.Live.Session != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // get returns the view of one agent.
 func (p *agentPool) get(id string) (store.AgentView, bool) {
 	p.mu.Lock()
@@ -173,7 +187,8 @@ func (p *agentPool) get(id string) (store.AgentView, bool) {
 // candidate is an agent who may take a call now.
 type candidate struct {
 	store.AgentView
-	waited time.Duration // since the agent was last ready
+	waited time.Duration  // since the agent was last ready
+	leg    store.Reserved // once reserved: the agent's session, if reached by one
 }
 
 // candidates returns the agents who serve the campaign and are ready at

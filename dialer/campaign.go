@@ -412,7 +412,7 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 	for uuid := range r.legs {
 		if r.legs[uuid] == f {
 			delete(r.legs, uuid)
-			r.e.unroute(uuid)
+			r.e.unroute(uuid, r)
 		}
 	}
 	if f.release != nil {
@@ -526,6 +526,11 @@ const refusedDelay = 10 * time.Second
 // written closes an attempt once its outcome is stored (or can never be).
 func (r *runner) written(f *flight, v verdict, err error) {
 	attempt.Step(f.a, attempt.Input{Kind: attempt.Written}, r.now())
+	if f.verifying {
+		// Its events ended it before the switch answered the round's
+		// question: counted now, or the round would never be complete.
+		r.reconciled(f, attempt.Input{Kind: attempt.SwitchAnswer, Known: true})
+	}
 	delete(r.flights, f.a.ID)
 	if err == nil && !f.outcome.NotPlaced {
 		r.counted(v)
@@ -663,7 +668,12 @@ func (r *runner) placed(p *plan, n int, res placement) {
 			journal: pl.journal, member: pl.member, lease: newLease(pl.token), choice: pl.choice,
 			slot: pl.target.GwName, release: pl.release, args: pl.args,
 			agent: pl.agent, terms: pl.terms, waited: pl.waited, agentArgs: pl.agentArgs}
-		if pl.agent != nil {
+		switch {
+		case pl.journal.AgentSession:
+			r.e.m.AgentWait.Observe(pl.waited.Seconds())
+			f.a = attempt.NewForSession(pl.journal.ID, pl.journal.Node, pl.agent.ID, pl.journal.AgentLeg,
+				p.camp.Parameters.RecordSession, pl.journal.EndRecord)
+		case pl.agent != nil:
 			r.e.m.AgentWait.Observe(pl.waited.Seconds())
 			f.a = attempt.NewForAgent(pl.journal.ID, pl.journal.Node, pl.agent.ID, pl.journal.AgentLeg,
 				time.Duration(pl.terms.callTimeout)*time.Second, p.camp.Parameters.RecordSession, pl.journal.EndRecord)
@@ -689,9 +699,10 @@ func (r *runner) track(f *flight) {
 // journal keeps what was not written.
 func (r *runner) forgetAll() {
 	for uuid, f := range r.legs {
-		r.e.unroute(uuid)
-		if f.release != nil {
+		r.e.unroute(uuid, r)
+		if f.release != nil { // once: an attempt with an agent has two legs
 			f.release()
+			f.release = nil
 		}
 	}
 	if r.timer != nil {

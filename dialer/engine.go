@@ -77,22 +77,26 @@ var ErrUnsupported = errors.New("not supported")
 
 // Engine runs the campaigns.
 type Engine struct {
-	cfg    Config
-	st     *store.Store
-	sw     Switches
-	clock  clock.Clock
-	log    *slog.Logger
-	m      *Metrics
-	zones  *zones
-	lines  *lines
-	agents *agentPool
+	cfg      Config
+	st       *store.Store
+	sw       Switches
+	clock    clock.Clock
+	log      *slog.Logger
+	m        *Metrics
+	zones    *zones
+	lines    *lines
+	agents   *agentPool
+	sessions *sessions
 
 	endRecords bool
 
-	// routes are where each channel's events go (by uuid); every event
-	// reads them, so they have a lock of their own.
-	routesMu sync.RWMutex
-	routes   map[string]*runner
+	// routes are where each channel's events go (by uuid): the campaign
+	// whose call it is, and the keeper of the agents' session legs (a
+	// session leg's events go to both while a call holds it); every
+	// event reads them, so they have a lock of their own.
+	routesMu    sync.RWMutex
+	routes      map[string]*runner
+	sessionLegs map[string]bool
 
 	mu        sync.Mutex
 	runCtx    context.Context
@@ -134,16 +138,18 @@ func New(cfg Config) *Engine {
 	if cfg.RecordPath == "" {
 		cfg.RecordPath = "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav"
 	}
-	return &Engine{
+	e := &Engine{
 		cfg: cfg, st: cfg.Store, sw: cfg.Switches, clock: cfg.Clock, log: cfg.Logger, m: cfg.Metrics,
 		zones:      newZones(cfg.Region),
 		lines:      newLines(),
 		agents:     newAgentPool(cfg.Store, cfg.Clock),
 		endRecords: !cfg.NoEndRecords, runCtx: context.Background(),
-		runners: map[string]*runner{}, routes: map[string]*runner{}, totals: map[string]*Progress{},
+		runners: map[string]*runner{}, routes: map[string]*runner{}, sessionLegs: map[string]bool{}, totals: map[string]*Progress{},
 		executors: map[string]*executor{},
 		wake:      make(chan struct{}, 1), syncNow: make(chan struct{}, 1),
 	}
+	e.sessions = newSessions(e)
+	return e
 }
 
 // Run runs the engine until ctx ends. Calls in flight then stay in the
@@ -153,6 +159,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.runCtx = ctx
 	e.mu.Unlock()
 	go e.agents.run(ctx, agentRefresh, e.m, func(err error) { e.log.Warn("dialer: agents not read", "error", err) })
+	go e.sessions.run(ctx)
 	tick := clock.NewTicker(e.clock, e.cfg.Tick)
 	defer tick.Stop()
 	sync := clock.NewTicker(e.clock, time.Second)
@@ -322,16 +329,20 @@ func (e *Engine) schedule(ctx context.Context) {
 	}
 }
 
-// route registers where a channel's events go; unroute forgets it.
+// route registers where a channel's events go.
 func (e *Engine) route(leg string, r *runner) {
 	e.routesMu.Lock()
 	e.routes[leg] = r
 	e.routesMu.Unlock()
 }
 
-func (e *Engine) unroute(leg string) {
+// unroute forgets a channel's route if it is still r's: an agent's
+// session leg goes from campaign to campaign.
+func (e *Engine) unroute(leg string, r *runner) {
 	e.routesMu.Lock()
-	delete(e.routes, leg)
+	if e.routes[leg] == r {
+		delete(e.routes, leg)
+	}
 	e.routesMu.Unlock()
 }
 
@@ -340,12 +351,28 @@ func (e *Engine) unroute(leg string) {
 // (Unique-ID, or the Job-UUID of an originate: the uuid of the leg it
 // placed). It never waits.
 func (e *Engine) HandleEvent(node string, ev *esl.Event) {
+	leg := legOf(ev)
 	e.routesMu.RLock()
-	r := e.routes[legOf(ev)]
+	r, session := e.routes[leg], e.sessionLegs[leg]
 	e.routesMu.RUnlock()
 	if r != nil {
 		r.inbox.Push(inboxItem{event: ev})
 	}
+	if session {
+		e.sessions.post(func() { e.sessions.event(ev) })
+	}
+}
+
+func (e *Engine) routeSession(leg string) {
+	e.routesMu.Lock()
+	e.sessionLegs[leg] = true
+	e.routesMu.Unlock()
+}
+
+func (e *Engine) unrouteSession(leg string) {
+	e.routesMu.Lock()
+	delete(e.sessionLegs, leg)
+	e.routesMu.Unlock()
 }
 
 // HandleState takes a switch's connection state (the esl clients' OnState).
@@ -358,6 +385,9 @@ func (e *Engine) HandleState(node string, st esl.State, err error) {
 		v = 1
 	}
 	e.m.ESLConnected.WithLabelValues(node).Set(v)
+	if st == esl.Connected {
+		e.sessions.post(func() { e.sessions.nodeUp(node) })
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, r := range e.runners {

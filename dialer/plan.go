@@ -191,6 +191,9 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 			return
 		}
 		a.Agent, a.AgentLeg = agent.ID, esl.NewUUID()
+		if agent.leg.Session != "" { // the member is bridged into the agent's session
+			a.AgentLeg, a.AgentSession = agent.leg.Session, true
+		}
 	}
 	// unreserve gives the agent back when the call cannot be placed.
 	unreserve := func() {
@@ -225,7 +228,14 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		return
 	}
 	release := func() { e.releaseSlot(tgt.GwName, a.ID) }
-	sw, releaseLine, err := e.sw.Acquire()
+	var sw Switch
+	var releaseLine func()
+	var err error
+	if a.AgentSession { // a bridge joins two legs of one switch
+		sw, releaseLine, err = e.sw.AcquireOn(agent.leg.SessionNode)
+	} else {
+		sw, releaseLine, err = e.sw.Acquire()
+	}
 	if err != nil {
 		unreserve()
 		release()
@@ -238,7 +248,9 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 	pl := &placed{journal: a, member: cl.Member, token: cl.Token, choice: ch, target: *tgt, release: releaseLine, args: args}
 	if agent != nil && err == nil {
 		pl.agent, pl.terms, pl.waited = agent.Agent, termsOf(agent.Agent, p.camp), agent.waited
-		pl.agentArgs, err = agentOriginateArgs(p.camp, m, a, agent.Agent, pl.terms, e.endRecords)
+		if !a.AgentSession {
+			pl.agentArgs, err = agentOriginateArgs(p.camp, m, a, agent.Agent, pl.terms, e.endRecords)
+		}
 	}
 	if err != nil {
 		unreserve()
@@ -308,12 +320,14 @@ func (ap *agentPicker) reserve(ctx context.Context, r *runner, bucket, attemptID
 		*next++
 		start := time.Now()
 		until := ap.now.Add(e.cfg.LeaseTTL)
-		err := e.st.ReserveAgent(ctx, cand.ID, store.AgentReservation{Attempt: attemptID, Campaign: ap.c.ID, Owner: r.owner(), Until: until}, ap.now)
+		leg, err := e.st.ReserveAgent(ctx, cand.ID, store.AgentReservation{Attempt: attemptID, Campaign: ap.c.ID, Owner: r.owner(), Until: until}, ap.now)
 		e.m.ReserveLat.Observe(time.Since(start).Seconds())
 		switch {
 		case err == nil:
 			e.agents.reserved(cand.ID, attemptID, until)
-			return cand, nil
+			got := *cand
+			got.leg = leg
+			return &got, nil
 		case errors.Is(err, store.ErrAgentNotReady):
 		default:
 			return nil, err

@@ -183,6 +183,9 @@ func (r *runner) adopt(a *store.Attempt, m *store.Member) {
 		// over, and the agent's terms come from the view (the agent may
 		// be gone: then the defaults).
 		f.a.Agent, f.a.AgentID = &attempt.Leg{UUID: a.AgentLeg, Node: a.Node}, a.Agent
+		if a.AgentSession { // up before the call, and kept after it
+			f.a.Agent.Session, f.a.Agent.Answered, f.a.AgentKept = true, true, true
+		}
 		f.agent = &store.Agent{ID: a.Agent}
 		if v, ok := r.e.agents.get(a.Agent); ok {
 			f.agent = v.Agent

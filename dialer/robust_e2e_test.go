@@ -104,8 +104,9 @@ func TestSwitchConnectionLost(t *testing.T) {
 	w.start(c)
 	w.runUntil("ten calls answered", time.Minute, answered(w, 10))
 	away := w.clk.Now()
-	w.sw.Server().DropConnections()
-	w.clk.Advance(10 * time.Second) // at once: calls end while nobody listens
+	w.proxy.Cut(time.Hour)          // the network: the switch and its calls go on
+	w.clk.Advance(10 * time.Second) // calls end while nobody listens
+	w.proxy.Cut(0)                  // back
 	back := w.clk.Now()
 	w.runUntil("all members done", 30*time.Minute, w.ended(c, ids...))
 	checkNothingLost(t, w, c, ids)

@@ -18,6 +18,9 @@ type Switches interface {
 	// Acquire takes a line on a connected node with free capacity; release
 	// gives it back.
 	Acquire() (sw Switch, release func(), err error)
+	// AcquireOn takes a line on the named node (a call bridged to a leg
+	// that is there).
+	AcquireOn(node string) (sw Switch, release func(), err error)
 	// Hold counts a call found on a node (after a restart) against its
 	// capacity.
 	Hold(node string) (release func())
@@ -36,6 +39,14 @@ type poolSwitches struct{ p *esl.Pool }
 
 func (ps poolSwitches) Acquire() (Switch, func(), error) {
 	n, err := ps.p.Acquire()
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, n.Release, nil
+}
+
+func (ps poolSwitches) AcquireOn(node string) (Switch, func(), error) {
+	n, err := ps.p.AcquireOn(node)
 	if err != nil {
 		return nil, nil, err
 	}

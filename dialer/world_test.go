@@ -14,6 +14,7 @@ import (
 	"github.com/fsdialer/fsdialer/clock"
 	"github.com/fsdialer/fsdialer/dialer"
 	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/internal/tcpproxy"
 	"github.com/fsdialer/fsdialer/sim"
 	"github.com/fsdialer/fsdialer/store"
 	"github.com/fsdialer/fsdialer/store/storetest"
@@ -33,7 +34,8 @@ type world struct {
 	redis  *storetest.Server
 	st     *store.Store
 	sw     *sim.Switch
-	addr   string
+	addr   string          // the switch's event socket
+	proxy  *tcpproxy.Proxy // the dialers' way to it: the network, cut at will
 	obs    *observer
 	eng    *dialer.Engine
 	stop   context.CancelFunc
@@ -64,6 +66,10 @@ func newWorldAt(t *testing.T, scenario string, start time.Time) *world {
 	w.addr = l.Addr().String()
 	go w.sw.Serve(l)
 	t.Cleanup(func() { w.sw.Close() })
+	if w.proxy, err = tcpproxy.New(w.addr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.proxy.Close)
 	w.obs = newObserver(t, w.addr, w.clk)
 	return w
 }
@@ -82,7 +88,7 @@ func (w *world) newEngine(edit func(*dialer.Config)) (eng *dialer.Engine, stop c
 	client := esl.NewClient(esl.ClientConfig{
 		Config:     esl.Config{Password: "ClueCon", OnEvent: func(ev *esl.Event) { eng.HandleEvent("fs1", ev) }},
 		Name:       "fs1",
-		Address:    w.addr,
+		Address:    w.proxy.Addr(),
 		Events:     dialer.Events(),
 		MinBackoff: 5 * time.Millisecond,
 		OnState:    func(node string, s esl.State, err error) { eng.HandleState(node, s, err) },

@@ -389,6 +389,17 @@ func TestPoolPlacesCallsByFreeCapacity(t *testing.T) {
 	if n, err := p.Acquire(); err != nil || n != a {
 		t.Fatalf("after a release: %v, %v", n, err)
 	}
+	// AcquireOn takes a line of the named node only.
+	b.Release()
+	if _, err := p.AcquireOn("a"); !errors.Is(err, ErrNoCapacity) {
+		t.Fatalf("on a full node: %v", err)
+	}
+	if n, err := p.AcquireOn("b"); err != nil || n != b {
+		t.Fatalf("on b: %v, %v", n, err)
+	}
+	if _, err := p.AcquireOn("c"); !errors.Is(err, ErrNoCapacity) {
+		t.Fatalf("on a node that does not exist: %v", err)
+	}
 }
 
 // TestReplyComesAfterTheEventsBeforeIt: a switch sends events and then a

@@ -3,6 +3,7 @@ package esl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -88,6 +89,27 @@ func (p *Pool) Acquire() (*Node, error) {
 		// Claim the line unless a concurrent Acquire took the last one.
 		if cur := best.inUse.Load(); cur < best.capacity && best.inUse.CompareAndSwap(cur, cur+1) {
 			return best, nil
+		}
+	}
+}
+
+// AcquireOn takes a line on the named node: a call that must be on the
+// same switch as another (a member bridged into an agent's session).
+func (p *Pool) AcquireOn(name string) (*Node, error) {
+	n := p.Node(name)
+	if n == nil {
+		return nil, fmt.Errorf("esl: no node %q: %w", name, ErrNoCapacity)
+	}
+	for {
+		if n.free() <= 0 {
+			return nil, fmt.Errorf("esl: node %s: %w", name, ErrNoCapacity)
+		}
+		if n.capacity == 0 {
+			n.inUse.Add(1)
+			return n, nil
+		}
+		if cur := n.inUse.Load(); cur < n.capacity && n.inUse.CompareAndSwap(cur, cur+1) {
+			return n, nil
 		}
 	}
 }

@@ -40,6 +40,7 @@ const (
 	IdleBusy         = "busy"         // busy or do-not-disturb: busy_delay_time
 	IdleUnregistered = "unregistered" // the endpoint is not registered: until the agent or a supervisor sets a status
 	IdleMaxNoAnswer  = "max_no_answer"
+	IdleHungUp       = "hung_up" // hung up their session: Logged Out until they set a status
 )
 
 // Ways to reach an agent.
@@ -99,9 +100,7 @@ func (a *Agent) Validate() error {
 		checkText(&v, fmt.Sprintf("buckets[%d]", i), b, MaxIDLen)
 	}
 	switch a.Reach {
-	case ReachRing:
-	case ReachSession:
-		v.add("reach", "%q (a persistent session) is not dialed by this version yet: use %q", ReachSession, ReachRing)
+	case ReachRing, ReachSession:
 	default:
 		v.add("reach", "%q is not %q or %q", a.Reach, ReachRing, ReachSession)
 	}
@@ -158,10 +157,24 @@ type AgentLive struct {
 	Campaign string `json:"campaign,omitempty"`
 	Owner    string `json:"-"`
 	Until    int64  `json:"-"`
-	// Session is the uuid of the agent's persistent leg (reach "session").
-	Session     string `json:"session,omitempty"`
-	SessionNode string `json:"-"`
+	// Reach is the agent's (the document's, copied here so the reserving
+	// script sees it).
+	Reach string `json:"-"`
+	// The agent's persistent leg (reach "session"): its uuid and switch,
+	// whether it rings or is up, the dialer keeping it and until when
+	// (ms) unless renewed.
+	Session      string `json:"session,omitempty"`
+	SessionNode  string `json:"session_node,omitempty"`
+	SessionState string `json:"session_state,omitempty"` // SessionRinging, SessionUp
+	SessionOwner string `json:"-"`
+	SessionUntil int64  `json:"-"`
 }
+
+// States of an agent's persistent leg.
+const (
+	SessionRinging = "ringing" // called; not answered yet
+	SessionUp      = "up"      // answered: members are bridged into it
+)
 
 // Available reports whether a status takes calls.
 func Available(status string) bool { return status == AgentAvailable || status == AgentOnDemand }
@@ -171,8 +184,25 @@ func (l *AgentLive) Reserved(now time.Time) bool { return l.Attempt != "" && l.U
 
 // Ready reports whether the agent may be offered a call at now: available,
 // not reserved, waiting, or past its wrap-up or delay (an unregistered
-// endpoint waits for a status to be set).
+// endpoint waits for a status to be set), and, reached by a session, with
+// the session up.
 func (l *AgentLive) Ready(now time.Time) bool {
+	return l.free(now) && (l.Reach != ReachSession || l.SessionState == SessionUp)
+}
+
+// WantsSession reports whether an agent reached by a session has none and
+// should be called to open one at now: as Ready, but for the session.
+func (l *AgentLive) WantsSession(now time.Time) bool {
+	return l.Reach == ReachSession && l.Session == "" && l.free(now)
+}
+
+// SessionLapsed reports whether the dialer keeping the agent's session
+// stopped renewing it (it died): another may take the leg over.
+func (l *AgentLive) SessionLapsed(now time.Time) bool {
+	return l.Session != "" && l.SessionUntil <= now.UnixMilli()
+}
+
+func (l *AgentLive) free(now time.Time) bool {
 	if !Available(l.Status) || l.Reserved(now) || l.Reason == IdleUnregistered {
 		return false
 	}
@@ -211,14 +241,15 @@ func agentLiveKey(id string) string { return "dialer:{agents}:live:" + id }
 
 // agentLiveFields are the live hash's fields, in AgentLive's order.
 var agentLiveFields = []string{"status", "state", "reason", "lsc", "ready", "noans", "calls", "talk", "lbs", "lbe", "loc",
-	"attempt", "campaign", "owner", "until", "session", "snode"}
+	"attempt", "campaign", "owner", "until", "reach", "session", "snode", "sstate", "sowner", "suntil"}
 
 func decodeLive(vals []any) *AgentLive {
 	str := func(i int) string { s, _ := vals[i].(string); return s }
 	num := func(i int) int64 { n, _ := strconv.ParseInt(str(i), 10, 64); return n }
 	return &AgentLive{Status: str(0), State: str(1), Reason: str(2), LastStatusChange: num(3), ReadyTime: num(4),
 		NoAnswerCount: int(num(5)), CallsAnswered: int(num(6)), TalkTime: num(7), LastBridgeStart: num(8), LastBridgeEnd: num(9),
-		LastOfferedCall: num(10), Attempt: str(11), Campaign: str(12), Owner: str(13), Until: num(14), Session: str(15), SessionNode: str(16)}
+		LastOfferedCall: num(10), Attempt: str(11), Campaign: str(12), Owner: str(13), Until: num(14), Reach: str(15),
+		Session: str(16), SessionNode: str(17), SessionState: str(18), SessionOwner: str(19), SessionUntil: num(20)}
 }
 
 // agentScript applies one change to an agent's live hash, all checks
@@ -227,7 +258,8 @@ func decodeLive(vals []any) *AgentLive {
 //	status S              set the status (an available status clears a
 //	                      max-no-answer break and an unregistered mark)
 //	reserve A C O UNTIL   reserve a ready agent for attempt A of campaign C
-//	                      by dialer O; returns the reason it is not ready
+//	                      by dialer O; returns the reason it is not ready,
+//	                      or "OK <leg> <node>" for an agent's session
 //	offer A               the agent's phone rings (or it waits for the member)
 //	bridge A              agent and member talk
 //	end A WRAP TALK       the call is over: wrap-up for WRAP s, TALK s talked
@@ -239,7 +271,15 @@ func decodeLive(vals []any) *AgentLive {
 //	renew O UNTIL ids...  extend O's reservations (KEYS: the ids' live hashes)
 //	adopt A O UNTIL       dialer O takes over attempt A's reservation (a
 //	                      restarted or another dialer adopted the call)
-//	session U NODE        the agent's persistent leg ("" none)
+//	sopen U NODE O UNTIL  dialer O calls a ready agent reached by a session
+//	                      on leg U of NODE; returns why not, as reserve, or
+//	                      'session' (the agent has one)
+//	sup U                 the session leg U answered: the agent is ready
+//	send U WHY DELAY MAX  the session leg U ended: hung_up (by the agent:
+//	                      Logged Out), missed, rejected, busy, unregistered
+//	                      (as a call's), or released (by the dialer)
+//	sadopt U O UNTIL      dialer O takes over leg U, whose keeper lapsed
+//	srenew O UNTIL ids... extend O's sessions (KEYS: the ids' live hashes)
 //	touch                 name the agent in the changes (its document changed)
 //	ready                 end a wrap-up or a delay now (the agent says it is ready)
 //	delete                remove the agent unless a call holds it
@@ -253,31 +293,61 @@ local function changed(id)
 end
 local live, id, op, now = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 local nowSec = math.floor(now / 1000)
-if op == 'renew' then
+if op == 'renew' or op == 'srenew' then
+  local owner, held, untilField = 'owner', 'attempt', 'until'
+  if op == 'srenew' then owner, held, untilField = 'sowner', 'session', 'suntil' end
   local n = 0
   for i = 6, #ARGV do
     local k = KEYS[i - 1]
-    if redis.call('HGET', k, 'owner') == ARGV[4] and redis.call('HGET', k, 'attempt') ~= '' then
-      redis.call('HSET', k, 'until', ARGV[5])
+    if redis.call('HGET', k, owner) == ARGV[4] and (redis.call('HGET', k, held) or '') ~= '' then
+      redis.call('HSET', k, untilField, ARGV[5])
       n = n + 1
     end
   end
   return tostring(n)
 end
 if redis.call('HEXISTS', KEYS[4], id) == 0 then return 'NOT_FOUND' end
-local st = redis.call('HMGET', live, 'status', 'state', 'reason', 'ready', 'attempt', 'until', 'noans')
+local st = redis.call('HMGET', live, 'status', 'state', 'reason', 'ready', 'attempt', 'until', 'noans', 'reach', 'session', 'sstate', 'sowner', 'suntil')
 local status, state, reason = st[1] or 'Logged Out', st[2] or 'Idle', st[3] or ''
 local ready, attempt, untilMs, noans = tonumber(st[4] or '0'), st[5] or '', tonumber(st[6] or '0'), tonumber(st[7] or '0')
+local reach, session, sstate, sowner, suntil = st[8] or 'ring', st[9] or '', st[10] or '', st[11] or '', tonumber(st[12] or '0')
 local available = status == 'Available' or status == 'Available (On Demand)'
 local reserved = attempt ~= '' and untilMs > now
 local function clear()
   redis.call('HSET', live, 'attempt', '', 'campaign', '', 'owner', '', 'until', 0)
 end
+-- notReady says why a free agent may not be called now ('' it may).
+local function notReady()
+  if not available then return 'status' end
+  if reserved then return 'reserved' end
+  if reason == 'unregistered' then return 'unregistered' end
+  if state ~= 'Waiting' and ready > nowSec then return 'state' end
+  return ''
+end
+-- missed applies a phone that did not take a call: a delay, and a break
+-- after max misses in a row.
+local function missed(why, delay, max)
+  if why == 'unregistered' then
+    redis.call('HSET', live, 'state', 'Idle', 'reason', 'unregistered', 'ready', nowSec)
+    return
+  end
+  local reasons = {missed = 'no_answer', rejected = 'rejected', busy = 'busy'}
+  redis.call('HSET', live, 'state', 'Idle', 'reason', reasons[why], 'ready', nowSec + delay)
+  if why == 'missed' then
+    noans = redis.call('HINCRBY', live, 'noans', 1)
+    if max > 0 and noans >= max and available then
+      redis.call('HSET', live, 'status', 'On Break', 'lsc', nowSec, 'reason', 'max_no_answer')
+    end
+  end
+end
+local function endSession()
+  redis.call('HSET', live, 'session', '', 'snode', '', 'sstate', '', 'sowner', '', 'suntil', 0)
+end
 if op == 'status' then
   local s = ARGV[4]
   redis.call('HSET', live, 'status', s, 'lsc', nowSec)
   if s == 'Available' or s == 'Available (On Demand)' then
-    if reason == 'max_no_answer' or reason == 'unregistered' then
+    if reason == 'max_no_answer' or reason == 'unregistered' or reason == 'hung_up' then
       redis.call('HSET', live, 'reason', '', 'noans', 0)
     end
     if not reserved and (state == 'Idle' or state == '') and ready <= nowSec then
@@ -294,8 +364,40 @@ elseif op == 'delete' then
   redis.call('DEL', live)
   changed(id)
   return 'OK'
-elseif op == 'session' then
-  redis.call('HSET', live, 'session', ARGV[4], 'snode', ARGV[5])
+elseif op == 'sopen' then
+  if session ~= '' then return 'session' end
+  local why = notReady()
+  if why ~= '' then return why end
+  redis.call('HSET', live, 'session', ARGV[4], 'snode', ARGV[5], 'sstate', 'ringing', 'sowner', ARGV[6], 'suntil', ARGV[7],
+    'state', 'Offering', 'loc', nowSec, 'reason', '')
+  changed(id)
+  return 'OK'
+elseif op == 'sup' or op == 'send' or op == 'sadopt' then
+  if session ~= ARGV[4] then return 'NOT_HELD' end
+  if op == 'sadopt' then
+    if sowner ~= ARGV[5] and suntil > now then return 'BUSY' end
+    redis.call('HSET', live, 'sowner', ARGV[5], 'suntil', ARGV[6])
+    return 'OK'
+  end
+  if op == 'sup' then
+    redis.call('HSET', live, 'sstate', 'up', 'noans', 0)
+    if not reserved then
+      redis.call('HSET', live, 'state', available and 'Waiting' or 'Idle', 'ready', nowSec)
+    end
+  else
+    endSession()
+    local why = ARGV[5]
+    if why == 'hung_up' then
+      redis.call('HSET', live, 'status', 'Logged Out', 'lsc', nowSec, 'reason', 'hung_up')
+      if not reserved then redis.call('HSET', live, 'state', 'Idle') end
+    elseif not reserved then
+      if why == 'released' then
+        redis.call('HSET', live, 'state', available and 'Waiting' or 'Idle')
+      else
+        missed(why, tonumber(ARGV[6]), tonumber(ARGV[7]))
+      end
+    end
+  end
   changed(id)
   return 'OK'
 elseif op == 'touch' then
@@ -307,12 +409,12 @@ elseif op == 'ready' then
   changed(id)
   return 'OK'
 elseif op == 'reserve' then
-  if not available then return 'status' end
-  if reserved then return 'reserved' end
-  if reason == 'unregistered' then return 'unregistered' end
-  if state ~= 'Waiting' and ready > nowSec then return 'state' end
+  local why = notReady()
+  if why ~= '' then return why end
+  if reach == 'session' and sstate ~= 'up' then return 'session' end
   redis.call('HSET', live, 'state', 'Reserved', 'attempt', ARGV[4], 'campaign', ARGV[5], 'owner', ARGV[6], 'until', ARGV[7], 'reason', '')
   changed(id)
+  if reach == 'session' then return 'OK ' .. session .. ' ' .. (redis.call('HGET', live, 'snode') or '') end
   return 'OK'
 end
 if attempt ~= ARGV[4] then return 'NOT_HELD' end
@@ -330,20 +432,9 @@ elseif op == 'end' then
 elseif op == 'release' then
   clear()
   redis.call('HSET', live, 'state', available and 'Waiting' or 'Idle', 'ready', nowSec)
-elseif op == 'missed' or op == 'rejected' or op == 'busy' then
+elseif op == 'missed' or op == 'rejected' or op == 'busy' or op == 'unregistered' then
   clear()
-  local why = ({missed = 'no_answer', rejected = 'rejected', busy = 'busy'})[op]
-  redis.call('HSET', live, 'state', 'Idle', 'reason', why, 'ready', nowSec + tonumber(ARGV[5]))
-  if op == 'missed' then
-    noans = redis.call('HINCRBY', live, 'noans', 1)
-    local max = tonumber(ARGV[6])
-    if max > 0 and noans >= max and available then
-      redis.call('HSET', live, 'status', 'On Break', 'lsc', nowSec, 'reason', 'max_no_answer')
-    end
-  end
-elseif op == 'unregistered' then
-  clear()
-  redis.call('HSET', live, 'state', 'Idle', 'reason', 'unregistered', 'ready', nowSec)
+  missed(op, tonumber(ARGV[5] or '0'), tonumber(ARGV[6] or '0'))
 else
   return redis.error_reply('unknown agent op ' .. op)
 end
@@ -380,6 +471,7 @@ func (s *Store) PutAgent(ctx context.Context, a *Agent, now time.Time) (created 
 		p.HSetNX(ctx, agentLiveKey(a.ID), "status", AgentLoggedOut)
 		p.HSetNX(ctx, agentLiveKey(a.ID), "state", AgentIdle)
 		p.HSetNX(ctx, agentLiveKey(a.ID), "lsc", now.Unix())
+		p.HSet(ctx, agentLiveKey(a.ID), "reach", a.Reach)
 		return nil
 	})
 	if err != nil {
@@ -474,10 +566,24 @@ type AgentReservation struct {
 // take a call now; the error says why.
 var ErrAgentNotReady = fmt.Errorf("%w: agent not ready", ErrConflict)
 
+// Reserved is the leg a reservation found up: an agent reached by a
+// session is called on it (the view of the agents may be older).
+type Reserved struct {
+	Session, SessionNode string // "" for an agent reached by ringing
+}
+
 // ReserveAgent holds a ready agent for an attempt, atomically across every
 // dialer sharing this Redis: one agent, one call.
-func (s *Store) ReserveAgent(ctx context.Context, id string, r AgentReservation, now time.Time) error {
-	return s.agentOp(ctx, id, "reserve", now, r.Attempt, r.Campaign, r.Owner, r.Until.UnixMilli())
+func (s *Store) ReserveAgent(ctx context.Context, id string, r AgentReservation, now time.Time) (Reserved, error) {
+	reply, err := s.agentScript(ctx, id, "reserve", now, r.Attempt, r.Campaign, r.Owner, r.Until.UnixMilli())
+	if err != nil {
+		return Reserved{}, err
+	}
+	if rest, ok := strings.CutPrefix(reply, "OK "); ok { // OK <session> <node>
+		leg, node, _ := strings.Cut(rest, " ")
+		return Reserved{Session: leg, SessionNode: node}, nil
+	}
+	return Reserved{}, agentReply(id, "reserve", reply)
 }
 
 // Agent events of a held agent (see agentScript).
@@ -510,38 +616,96 @@ func (s *Store) AdoptAgent(ctx context.Context, id, attemptID, owner string, unt
 	return s.agentOp(ctx, id, "adopt", now, attemptID, owner, until.UnixMilli())
 }
 
-// SetAgentSession records the agent's persistent leg ("" none).
-func (s *Store) SetAgentSession(ctx context.Context, id, uuid, node string, now time.Time) error {
-	return s.agentOp(ctx, id, "session", now, uuid, node)
+// AgentSession is a dialer's hold on an agent's persistent leg.
+type AgentSession struct {
+	UUID, Node, Owner string
+	Until             time.Time
+}
+
+// OpenSession records that a dialer calls a ready agent reached by a
+// session, atomically across dialers: one agent, one session.
+// ErrAgentNotReady (why: status, reserved, state, unregistered, session)
+// when the agent may not be called now.
+func (s *Store) OpenSession(ctx context.Context, id string, ss AgentSession, now time.Time) error {
+	return s.agentOp(ctx, id, "sopen", now, ss.UUID, ss.Node, ss.Owner, ss.Until.UnixMilli())
+}
+
+// SessionUp records that the agent answered the session leg uuid.
+func (s *Store) SessionUp(ctx context.Context, id, uuid string, now time.Time) error {
+	return s.agentOp(ctx, id, "sup", now, uuid)
+}
+
+// Why a session ended.
+const (
+	SessionHungUp   = "hung_up"  // the agent hung up: Logged Out
+	SessionReleased = "released" // the dialer ended it (the agent left), or it was lost
+)
+
+// EndSession records that the session leg uuid ended and why: SessionHungUp,
+// SessionReleased, or, when it never answered, as a call's AgentMissed,
+// AgentRejected, AgentBusy or AgentUnregistered (args: delay and max
+// no-answer as AgentEvent's). ErrLeaseLost when the agent has another.
+func (s *Store) EndSession(ctx context.Context, id, uuid, why string, now time.Time, delay, maxNoAnswer int) error {
+	return s.agentOp(ctx, id, "send", now, uuid, why, delay, maxNoAnswer)
+}
+
+// AdoptSession makes owner the keeper of the session leg uuid, whose
+// keeper lapsed; ErrConflict while another still keeps it, ErrLeaseLost
+// when the agent has another.
+func (s *Store) AdoptSession(ctx context.Context, id, uuid, owner string, until, now time.Time) error {
+	return s.agentOp(ctx, id, "sadopt", now, uuid, owner, until.UnixMilli())
+}
+
+// RenewSessions extends the sessions owner keeps; it returns how many it
+// still kept.
+func (s *Store) RenewSessions(ctx context.Context, owner string, ids []string, until time.Time) (int, error) {
+	return s.renew(ctx, "srenew", owner, ids, until)
 }
 
 // RenewAgents extends the reservations owner holds on the agents; it
 // returns how many it still held.
 func (s *Store) RenewAgents(ctx context.Context, owner string, ids []string, until time.Time) (int, error) {
+	return s.renew(ctx, "renew", owner, ids, until)
+}
+
+func (s *Store) renew(ctx context.Context, op, owner string, ids []string, until time.Time) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
 	// The script reads the i-th id's live hash as KEYS[4+i].
 	keys := []string{agentLiveKey(ids[0]), agentChangesKey, agentSeqKey, agentDocsKey}
-	argv := []any{"", "renew", 0, owner, until.UnixMilli()}
+	argv := []any{"", op, 0, owner, until.UnixMilli()}
 	for _, id := range ids {
 		keys = append(keys, agentLiveKey(id))
 		argv = append(argv, id)
 	}
 	reply, err := agentScript.Run(ctx, s.rdb, keys, argv...).Text()
 	if err != nil {
-		return 0, wrapRedis("renew agent reservations", err)
+		return 0, wrapRedis(op+" agents", err)
 	}
 	n, _ := strconv.Atoi(reply)
 	return n, nil
 }
 
 func (s *Store) agentOp(ctx context.Context, id, op string, now time.Time, args ...any) error {
+	reply, err := s.agentScript(ctx, id, op, now, args...)
+	if err != nil {
+		return err
+	}
+	return agentReply(id, op, reply)
+}
+
+func (s *Store) agentScript(ctx context.Context, id, op string, now time.Time, args ...any) (string, error) {
 	argv := append([]any{id, op, now.UnixMilli()}, args...)
 	reply, err := agentScript.Run(ctx, s.rdb, []string{agentLiveKey(id), agentChangesKey, agentSeqKey, agentDocsKey}, argv...).Text()
 	if err != nil {
-		return wrapRedis("agent "+id+" "+op, err)
+		return "", wrapRedis("agent "+id+" "+op, err)
 	}
+	return reply, nil
+}
+
+// agentReply reads the script's answer.
+func agentReply(id, op, reply string) error {
 	switch reply {
 	case "OK":
 		return nil
@@ -551,7 +715,7 @@ func (s *Store) agentOp(ctx context.Context, id, op string, now time.Time, args 
 		return fmt.Errorf("agent %s: %w", id, ErrLeaseLost)
 	case "BUSY":
 		return fmt.Errorf("agent %s: %w: a call holds it now", id, ErrConflict)
-	case "status", "reserved", "state", "unregistered":
+	case "status", "reserved", "state", "unregistered", "session":
 		return fmt.Errorf("agent %s: %w (%s)", id, ErrAgentNotReady, reply)
 	}
 	return fmt.Errorf("agent %s %s: unexpected reply %q", id, op, reply)

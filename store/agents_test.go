@@ -36,7 +36,8 @@ func TestAgentLifecycle(t *testing.T) {
 		ctx := context.Background()
 		putAgent(t, s, &store.Agent{ID: "100", Name: "Olena", WrapUpTime: 10, NoAnswerDelayTime: 30, MaxNoAnswer: 2})
 		res := func(attempt string, at time.Time) error {
-			return s.ReserveAgent(ctx, "100", store.AgentReservation{Attempt: attempt, Campaign: "c1", Owner: "d1", Until: at.Add(time.Minute)}, at)
+			_, err := s.ReserveAgent(ctx, "100", store.AgentReservation{Attempt: attempt, Campaign: "c1", Owner: "d1", Until: at.Add(time.Minute)}, at)
+			return err
 		}
 		type step struct {
 			what  string
@@ -88,6 +89,92 @@ func TestAgentLifecycle(t *testing.T) {
 	})
 }
 
+// An agent reached by a session: called once when available, ready only
+// while the leg is up, kept between calls, handed over when its keeper
+// dies, and ended by a hangup (Logged Out) or a miss (a delay).
+func TestAgentSessionLifecycle(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		putAgent(t, s, &store.Agent{ID: "300", Reach: store.ReachSession, WrapUpTime: 5, NoAnswerDelayTime: 30, MaxNoAnswer: 3})
+		open := func(uuid, owner string, at time.Time) error {
+			return s.OpenSession(ctx, "300", store.AgentSession{UUID: uuid, Node: "fs1", Owner: owner, Until: at.Add(time.Minute)}, at)
+		}
+		res := func(attempt string, at time.Time) error {
+			r, err := s.ReserveAgent(ctx, "300", store.AgentReservation{Attempt: attempt, Campaign: "c1", Owner: "d1", Until: at.Add(time.Minute)}, at)
+			if err == nil && (r.Session != "s2" || r.SessionNode != "fs1") {
+				t.Errorf("reserved on %+v, want the leg s2 of fs1", r)
+			}
+			return err
+		}
+		type step struct {
+			what  string
+			at    time.Duration // after t0
+			do    func(at time.Time) error
+			err   error // want
+			check func(l *store.AgentLive, at time.Time) bool
+		}
+		wants := func(l *store.AgentLive, at time.Time) bool { return l.WantsSession(at) && !l.Ready(at) }
+		ready := func(l *store.AgentLive, at time.Time) bool { return l.Ready(at) && !l.WantsSession(at) }
+		neither := func(l *store.AgentLive, at time.Time) bool { return !l.Ready(at) && !l.WantsSession(at) }
+		for i, st := range []step{
+			{"logged out: no session wanted", 0, func(time.Time) error { return nil }, nil, neither},
+			{"not opened while logged out", 0, func(at time.Time) error { return open("s0", "d1", at) }, store.ErrAgentNotReady, neither},
+			{"available: a session is wanted, no call yet", 0, func(at time.Time) error { return s.SetAgentStatus(ctx, "300", store.AgentAvailable, at) }, nil, wants},
+			{"not reserved without a session", 0, func(at time.Time) error { return res("a0", at) }, store.ErrAgentNotReady, wants},
+			{"missed session call: a delay", time.Second, func(at time.Time) error {
+				if err := open("s1", "d1", at); err != nil {
+					return err
+				}
+				return s.EndSession(ctx, "300", "s1", store.AgentMissed, at, 30, 3)
+			}, nil, neither},
+			{"after the delay it is wanted again", 31 * time.Second, func(time.Time) error { return nil }, nil, wants},
+			{"one dialer opens it", 31 * time.Second, func(at time.Time) error { return open("s2", "d1", at) }, nil, neither},
+			{"not a second", 31 * time.Second, func(at time.Time) error { return open("s3", "d2", at) }, store.ErrAgentNotReady, neither},
+			{"not another leg's answer", 33 * time.Second, func(at time.Time) error { return s.SessionUp(ctx, "300", "s3", at) }, store.ErrLeaseLost, neither},
+			{"answered: ready", 33 * time.Second, func(at time.Time) error { return s.SessionUp(ctx, "300", "s2", at) }, nil, ready},
+			{"reserved", 34 * time.Second, func(at time.Time) error { return res("a1", at) }, nil, neither},
+			{"talk, wrap-up", 60 * time.Second, func(at time.Time) error { return s.AgentEvent(ctx, "300", "a1", store.AgentEnd, at, 5, 20) }, nil, neither},
+			{"ready after it, on the same leg", 66 * time.Second, func(time.Time) error { return nil }, nil, ready},
+			{"its keeper lapses: another takes it over", 200 * time.Second, func(at time.Time) error {
+				return s.AdoptSession(ctx, "300", "s2", "d2", at.Add(time.Minute), at)
+			}, nil, ready},
+			{"not while the new keeper holds it", 201 * time.Second, func(at time.Time) error {
+				return s.AdoptSession(ctx, "300", "s2", "d1", at.Add(time.Minute), at)
+			}, store.ErrConflict, ready},
+			{"the agent hangs up: logged out", 210 * time.Second, func(at time.Time) error {
+				return s.EndSession(ctx, "300", "s2", store.SessionHungUp, at, 0, 0)
+			}, nil, neither},
+			{"back: available, a session wanted", 300 * time.Second, func(at time.Time) error { return s.SetAgentStatus(ctx, "300", store.AgentAvailable, at) }, nil, wants},
+		} {
+			at := t0.Add(st.at)
+			err := st.do(at)
+			if st.err == nil && err != nil || st.err != nil && !errors.Is(err, st.err) {
+				t.Fatalf("step %d, %s: %v, want %v", i, st.what, err, st.err)
+			}
+			if l := live(t, s, "300"); !st.check(l, at) {
+				t.Fatalf("step %d, %s: %+v", i, st.what, l)
+			}
+		}
+		if l := live(t, s, "300"); l.Reason != "" || l.Status != store.AgentAvailable || l.Session != "" || l.NoAnswerCount != 0 {
+			t.Errorf("after all: %+v", l)
+		}
+		// The keeper renews its sessions, not another's.
+		now := t0.Add(400 * time.Second)
+		if err := open("s4", "d1", now); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.RenewSessions(ctx, "d2", []string{"300"}, now.Add(time.Hour)); n != 0 || err != nil {
+			t.Fatalf("renewed by another: %d, %v", n, err)
+		}
+		if n, err := s.RenewSessions(ctx, "d1", []string{"300"}, now.Add(time.Hour)); n != 1 || err != nil {
+			t.Fatalf("renewed by its keeper: %d, %v", n, err)
+		}
+		if l := live(t, s, "300"); l.SessionLapsed(now.Add(59*time.Minute)) || !l.SessionLapsed(now.Add(time.Hour)) {
+			t.Errorf("lapses at %d", l.SessionUntil)
+		}
+	})
+}
+
 // Counters and break status as the seeds' engine shows them.
 func TestAgentCounters(t *testing.T) {
 	storetest.Backends(t, func(t *testing.T, s *store.Store) {
@@ -98,7 +185,7 @@ func TestAgentCounters(t *testing.T) {
 		}
 		for i, at := range []time.Time{t0, t0.Add(time.Minute)} {
 			id := fmt.Sprint("a", i)
-			if err := s.ReserveAgent(ctx, "7", store.AgentReservation{Attempt: id, Owner: "d", Until: at.Add(time.Minute)}, at); err != nil {
+			if _, err := s.ReserveAgent(ctx, "7", store.AgentReservation{Attempt: id, Owner: "d", Until: at.Add(time.Minute)}, at); err != nil {
 				t.Fatal(err)
 			}
 			_ = s.AgentEvent(ctx, "7", id, store.AgentBridge, at)
@@ -131,7 +218,7 @@ func TestAgentReservationIsExclusive(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := s.ReserveAgent(ctx, "9", store.AgentReservation{Attempt: fmt.Sprint("a", i), Owner: fmt.Sprint("d", i%3), Until: t0.Add(30 * time.Second)}, t0)
+				_, err := s.ReserveAgent(ctx, "9", store.AgentReservation{Attempt: fmt.Sprint("a", i), Owner: fmt.Sprint("d", i%3), Until: t0.Add(30 * time.Second)}, t0)
 				if err == nil {
 					mu.Lock()
 					won++
@@ -150,10 +237,10 @@ func TestAgentReservationIsExclusive(t *testing.T) {
 		if n, _ := s.RenewAgents(ctx, "someone-else", []string{"9"}, t0.Add(time.Hour)); n != 0 {
 			t.Fatal("another dialer renewed a reservation it does not hold")
 		}
-		if err := s.ReserveAgent(ctx, "9", store.AgentReservation{Attempt: "late", Owner: "d9", Until: t0.Add(2 * time.Minute)}, t0.Add(60*time.Second)); err == nil {
+		if _, err := s.ReserveAgent(ctx, "9", store.AgentReservation{Attempt: "late", Owner: "d9", Until: t0.Add(2 * time.Minute)}, t0.Add(60*time.Second)); err == nil {
 			t.Fatal("a renewed reservation was taken")
 		}
-		if err := s.ReserveAgent(ctx, "9", store.AgentReservation{Attempt: "later", Owner: "d9", Until: t0.Add(3 * time.Minute)}, t0.Add(91*time.Second)); err != nil {
+		if _, err := s.ReserveAgent(ctx, "9", store.AgentReservation{Attempt: "later", Owner: "d9", Until: t0.Add(3 * time.Minute)}, t0.Add(91*time.Second)); err != nil {
 			t.Fatalf("a lapsed reservation (its dialer died) was not freed: %v", err)
 		}
 	})

@@ -150,7 +150,7 @@ func BenchmarkAgentReservation(b *testing.B) {
 					id := strconv.Itoa(1000 + i)
 					attempt := fmt.Sprint("w", w, "-", n)
 					t := time.Now()
-					err := s.ReserveAgent(ctx, id, store.AgentReservation{Attempt: attempt, Campaign: "c", Owner: fmt.Sprint("d", w), Until: t0.Add(time.Hour)}, t0)
+					_, err := s.ReserveAgent(ctx, id, store.AgentReservation{Attempt: attempt, Campaign: "c", Owner: fmt.Sprint("d", w), Until: t0.Add(time.Hour)}, t0)
 					lat[w] = append(lat[w], time.Since(t))
 					if err != nil {
 						continue // held by another worker: the reservation said no, as it must

@@ -311,9 +311,12 @@ type Attempt struct {
 	// EndRecord: the originate asked the switch to keep an end record
 	// of the call (the dialer's api_hangup_hook).
 	EndRecord bool `json:"hook,omitempty"`
-	// Agent is the agent a call for an agent reaches, on the leg AgentLeg.
-	Agent    string `json:"agent,omitempty"`
-	AgentLeg string `json:"agentLeg,omitempty"`
+	// Agent is the agent a call for an agent reaches, on the leg AgentLeg:
+	// rung for this call, or the agent's session (AgentSession), which
+	// outlives it.
+	Agent        string `json:"agent,omitempty"`
+	AgentLeg     string `json:"agentLeg,omitempty"`
+	AgentSession bool   `json:"agentSession,omitempty"`
 }
 
 // CallRecord is the detail record of one attempt, kept in the campaign's

@@ -2,6 +2,11 @@ package attempt
 
 import "time"
 
+// A call for an agent reached by a session is the same without the
+// ringing: the agent's leg is up before the attempt (AgentKept), the
+// member is dialed at once and bridged into it on answer, and the leg
+// stays when the call ends (it parks after the bridge).
+//
 // A call for an agent reached by ringing (progressive dialing): the
 // agent's phone rings first (WaitingAgent); once the agent answers, the
 // member is dialed on the agent's line (Originating, Ringing); the member's
@@ -74,7 +79,7 @@ func (a *Attempt) agentGone(at, now time.Time) []Command {
 	ag := a.Agent
 	switch {
 	case !ag.Answered:
-		a.agentOutcome = agentOutcomeOf(ag.Cause)
+		a.agentOutcome = AgentOutcomeOf(ag.Cause)
 		if a.State == WaitingAgent { // the member was not dialed
 			o := Outcome{Cause: ag.Cause, NotPlaced: true, EndedAt: at, From: "agent", Agent: a.agentOutcome}
 			o.Refused = !ag.Session && a.agentOutcome == AgentReleased // the switch's refusal, not the agent's
@@ -83,6 +88,10 @@ func (a *Attempt) agentGone(at, now time.Time) []Command {
 	case a.bridgedAt.IsZero() && a.State < Answered:
 		// The agent hung up while the member's phone rang: stop it.
 		return []Command{{Kind: HangupLeg, Leg: a.Member.UUID, Cause: "ORIGINATOR_CANCEL"}}
+	case a.bridgedAt.IsZero() && a.State < HungUp:
+		// The member answered and the agent left before the bridge (a
+		// bridge sent meanwhile fails): nobody is there for the member.
+		return []Command{{Kind: HangupLeg, Leg: a.Member.UUID, Cause: "NORMAL_CLEARING"}}
 	}
 	// After a bridge the member's leg ends too, and decides.
 	return nil
@@ -133,11 +142,11 @@ func (a *Attempt) withAgent(o Outcome) Outcome {
 	return o
 }
 
-// agentOutcomeOf reads why an agent's phone did not answer, as
+// AgentOutcomeOf reads why an agent's phone did not answer, as
 // mod_callcenter does: not answered in time, rejected, busy (or
 // do-not-disturb), not registered; anything else was not the agent's
 // doing.
-func agentOutcomeOf(cause string) string {
+func AgentOutcomeOf(cause string) string {
 	switch cause {
 	case "NO_ANSWER", "NO_USER_RESPONSE", "ALLOTTED_TIMEOUT", "PROGRESS_TIMEOUT", "RECOVERY_ON_TIMER_EXPIRE", "ORIGINATOR_CANCEL":
 		return AgentMissed

@@ -101,7 +101,7 @@ func TestAgentPaths(t *testing.T) {
 			{time.Second, ag(Answer), "agent event offered, originate"},
 			{time.Second, ev(Create), ""},
 			{3 * time.Second, ev(Answer), "bridge"},
-			{0, agentEnd("NORMAL_CLEARING"), ""},
+			{0, agentEnd("NORMAL_CLEARING"), "hangup member NORMAL_CLEARING"},
 			{time.Second, hangupComplete("NORMAL_CLEARING", 1000, true), "classify NORMAL_CLEARING/released"},
 		}},
 	} {
@@ -110,6 +110,62 @@ func TestAgentPaths(t *testing.T) {
 			now := t0
 			for i, st := range tc.steps {
 				now = now.Add(st.after)
+				if got := kinds(Step(a, st.in, now)); got != st.want {
+					t.Fatalf("step %d (%s of %s): %q, want %q", i, st.in.Kind, legName(st.in.Leg), got, st.want)
+				}
+			}
+		})
+	}
+}
+
+// The paths of a call for an agent reached by a session: the member is
+// dialed at once, bridged into the agent's leg on answer, and the leg is
+// never rung nor hung up by the attempt.
+func TestSessionPaths(t *testing.T) {
+	type step struct {
+		in   Input
+		want string // the commands, but deadlines
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"the member answers and talks; the agent's leg stays", []step{
+			{Input{Kind: Place}, "originate, agent event offered"},
+			{ev(Create), ""},
+			{ev(Answer), "bridge"},
+			{ev(BridgeEvent), "agent event bridged"},
+			{hangupComplete("NORMAL_CLEARING", 60000, true), "classify NORMAL_CLEARING/ended"},
+		}},
+		{"the member is busy: the agent is released, the leg kept", []step{
+			{Input{Kind: Place}, "originate, agent event offered"},
+			{ev(Create), ""},
+			{hangupComplete("USER_BUSY", 0, false), "classify USER_BUSY/released"},
+		}},
+		{"the agent hangs up while the member's phone rings", []step{
+			{Input{Kind: Place}, "originate, agent event offered"},
+			{ev(Create), ""},
+			{agentEnd("NORMAL_CLEARING"), "hangup member ORIGINATOR_CANCEL"},
+			{hangupComplete("ORIGINATOR_CANCEL", 0, false), "classify ORIGINATOR_CANCEL/released"},
+		}},
+		{"the agent's leg hangs up in the talk: the member's call ends with it", []step{
+			{Input{Kind: Place}, "originate, agent event offered"},
+			{ev(Answer), "bridge"},
+			{ag(BridgeEvent), "agent event bridged"},
+			{agentEnd("NORMAL_CLEARING"), ""},
+			{hangupComplete("NORMAL_CLEARING", 9000, true), "classify NORMAL_CLEARING/ended"},
+		}},
+		{"the leg's own events (it was answered long ago) change nothing", []step{
+			{Input{Kind: Place}, "originate, agent event offered"},
+			{ag(Answer), ""},
+			{ag(ExecuteComplete), ""},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewForSession(id, "fs1", "100", agentLeg, false, true)
+			now := t0
+			for i, st := range tc.steps {
+				now = now.Add(time.Second)
 				if got := kinds(Step(a, st.in, now)); got != st.want {
 					t.Fatalf("step %d (%s of %s): %q, want %q", i, st.in.Kind, legName(st.in.Leg), got, st.want)
 				}

@@ -94,6 +94,9 @@ type Attempt struct {
 	Agent     *Leg
 	AgentID   string
 	AgentRing time.Duration
+	// AgentKept: the agent's leg is the agent's persistent session, up
+	// before the attempt and kept after it: never rung, never hung up.
+	AgentKept bool
 	// Record asks for the member leg to be recorded once answered.
 	Record bool
 	// EndRecords: the originate asks the switch to keep an end record of
@@ -281,6 +284,14 @@ func NewForAgent(id, node, agentID, agentLeg string, ring time.Duration, record,
 	return a
 }
 
+// NewForSession returns an attempt that bridges the member into the
+// agent's session, the leg session, already up on node.
+func NewForSession(id, node, agentID, session string, record, endRecords bool) *Attempt {
+	a := New(id, node, record, endRecords)
+	a.Agent, a.AgentID, a.AgentKept = &Leg{UUID: session, Node: node, Session: true, Answered: true}, agentID, true
+	return a
+}
+
 // Adopt returns an attempt found in the journal after a restart or a
 // lapsed lease: it was sent at sentAt and nothing since is known.
 func Adopt(id, node string, sentAt time.Time, endRecords bool) *Attempt {
@@ -312,12 +323,16 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 		if a.State != Queued {
 			return nil
 		}
-		if a.Agent != nil { // the agent first, the member once the agent answered
+		if a.Agent != nil && !a.AgentKept { // the agent first, the member once the agent answered
 			a.State, a.SentAt, a.LastChange = WaitingAgent, now, now
 			return []Command{{Kind: OriginateAgent, Leg: a.Agent.UUID}, a.arm(CheckTimer, now.Add(a.AgentRing+Grace))}
 		}
 		a.State, a.SentAt, a.LastChange = Originating, now, now
-		return []Command{{Kind: Originate, Leg: leg.UUID}, a.arm(CheckTimer, now.Add(Grace))}
+		cmds := []Command{{Kind: Originate, Leg: leg.UUID}, a.arm(CheckTimer, now.Add(Grace))}
+		if a.AgentKept { // the agent waits on the line for this member
+			cmds = append(cmds, Command{Kind: AgentEvent, Leg: a.Agent.UUID, Event: AgentOffered})
+		}
+		return cmds
 	case NotSent:
 		if leg.Session {
 			return nil // events say otherwise
@@ -473,7 +488,7 @@ func (a *Attempt) classify(o Outcome, now time.Time) []Command {
 	}
 	a.State, a.LastChange, a.Deadline = Classified, now, Timer{}
 	cmds := []Command{{Kind: Classify, Leg: a.Member.UUID, Outcome: o}}
-	if a.Agent != nil && a.Agent.Session && !a.Agent.Ended && a.bridgedAt.IsZero() {
+	if a.Agent != nil && a.Agent.Session && !a.Agent.Ended && a.bridgedAt.IsZero() && !a.AgentKept {
 		// The member's call is over and the agent's phone is still up
 		// (bridged legs end together): hang it up; the outcome already
 		// says what the agent does next.

@@ -1,4 +1,4 @@
-package chaos
+package tcpproxy
 
 import (
 	"bufio"
@@ -57,7 +57,7 @@ func roundTrip(addr string) error {
 // TestProxyCut: a cut ends the connections in progress, turns new ones
 // away while it lasts, and relays again after.
 func TestProxyCut(t *testing.T) {
-	p, err := NewProxy(echoServer(t))
+	p, err := New(echoServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,6 @@
-package chaos
+// Package tcpproxy relays TCP connections and can cut them: the network
+// between a dialer and its switch failing, for tests.
+package tcpproxy
 
 import (
 	"io"
@@ -22,7 +24,7 @@ type Proxy struct {
 }
 
 // NewProxy listens on a free loopback port and relays to target.
-func NewProxy(target string) (*Proxy, error) {
+func New(target string) (*Proxy, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
