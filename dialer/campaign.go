@@ -270,7 +270,7 @@ func (r *runner) step(f *flight, in attempt.Input) {
 		case attempt.OriginateAgent:
 			r.originateAgent(f)
 		case attempt.Bridge:
-			r.query(f, "uuid_bridge "+f.a.Member.UUID+" "+f.a.Agent.UUID)
+			r.bridge(f)
 		case attempt.HangupLeg:
 			r.query(f, "uuid_kill "+c.Leg+" "+c.Cause)
 		case attempt.AgentEvent:
@@ -300,6 +300,20 @@ func (r *runner) query(f *flight, cmd string) {
 		if err != nil {
 			r.post(func() {
 				r.e.log.Warn("dialer: switch command failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
+			})
+		}
+	}})
+}
+
+// bridge joins a flight's member to its agent. It goes as a job, so it
+// never waits behind another call's command; a failure is told by the
+// legs' events, as for query.
+func (r *runner) bridge(f *flight) {
+	cmd := "uuid_bridge " + f.a.Member.UUID + " " + f.a.Agent.UUID
+	r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: cmd, background: true, done: func(_ string, err error) {
+		if err != nil {
+			r.post(func() {
+				r.e.log.Warn("dialer: bridge failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
 			})
 		}
 	}})

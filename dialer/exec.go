@@ -55,6 +55,13 @@ type command struct {
 	// call, when set, runs in place of text: a question of several
 	// commands, each with the deadline.
 	call func(ctx context.Context, sw Switch) (string, error)
+	// background sends text as a bgapi job: the switch runs it in a thread
+	// of its own and answers at once, where an api holds back every event
+	// and reply of the event socket while it runs (and a switch runs one
+	// connection's api commands one at a time). done gets the job's
+	// result. For what must not wait behind other calls' commands: a
+	// bridge.
+	background bool
 	done func(out string, err error)
 }
 
@@ -108,7 +115,8 @@ func (x *executor) lane(ctx context.Context, q *fifo.Queue[command], pace *pacer
 // it was written.
 var errCancelled = errors.New("withdrawn before it was sent")
 
-func (x *executor) run(ctx context.Context, c command) {
+func (x *executor) run(parent context.Context, c command) {
+	ctx := parent
 	if c.gate != nil {
 		c.gate.RLock()
 		defer c.gate.RUnlock()
@@ -135,6 +143,18 @@ func (x *executor) run(ctx context.Context, c command) {
 	case c.jobID != "":
 		_, err := sw.BgAPIJob(ctx, c.jobID, c.text)
 		c.finish("", err)
+		return
+	case c.background:
+		job, err := sw.BgAPIJob(ctx, esl.NewUUID(), c.text)
+		if err != nil {
+			c.finish("", err)
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(parent, queryDeadline)
+			defer cancel()
+			c.finish(job.Wait(ctx))
+		}()
 		return
 	}
 	out, err := sw.API(ctx, c.text)
