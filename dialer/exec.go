@@ -62,7 +62,7 @@ type command struct {
 	// result. For what must not wait behind other calls' commands: a
 	// bridge.
 	background bool
-	done func(out string, err error)
+	done       func(out string, err error)
 }
 
 func newExecutor(ctx context.Context, node string, sw Switches, clk clock.Clock, cps float64) *executor {
