@@ -35,6 +35,7 @@ type demoFlags struct {
 	scale        float64
 	members      int
 	agents       int
+	reach        string
 	kind         string
 	seed         uint64
 	every        time.Duration
@@ -49,6 +50,7 @@ func demoFlagSet() (*flag.FlagSet, *demoFlags) {
 	fs.IntVar(&f.members, "members", 3000, "members of the demo campaign")
 	fs.StringVar(&f.kind, "type", "progressive", "the demo campaign: progressive (agents take the calls) or broadcast (a message)")
 	fs.IntVar(&f.agents, "agents", 20, "simulated agents of a progressive demo (1 to 1,000)")
+	fs.StringVar(&f.reach, "reach", "ring", "how the demo's agents are reached: ring (each call rings them) or session (called once, members bridged in)")
 	fs.Uint64Var(&f.seed, "seed", 1, "the simulator's seed")
 	fs.DurationVar(&f.every, "report", 3*time.Second, "real time between progress lines")
 	fs.BoolVar(&f.exitWhenDone, "exit-when-done", false, "exit once the campaign finishes instead of serving the API until Ctrl-C")
@@ -72,6 +74,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if f.kind != "progressive" && f.kind != "broadcast" {
 		return fmt.Errorf("demo: -type %q: progressive or broadcast", f.kind)
+	}
+	if f.reach != store.ReachRing && f.reach != store.ReachSession {
+		return fmt.Errorf("demo: -reach %q: ring or session", f.reach)
 	}
 	cfg, err := loadConfig("")
 	if err != nil {
@@ -126,7 +131,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	token := cfg.API.Tokens[0]
 	who := ""
 	if f.kind == "progressive" {
-		who = fmt.Sprintf(", %d agents", f.agents)
+		who = fmt.Sprintf(", %d agents (reach %s)", f.agents, f.reach)
 	}
 	fmt.Fprintf(stdout, "fsdialer demo: a %s campaign of %d members%s, campaign %s, simulator on %s, time x%g\n", f.kind, f.members, who, c.ID, l.Addr(), f.scale)
 	fmt.Fprintf(stdout, "  REST API  http://%s/api/v2/dialer   (X-Access-Token: %s)\n", api, token)
@@ -179,7 +184,7 @@ func seedDemo(ctx context.Context, d *daemon, f *demoFlags) (*store.Campaign, er
 		c.AgentParams = store.AgentParams{WrapUpTime: 10, NoAnswerDelayTime: 30, MaxNoAnswer: 3}
 		for i := 0; i < f.agents; i++ {
 			id := fmt.Sprint(1000 + i) // the simulator's phones user/1000 ...
-			if _, err := d.store.PutAgent(ctx, &store.Agent{ID: id, Name: fmt.Sprintf("Demo agent %d", i+1), Skills: []string{"demo"}}, d.clock.Now()); err != nil {
+			if _, err := d.store.PutAgent(ctx, &store.Agent{ID: id, Name: fmt.Sprintf("Demo agent %d", i+1), Skills: []string{"demo"}, Reach: f.reach}, d.clock.Now()); err != nil {
 				return nil, err
 			}
 			if err := d.store.SetAgentStatus(ctx, id, store.AgentAvailable, d.clock.Now()); err != nil {

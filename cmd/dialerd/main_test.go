@@ -201,22 +201,29 @@ func TestDemo(t *testing.T) {
 }
 
 // TestDemoExitsWhenDone: with -exit-when-done the demo ends by itself,
-// without an error, after the summary.
+// without an error, after the summary; with its agents rung for each call
+// and in sessions.
 func TestDemoExitsWhenDone(t *testing.T) {
 	t.Setenv("DIALER_API_TOKENS", "demo-token")
-	var out syncbuf.Buffer
-	err := run(context.Background(), []string{"demo", "-listen", "127.0.0.1:0", "-time-scale", "50", "-members", "5", "-report", "200ms", "-exit-when-done"}, &out, &out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	got := out.String()
-	for _, want := range []string{"the campaign finished", "  members   5 done: ", "  calls     ", "stopped, as -exit-when-done asks. Goodbye.\n"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("no %q in:\n%s", want, got)
-		}
-	}
-	if strings.Contains(got, "Ctrl-C stops it") {
-		t.Errorf("it offers to keep serving although it exits:\n%s", got)
+	for _, reach := range []string{"ring", "session"} {
+		t.Run(reach, func(t *testing.T) {
+			var out syncbuf.Buffer
+			err := run(context.Background(), []string{"demo", "-listen", "127.0.0.1:0", "-time-scale", "50", "-members", "5", "-agents", "3",
+				"-reach", reach, "-report", "200ms", "-exit-when-done"}, &out, &out)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			got := out.String()
+			for _, want := range []string{"3 agents (reach " + reach + ")", "the campaign finished", "  members   5 done: ", "  calls     ",
+				"stopped, as -exit-when-done asks. Goodbye.\n"} {
+				if !strings.Contains(got, want) {
+					t.Errorf("no %q in:\n%s", want, got)
+				}
+			}
+			if strings.Contains(got, "Ctrl-C stops it") {
+				t.Errorf("it offers to keep serving although it exits:\n%s", got)
+			}
+		})
 	}
 }
 
