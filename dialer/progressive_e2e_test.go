@@ -210,14 +210,21 @@ func TestMemberBucket(t *testing.T) {
 
 // TestTwoDialersShareTheAgents: two dialers on one Redis run a campaign
 // each, served by the same three agents: no agent ever has two calls (by
-// the switch's own record), and every member of both is reached.
+// the switch's own record), and every member of both is reached. Agents
+// reached by a session are called once, by one of the two.
 func TestTwoDialersShareTheAgents(t *testing.T) {
+	for _, reach := range []string{store.ReachRing, store.ReachSession} {
+		t.Run(reach, func(t *testing.T) { twoDialersShareTheAgents(t, reach) })
+	}
+}
+
+func twoDialersShareTheAgents(t *testing.T, reach string) {
 	w := newWorld(t, agentsScenario)
 	w.startEngine()
 	_, stop, exited := w.newEngine(func(c *dialer.Config) { c.Instance = "second-dialer" })
 	t.Cleanup(func() { stop(); <-exited })
 	for _, id := range []string{"100", "101", "102"} {
-		w.agent(&store.Agent{ID: id, Skills: []string{"sales"}, WrapUpTime: 2}, store.AgentAvailable)
+		w.agent(&store.Agent{ID: id, Skills: []string{"sales"}, WrapUpTime: 2, Reach: reach}, store.AgentAvailable)
 	}
 	var camps []*store.Campaign
 	var all [][]string
@@ -236,9 +243,9 @@ func TestTwoDialersShareTheAgents(t *testing.T) {
 		w.start(c)
 	}
 	w.runUntil("calls of both campaigns", 10*time.Minute, func() bool {
-		a0, _ := agentCalls(w, camps[0])
-		a1, _ := agentCalls(w, camps[1])
-		return len(a0) > 0 && len(a1) > 0
+		_, m0 := agentCalls(w, camps[0])
+		_, m1 := agentCalls(w, camps[1])
+		return len(m0) > 0 && len(m1) > 0
 	})
 	for k, c := range camps {
 		owner, _ := w.st.Client().Get(t.Context(), "dialer:{"+c.ID+"}:runner").Result()
@@ -247,7 +254,18 @@ func TestTwoDialersShareTheAgents(t *testing.T) {
 		}
 	}
 	w.runUntil("every member of both done", 60*time.Minute, func() bool { return w.ended(camps[0], all[0]...)() && w.ended(camps[1], all[1]...)() })
-	if o := w.sw.Ledger().Overlaps(); len(o) > 0 {
+	led := w.sw.Ledger()
+	if o := led.Overlaps(); len(o) > 0 {
 		t.Fatalf("an agent or a number had two calls at once: %+v", o)
+	}
+	if o := led.BridgeOverlaps(); len(o) > 0 {
+		t.Fatalf("an agent had two members on the line at once: %v", o)
+	}
+	if reach == store.ReachSession {
+		for _, id := range []string{"100", "101", "102"} {
+			if n := len(sessionLegs(w, id)); n != 1 {
+				t.Errorf("agent %s called %d times for a session, want once", id, n)
+			}
+		}
 	}
 }
