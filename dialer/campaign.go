@@ -262,7 +262,7 @@ func (r *runner) step(f *flight, in attempt.Input) {
 		case attempt.StartRecord:
 			r.record(f, now)
 		case attempt.CheckSwitch:
-			r.check(f)
+			r.check(f, c.Leg)
 		case attempt.Arm:
 			r.arm(f.a.ID, c.Timer)
 		case attempt.Classify:
@@ -306,17 +306,34 @@ func (r *runner) query(f *flight, cmd string) {
 }
 
 // bridge joins a flight's member to its agent. It goes as a job, so it
-// never waits behind another call's command; a failure is told by the
-// legs' events, as for query.
+// never waits behind another call's command. When it fails, the agent's
+// leg is asked about: a leg that is gone ends the member's call (the legs'
+// events usually tell first).
 func (r *runner) bridge(f *flight) {
 	cmd := "uuid_bridge " + f.a.Member.UUID + " " + f.a.Agent.UUID
 	r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: cmd, background: true, done: func(_ string, err error) {
 		if err != nil {
 			r.post(func() {
 				r.e.log.Warn("dialer: bridge failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
+				if r.flights[f.a.ID] == f && !f.a.Agent.Ended {
+					r.check(f, f.a.Agent.UUID)
+				}
 			})
 		}
 	}})
+}
+
+// sessionGone tells the store that the agent's session a call was to use
+// is gone from the switch, its end unseen (its keeper was away): the agent
+// is no longer offered calls on it, and gets a new one.
+func (r *runner) sessionGone(f *flight) {
+	agent, uuid, now := f.a.AgentID, f.a.Agent.UUID, r.now()
+	r.e.log.Warn("dialer: agent's session gone from the switch", "campaign", r.id, "agent", agent, "leg", uuid)
+	r.do(func(ctx context.Context) {
+		if err := r.e.st.EndSession(ctx, agent, uuid, store.SessionReleased, now, 0, 0); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+			r.post(func() { r.agentFailed(agent, "session end", err) })
+		}
+	})
 }
 
 // agentEvent tells the store what happens to a flight's agent during the
@@ -392,10 +409,10 @@ func (r *runner) record(f *flight, now time.Time) {
 	}})
 }
 
-// check asks a leg's switch whether the call exists and, if not, for its
-// end record.
-func (r *runner) check(f *flight) {
-	uuid, records := f.a.Member.UUID, f.a.EndRecords
+// check asks a leg's switch whether the leg (the member's or the agent's)
+// exists and, if not, for its end record.
+func (r *runner) check(f *flight, uuid string) {
+	records := f.a.EndRecords && !(f.a.AgentKept && uuid == f.a.Agent.UUID) // a session keeps none
 	r.e.executor(f.a.Member.Node).query(f.a.ID, command{
 		call: func(ctx context.Context, sw Switch) (string, error) {
 			in := checkLeg(ctx, sw, uuid, records)
@@ -413,6 +430,9 @@ func (r *runner) check(f *flight) {
 func (r *runner) switchAnswer(f *flight, in attempt.Input) {
 	if r.flights[f.a.ID] != f {
 		return
+	}
+	if f.a.AgentKept && in.Leg == f.a.Agent.UUID && in.Known && !in.Exists && !f.a.Agent.Ended {
+		r.sessionGone(f)
 	}
 	r.step(f, in)
 	r.reconciled(f, in)

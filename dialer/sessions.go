@@ -34,7 +34,8 @@ type sessions struct {
 	// Owned by the loop.
 	legs    map[string]*agentSession // by uuid
 	byAgent map[string]*agentSession
-	pending map[string]bool // agents with a question under way (opening, taking over)
+	pending map[string]bool      // agents with a question under way (opening, taking over)
+	retryAt map[string]time.Time // agents whose session could not be opened (the store failed)
 	renewAt time.Time
 }
 
@@ -44,10 +45,13 @@ type agentSession struct {
 	uuid     string
 	node     string
 	answered bool
+	upStored bool // the store knows it answered
+	storing  bool // SessionUp under way
 	hungUp   bool // this dialer hung it up: the agent left
 	gone     bool
 	release  func() // the node's line
 	checkAt  time.Time
+	retryAt  time.Time // of SessionUp, after the store failed
 }
 
 // sessionTick is how often the keeper looks at the agents.
@@ -56,7 +60,7 @@ const sessionTick = 100 * time.Millisecond
 func newSessions(e *Engine) *sessions {
 	return &sessions{e: e, owner: e.cfg.Instance + "/" + store.NewToken(),
 		inbox: fifo.New[func()](), work: fifo.New[func(context.Context)](),
-		legs: map[string]*agentSession{}, byAgent: map[string]*agentSession{}, pending: map[string]bool{}}
+		legs: map[string]*agentSession{}, byAgent: map[string]*agentSession{}, pending: map[string]bool{}, retryAt: map[string]time.Time{}}
 }
 
 func (k *sessions) post(fn func())                   { k.inbox.Push(fn) }
@@ -114,7 +118,10 @@ func (k *sessions) look(now time.Time) {
 			if !s.checkAt.IsZero() && !now.Before(s.checkAt) {
 				k.check(s)
 			}
-		case k.pending[v.ID]:
+			if s.answered && !s.upStored && !s.storing && !now.Before(s.retryAt) {
+				k.recordUp(s)
+			}
+		case k.pending[v.ID], now.Before(k.retryAt[v.ID]):
 		case v.Reach == store.ReachSession && l.WantsSession(now):
 			k.open(v.Agent, now)
 		case l.SessionLapsed(now):
@@ -154,10 +161,12 @@ func (k *sessions) open(a *store.Agent, now time.Time) {
 			if err != nil {
 				release()
 				if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+					k.retryAt[a.ID] = k.e.clock.Now().Add(attempt.Recheck)
 					k.e.log.Warn("dialer: agent's session not opened", "agent", a.ID, "error", err)
 				}
 				return
 			}
+			delete(k.retryAt, a.ID)
 			s := &agentSession{agent: a, uuid: uuid, node: ss.Node, release: release,
 				checkAt: k.e.clock.Now().Add(time.Duration(a.CallTimeout)*time.Second + attempt.Grace)}
 			k.track(s)
@@ -268,12 +277,7 @@ func (k *sessions) event(ev *esl.Event) {
 			return
 		}
 		s.answered, s.checkAt = true, k.e.clock.Now().Add(attempt.Quiet)
-		id, uuid, now := s.agent.ID, s.uuid, k.e.clock.Now()
-		k.do(func(ctx context.Context) {
-			if err := k.e.st.SessionUp(ctx, id, uuid, now); err != nil {
-				k.e.log.Warn("dialer: agent's session answer not recorded", "agent", id, "error", err)
-			}
-		})
+		k.recordUp(s)
 	case attempt.Hangup, attempt.HangupComplete, attempt.Destroy:
 		k.ended(s, in.Cause, true)
 	case attempt.JobResult:
@@ -281,6 +285,28 @@ func (k *sessions) event(ev *esl.Event) {
 			k.ended(s, in.Cause, true)
 		}
 	}
+}
+
+// recordUp tells the store that the agent answered: ready for calls. A
+// failure is tried again (the agent takes no call until it is stored).
+func (k *sessions) recordUp(s *agentSession) {
+	s.storing = true
+	id, uuid, now := s.agent.ID, s.uuid, k.e.clock.Now()
+	k.do(func(ctx context.Context) {
+		err := k.e.st.SessionUp(ctx, id, uuid, now)
+		k.post(func() {
+			s.storing = false
+			switch {
+			case err == nil:
+				s.upStored = true
+			case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrNotFound):
+				s.upStored = true // the agent has another leg, or is gone: nothing to store
+			default:
+				s.retryAt = k.e.clock.Now().Add(attempt.Recheck)
+				k.e.log.Warn("dialer: agent's session answer not recorded", "agent", id, "error", err)
+			}
+		})
+	})
 }
 
 // ended records the end of a leg: the agent hung up (seen: Logged Out),

@@ -192,3 +192,78 @@ func TestSessionTakenOverAfterACrash(t *testing.T) {
 	}
 	w.runUntil("the leg hung up", time.Minute, func() bool { return sessionLegs(w, "100")[0].HungUpSeq != 0 })
 }
+
+// TestSessionGoneWhileItsKeeperIsAway: the agent hangs up while the dialer
+// keeping the session is dead, so nobody sees it; another dialer reserves
+// the agent (the store still says the session is up), and its bridge
+// fails. It finds the leg gone, hangs up the member who answered, ends the
+// session in the store, and the agent gets a new one for the next members.
+func TestSessionGoneWhileItsKeeperIsAway(t *testing.T) {
+	w := newWorld(t, agentsScenario)
+	w.startEngine()
+	w.agent(&store.Agent{ID: "100", Reach: store.ReachSession, WrapUpTime: 1}, store.AgentAvailable)
+	w.runUntil("the session up", time.Minute, func() bool { return w.agentLive("100").SessionState == store.SessionUp })
+	w.stopEngine()
+	first := sessionLegs(w, "100")[0].UUID
+	w.sw.API(t.Context(), "uuid_kill", first) // nobody listens
+	_, stop, exited := w.newEngine(func(c *dialer.Config) { c.Instance = "second-dialer" })
+	t.Cleanup(func() { stop(); <-exited })
+	c := progressive(w, func(c *store.Campaign) { c.Agents = []string{"100"} })
+	ids := w.add(c, mem("+380960000001"), mem("+380960000002"), mem("+380960000003"))
+	w.start(c)
+	w.runUntil("every member done", 30*time.Minute, w.ended(c, ids...))
+	legs := sessionLegs(w, "100")
+	if len(legs) != 2 || legs[1].HungUpSeq != 0 {
+		t.Fatalf("session legs %+v, want the dead one and a new one", legs)
+	}
+	_, members := agentCalls(w, c)
+	lost := 0
+	for _, m := range members {
+		switch {
+		case m.Answered.IsZero():
+		case m.BridgedTo == legs[1].UUID:
+		case m.BridgedTo == "" && m.HangupCause == "NORMAL_CLEARING":
+			lost++ // the call whose bridge failed, hung up at once
+			if held := m.HungUp.Sub(m.Answered); held > 2*time.Second {
+				t.Errorf("the member nobody could take waited %v in silence", held)
+			}
+		default:
+			t.Errorf("member call %+v", m)
+		}
+	}
+	if lost != 1 {
+		t.Errorf("%d members answered with no agent, want the one whose bridge failed", lost)
+	}
+	if o := w.sw.Ledger().BridgeOverlaps(); len(o) > 0 {
+		t.Fatalf("two members on the line at once: %v", o)
+	}
+}
+
+// TestSessionAnsweredDuringARedisOutage: the agent answers the session
+// call while Redis does not answer; once it is back, the answer is stored
+// and the agent takes calls on that leg.
+func TestSessionAnsweredDuringARedisOutage(t *testing.T) {
+	w := newWorld(t, agentsScenario)
+	w.startEngine()
+	w.agent(&store.Agent{ID: "101", Reach: store.ReachSession}, store.AgentAvailable) // answers after 2 s
+	w.runUntil("the session called", time.Minute, func() bool { return w.agentLive("101").SessionState == store.SessionRinging })
+	if err := w.redis.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	w.runUntil("the agent answered", time.Minute, func() bool {
+		legs := sessionLegs(w, "101")
+		return len(legs) == 1 && !legs[0].Answered.IsZero()
+	})
+	time.Sleep(time.Second) // the store's timeout: the answer is not stored
+	if err := w.redis.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	w.runUntil("the session up in the store", time.Minute, func() bool { return w.agentLive("101").SessionState == store.SessionUp })
+	c := progressive(w, func(c *store.Campaign) { c.Agents = []string{"101"} })
+	ids := w.add(c, mem("+380970000001"))
+	w.start(c)
+	w.runUntil("the member done", 10*time.Minute, w.ended(c, ids...))
+	if legs := sessionLegs(w, "101"); len(legs) != 1 || len(legs[0].Bridges) != 1 {
+		t.Fatalf("session legs %+v, want one, with the member bridged in", legs)
+	}
+}
