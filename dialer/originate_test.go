@@ -20,6 +20,7 @@ func FuzzOriginateArgs(f *testing.F) {
 	f.Add("gw\napi hupall", "$1", "/m.wav", "", "", "", "x", "123")
 	f.Add("gw", "$1", "", "ivr 1", "XML", "default", "x\r\nbgapi hupall", "123")
 	f.Add("gw", "1,sofia/gateway/x/2", "/m.wav)", "", "", "", "}x", "123")
+	f.Add("gw", "$1", "/m.wav", "", "", "", "sofia/internal/1000@10.0.0.1", "123")
 	f.Fuzz(func(t *testing.T, gw, dial, file, exten, dialplan, context, value, number string) {
 		c := &store.Campaign{ID: "c1", Name: "c", Type: store.TypeBroadcast,
 			Parameters: store.Parameters{Limit: 1, OriginateTimeout: 30},
@@ -43,24 +44,47 @@ func FuzzOriginateArgs(f *testing.F) {
 		if len(ts) == 0 {
 			return
 		}
-		args, err := originateArgs(c, m, &store.Attempt{ID: "att-1"}, ts[0], true)
+		a := &store.Attempt{ID: "att-1", AgentLeg: "leg-1", Number: m.Communications[0].Number}
+		args, err := originateArgs(c, m, a, ts[0], true)
 		if err != nil {
 			t.Fatalf("the API accepted what the builder refuses: %v", err)
 		}
-		// As the esl client writes it, then as the switch reads it.
-		line := "bgapi originate " + args
-		if strings.ContainsAny(line, "\r\n\x00") {
-			t.Fatalf("line break in %q", line)
+		readsAsOneCommand(t, args)
+		// The agent's originates: the value as the agent's contact.
+		agent := &store.Agent{ID: "a1", Contact: value}
+		agent.Normalize()
+		if agent.Validate() != nil {
+			return
 		}
-		var wire bytes.Buffer
-		wire.WriteString(line + "\nJob-UUID: att-1\n\n")
-		r := esl.NewReader(&wire)
-		cmd, err := r.ReadCommand()
-		if err != nil || cmd.Line != line || cmd.Get("Job-UUID") != "att-1" {
-			t.Fatalf("read back %+v, %v", cmd, err)
-		}
-		if extra, err := r.ReadCommand(); !errors.Is(err, io.EOF) {
-			t.Fatalf("a second command %+v (%v) in %q", extra, err, line)
+		for _, build := range []func() (string, error){
+			func() (string, error) { return agentOriginateArgs(c, m, a, agent, termsOf(agent, c), true) },
+			func() (string, error) { return sessionOriginateArgs(agent, "leg-1") },
+		} {
+			args, err := build()
+			if err != nil {
+				t.Fatalf("the API accepted a contact the builder refuses: %v", err)
+			}
+			readsAsOneCommand(t, args)
 		}
 	})
+}
+
+// readsAsOneCommand checks that an originate, as the esl client writes
+// it, is read by the switch as one command.
+func readsAsOneCommand(t *testing.T, args string) {
+	t.Helper()
+	line := "bgapi originate " + args
+	if strings.ContainsAny(line, "\r\n\x00") {
+		t.Fatalf("line break in %q", line)
+	}
+	var wire bytes.Buffer
+	wire.WriteString(line + "\nJob-UUID: att-1\n\n")
+	r := esl.NewReader(&wire)
+	cmd, err := r.ReadCommand()
+	if err != nil || cmd.Line != line || cmd.Get("Job-UUID") != "att-1" {
+		t.Fatalf("read back %+v, %v", cmd, err)
+	}
+	if extra, err := r.ReadCommand(); !errors.Is(err, io.EOF) {
+		t.Fatalf("a second command %+v (%v) in %q", extra, err, line)
+	}
 }

@@ -204,7 +204,13 @@ func (k *sessions) takeOver(a *store.Agent, l *store.AgentLive, now time.Time) {
 					delete(k.pending, a.ID)
 					if in.Exists && err == nil {
 						k.e.log.Info("dialer: agent's session taken over", "agent", a.ID, "leg", uuid, "node", node)
-						k.track(&agentSession{agent: a, uuid: uuid, node: node, answered: up, release: k.e.sw.Hold(node)})
+						s := &agentSession{agent: a, uuid: uuid, node: node, answered: up, upStored: up, release: k.e.sw.Hold(node)}
+						k.track(s)
+						if !up {
+							// Rung by a keeper that died: whether it was
+							// answered since is not known. A new call is.
+							k.hangup(s)
+						}
 					}
 				})
 			})
@@ -333,8 +339,12 @@ func (k *sessions) ended(s *agentSession, cause string, seen bool) {
 		case attempt.AgentMissed, attempt.AgentRejected, attempt.AgentBusy, attempt.AgentUnregistered:
 			why = out
 			k.e.m.AgentMissed.WithLabelValues(out).Inc()
-			t := termsOf(s.agent, &store.Campaign{})
-			delay = map[string]int{attempt.AgentMissed: t.noAnswerDelay, attempt.AgentRejected: t.rejectDelay, attempt.AgentBusy: t.busyDelay}[out]
+			delay = map[string]int{attempt.AgentMissed: s.agent.NoAnswerDelayTime, attempt.AgentRejected: s.agent.RejectDelayTime,
+				attempt.AgentBusy: s.agent.BusyDelayTime}[out]
+		default:
+			// The switch refused the call (its rate, its sessions): not
+			// the agent's doing, but not to be tried again at once.
+			k.retryAt[s.agent.ID] = k.e.clock.Now().Add(attempt.Recheck)
 		}
 	}
 	id, uuid, now, max := s.agent.ID, s.uuid, k.e.clock.Now(), s.agent.MaxNoAnswer
