@@ -124,7 +124,11 @@ func (p *agentPool) gauges(m *Metrics, now time.Time) {
 	p.mu.Lock()
 	counts := map[[2]string]int{}
 	available, busy := 0, 0
+	sessions := map[string]int{store.SessionRinging: 0, store.SessionUp: 0}
 	for _, v := range p.agents {
+		if v.Live.Session != "" {
+			sessions[v.Live.SessionState]++
+		}
 		state := v.Live.Shown(now)
 		counts[[2]string{v.Live.Status, state}]++
 		if store.Available(v.Live.Status) {
@@ -138,6 +142,9 @@ func (p *agentPool) gauges(m *Metrics, now time.Time) {
 	m.Agents.Reset()
 	for k, n := range counts {
 		m.Agents.WithLabelValues(k[0], k[1]).Set(float64(n))
+	}
+	for state, n := range sessions {
+		m.AgentSessions.WithLabelValues(state).Set(float64(n))
 	}
 	if available > 0 {
 		m.Occupancy.Set(float64(busy) / float64(available))

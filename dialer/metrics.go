@@ -24,6 +24,7 @@ type Metrics struct {
 	AgentMissed     *prometheus.CounterVec   // why (missed, rejected, busy, unregistered)
 	Agents          *prometheus.GaugeVec     // status, state
 	Occupancy       prometheus.Gauge
+	AgentSessions   *prometheus.GaugeVec // state (ringing, up)
 	ESLConnected    *prometheus.GaugeVec // node
 	AbandonRate     *prometheus.GaugeVec // campaign, window
 	Members         *prometheus.GaugeVec // campaign, state
@@ -69,6 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		AgentMissed:     c("agent_calls_missed_total", "Calls an agent's phone did not take, by why: missed (no answer), rejected, busy, unregistered.", "why"),
 		Agents:          g("agents", "Agents by status and state, as this dialer sees them.", "status", "state"),
 		Occupancy:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "dialer_agent_occupancy", Help: "Available agents in a call or its wrap-up, over available agents."}),
+		AgentSessions:   g("agent_sessions", "Agents' persistent sessions (reach session) by state: ringing, up.", "state"),
 		ESLConnected:    g("esl_connected", "1 while the event socket of a node is connected.", "node"),
 		AbandonRate:     g("abandon_rate", "Abandoned calls over live answers, by window (1h, 24h, 30d).", "campaign", "window"),
 		Members:         g("members", "Members by state.", "campaign", "state"),
@@ -79,7 +81,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.OriginateLat, m.RingTime,
-			m.Refused, m.RedisLat, m.ReserveLat, m.Bridged, m.AnswerToBridge, m.AgentWait, m.AgentMissed, m.Agents, m.Occupancy, m.ESLConnected, m.AbandonRate, m.Members, m.WriteConflicts, m.LostCalls,
+			m.Refused, m.RedisLat, m.ReserveLat, m.Bridged, m.AnswerToBridge, m.AgentWait, m.AgentMissed, m.Agents, m.Occupancy, m.AgentSessions, m.ESLConnected, m.AbandonRate, m.Members, m.WriteConflicts, m.LostCalls,
 			m.PendingWrites, m.EventsProcessed)
 	}
 	return m

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/fsdialer/fsdialer/dialer"
 	"github.com/fsdialer/fsdialer/sim"
 	"github.com/fsdialer/fsdialer/store"
@@ -30,6 +32,8 @@ func sessionLegs(w *world, agent string) []sim.CallRecord {
 // out.
 func TestSessionAgentsTakeCallsWithoutRinging(t *testing.T) {
 	w := newWorld(t, agentsScenario)
+	metrics := dialer.NewMetrics(nil)
+	w.cfg = func(c *dialer.Config) { c.Metrics = metrics }
 	w.startEngine()
 	agents := []string{"100", "101"}
 	for _, id := range agents {
@@ -37,6 +41,9 @@ func TestSessionAgentsTakeCallsWithoutRinging(t *testing.T) {
 	}
 	w.runUntil("both sessions up", time.Minute, func() bool {
 		return w.agentLive("100").SessionState == store.SessionUp && w.agentLive("101").SessionState == store.SessionUp
+	})
+	w.runUntil("the gauge says so", time.Minute, func() bool {
+		return testutil.ToFloat64(metrics.AgentSessions.WithLabelValues(store.SessionUp)) == 2
 	})
 	c := progressive(w, func(c *store.Campaign) { c.Agents = agents })
 	var ms []*store.Member
