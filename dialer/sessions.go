@@ -202,7 +202,11 @@ func (k *sessions) takeOver(a *store.Agent, l *store.AgentLive, now time.Time) {
 				}
 				k.post(func() {
 					delete(k.pending, a.ID)
-					if in.Exists && err == nil {
+					if !in.Known || err != nil { // asked again later, not at every look
+						k.retryAt[a.ID] = k.e.clock.Now().Add(attempt.Recheck)
+						return
+					}
+					if in.Exists {
 						k.e.log.Info("dialer: agent's session taken over", "agent", a.ID, "leg", uuid, "node", node)
 						s := &agentSession{agent: a, uuid: uuid, node: node, answered: up, upStored: up, release: k.e.sw.Hold(node)}
 						k.track(s)
@@ -218,7 +222,10 @@ func (k *sessions) takeOver(a *store.Agent, l *store.AgentLive, now time.Time) {
 		},
 		done: func(_ string, err error) {
 			if err != nil {
-				k.post(func() { delete(k.pending, a.ID) })
+				k.post(func() {
+					delete(k.pending, a.ID)
+					k.retryAt[a.ID] = k.e.clock.Now().Add(attempt.Recheck)
+				})
 			}
 		},
 	})

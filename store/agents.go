@@ -301,6 +301,7 @@ if op == 'renew' or op == 'srenew' then
     local k = KEYS[i - 1]
     if redis.call('HGET', k, owner) == ARGV[4] and (redis.call('HGET', k, held) or '') ~= '' then
       redis.call('HSET', k, untilField, ARGV[5])
+      changed(ARGV[i]) -- the dialers' views must not take it for lapsed
       n = n + 1
     end
   end

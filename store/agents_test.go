@@ -276,3 +276,43 @@ func TestAgentChanges(t *testing.T) {
 		}
 	})
 }
+
+// A renewal is a change: the dialers' views learn the new expiry, or they
+// would take a reservation or a session still held for lapsed.
+func TestRenewalsAreChanges(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		putAgent(t, s, &store.Agent{ID: "1"})
+		putAgent(t, s, &store.Agent{ID: "2", Reach: store.ReachSession})
+		for _, id := range []string{"1", "2"} {
+			if err := s.SetAgentStatus(ctx, id, store.AgentAvailable, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.ReserveAgent(ctx, "1", store.AgentReservation{Attempt: "a", Owner: "d", Until: t0.Add(time.Minute)}, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.OpenSession(ctx, "2", store.AgentSession{UUID: "s", Node: "fs1", Owner: "d", Until: t0.Add(time.Minute)}, t0); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			id    string
+			renew func() (int, error)
+		}{
+			{"1", func() (int, error) { return s.RenewAgents(ctx, "d", []string{"1"}, t0.Add(time.Hour)) }},
+			{"2", func() (int, error) { return s.RenewSessions(ctx, "d", []string{"2"}, t0.Add(time.Hour)) }},
+		} {
+			cursor, err := s.AgentCursorNow(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := tc.renew(); n != 1 || err != nil {
+				t.Fatalf("renew %s: %d, %v", tc.id, n, err)
+			}
+			ids, _, _, err := s.AgentChanges(ctx, cursor)
+			if err != nil || len(ids) != 1 || ids[0] != tc.id {
+				t.Fatalf("changes after renewing %s: %v, %v", tc.id, ids, err)
+			}
+		}
+	})
+}

@@ -63,7 +63,19 @@ func (a *Attempt) agentLeg(in Input, now time.Time) []Command {
 		}
 	case SwitchAnswer:
 		switch {
-		case !in.Known || in.Exists:
+		case !in.Known:
+			return []Command{a.arm(CheckTimer, now.Add(Recheck))}
+		case in.Exists && a.State == WaitingAgent:
+			// Its answer may have been missed (a cut of the event
+			// socket): the switch does not tell a ringing leg from an
+			// answered one, but a leg still there after its ringing
+			// could have lasted answered.
+			if rang := a.SentAt.Add(a.AgentRing + Grace); now.Before(rang) {
+				return []Command{a.arm(CheckTimer, rang)}
+			}
+			return a.agentLeg(Input{Kind: Answer, Leg: ag.UUID, At: now}, now)
+		case in.Exists:
+			ag.Session = true // so the call's end hangs it up
 			return []Command{a.arm(CheckTimer, now.Add(Recheck))}
 		case in.End != nil:
 			return a.agentLeg(Input{Kind: HangupComplete, Leg: ag.UUID, Cause: in.End.Cause, At: now}, now)

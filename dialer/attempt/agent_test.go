@@ -174,6 +174,40 @@ func TestSessionPaths(t *testing.T) {
 	}
 }
 
+// An agent's answer missed (the event socket was cut): the leg still
+// there once its ringing could be over has answered, and the member is
+// dialed; asked sooner, the switch is asked again then.
+func TestAgentAnswerMissed(t *testing.T) {
+	a := NewForAgent(id, "fs1", "100", agentLeg, 15*time.Second, false, true)
+	Step(a, Input{Kind: Place}, t0)
+	Step(a, ag(Create), t0.Add(time.Second))
+	exists := Input{Kind: SwitchAnswer, Leg: agentLeg, Known: true, Exists: true}
+	cmds := Step(a, exists, t0.Add(10*time.Second)) // a reconnect's question, while it may ring
+	if kinds(cmds) != "" || a.Deadline.At != t0.Add(15*time.Second+Grace) {
+		t.Fatalf("asked while it may ring: %q, deadline %v", kinds(cmds), a.Deadline.At.Sub(t0))
+	}
+	if got := kinds(Step(a, Input{Kind: TimerFired, Timer: a.Deadline}, a.Deadline.At)); got != "check switch" {
+		t.Fatalf("at the deadline: %q", got)
+	}
+	if got := kinds(Step(a, exists, t0.Add(45*time.Second))); got != "originate" || a.State != Originating {
+		t.Fatalf("still there after its ringing: %q, %s", got, a.State)
+	}
+}
+
+// An attempt adopted after a restart does not know its agent's leg: when
+// the member's call turns out to be over, the agent's leg is hung up
+// whatever it was.
+func TestAdoptedAttemptHangsUpItsAgent(t *testing.T) {
+	a := Adopt(id, "fs1", t0, true)
+	a.Agent, a.AgentID = &Leg{UUID: agentLeg, Node: "fs1"}, "100"
+	Step(a, Input{Kind: Verify}, t0.Add(time.Minute))
+	end := &EndRecord{Cause: "USER_BUSY"}
+	got := kinds(Step(a, Input{Kind: SwitchAnswer, Leg: id, Known: true, End: end}, t0.Add(time.Minute)))
+	if got != "classify USER_BUSY/released, hangup agent NORMAL_CLEARING" {
+		t.Fatalf("%q", got)
+	}
+}
+
 func legName(leg string) string {
 	if leg == agentLeg {
 		return "the agent"

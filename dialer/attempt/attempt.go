@@ -440,7 +440,7 @@ func (a *Attempt) switchAnswer(in Input, now time.Time) []Command {
 		if !in.End.AnsweredAt.IsZero() {
 			o.Answered, o.AnsweredAt = true, in.End.AnsweredAt
 		}
-		return a.classify(o, now)
+		return a.classify(a.withAgent(o), now)
 	case leg.Ended:
 		return a.ended(now, now)
 	}
@@ -457,7 +457,7 @@ func (a *Attempt) switchAnswer(in Input, now time.Time) []Command {
 	default:
 		// No channel, no end record, and long enough since the
 		// originate: the switch never created the call.
-		return a.classify(Outcome{Cause: "NORMAL_TEMPORARY_FAILURE", NotPlaced: true, EndedAt: now, From: "end record"}, now)
+		return a.classify(a.withAgent(Outcome{Cause: "NORMAL_TEMPORARY_FAILURE", NotPlaced: true, EndedAt: now, From: "end record"}), now)
 	}
 }
 
@@ -488,10 +488,11 @@ func (a *Attempt) classify(o Outcome, now time.Time) []Command {
 	}
 	a.State, a.LastChange, a.Deadline = Classified, now, Timer{}
 	cmds := []Command{{Kind: Classify, Leg: a.Member.UUID, Outcome: o}}
-	if a.Agent != nil && a.Agent.Session && !a.Agent.Ended && a.bridgedAt.IsZero() && !a.AgentKept {
-		// The member's call is over and the agent's phone is still up
-		// (bridged legs end together): hang it up; the outcome already
-		// says what the agent does next.
+	if a.Agent != nil && !a.Agent.Ended && a.bridgedAt.IsZero() && !a.AgentKept {
+		// The member's call is over and the agent's phone may still be
+		// up (bridged legs end together; an adopted attempt does not
+		// know): hang it up, a leg that is gone takes no harm; the
+		// outcome already says what the agent does next.
 		cmds = append(cmds, Command{Kind: HangupLeg, Leg: a.Agent.UUID, Cause: "NORMAL_CLEARING"})
 	}
 	return cmds
