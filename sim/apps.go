@@ -331,6 +331,45 @@ func (s *Switch) stopCurrent(ch *channel) {
 	s.complete(ch, "")
 }
 
+// inlineApp is one application of an inline dialplan.
+type inlineApp struct{ name, arg string }
+
+// inlineApps reads an inline dialplan as mod_dptools' inline_dialplan_hunt
+// does: applications split at commas (or at the delimiter X of a leading
+// "m:X:"), each "name:arg" split at its first colon, leading blanks of a
+// name dropped.
+func inlineApps(target string) []inlineApp {
+	delim := ","
+	if len(target) >= 4 && target[0] == 'm' && target[1] == ':' && target[3] == ':' {
+		delim, target = target[2:3], target[4:]
+	}
+	var apps []inlineApp
+	for _, part := range strings.Split(target, delim) {
+		name, arg, _ := strings.Cut(part, ":")
+		if name = strings.TrimLeft(name, " "); name != "" {
+			apps = append(apps, inlineApp{name, arg})
+		}
+	}
+	return apps
+}
+
+// runInline runs an inline extension's applications in turn; when the
+// last one returns with the channel up, the extension is over and the
+// switch hangs up with NORMAL_CLEARING.
+func (s *Switch) runInline(ch *channel, apps []inlineApp) {
+	if len(apps) == 0 {
+		s.hangup(ch, "NO_ROUTE_DESTINATION", true)
+		return
+	}
+	s.execute(ch, apps[0].name, apps[0].arg, func() {
+		if len(apps) == 1 {
+			s.hangup(ch, "NORMAL_CLEARING", true)
+			return
+		}
+		s.runInline(ch, apps[1:])
+	})
+}
+
 // runExtension runs a dialplan extension: it plays for its duration and
 // hangs up; an unknown extension hangs up with NO_ROUTE_DESTINATION.
 func (s *Switch) runExtension(ch *channel, exten string) {

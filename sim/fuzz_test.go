@@ -15,7 +15,7 @@ func FuzzAPI(f *testing.F) {
 		"originate <x=1>user/1000 &playback(/a.wav)",
 		"originate {a=1\\,2}loopback/ivr &park()",
 		"uuid_bridge a b", "uuid_kill x CALL_REJECTED", "uuid_setvar x a", "hupall NORMAL_CLEARING a b",
-		"show channels", "show calls as json", "uuid_broadcast x amd:: aleg", "uuid_transfer x -bleg ivr",
+		"show channels", "show calls as json", "uuid_broadcast x amd:: aleg", "uuid_transfer x -bleg ivr", "uuid_transfer x m:^:playback:a,b^hangup inline",
 		"originate {origination_nested_vars=true,x=${y}}sofia/gateway/gw/1 &playback(/a ${x}.wav)",
 		"originate {a=${b}}[^^;c=1,2;d=3]sofia/gateway/gw/1,user/1000|loopback/ivr &playback(tone(1).wav)",
 		"originate ^^:{a=1}user/1000:&park():undef:undef:x:1:5",

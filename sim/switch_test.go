@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -336,6 +337,44 @@ func TestPlaybackExtensionsAndTransfer(t *testing.T) {
 	s.waitEvent("CHANNEL_DESTROY", "tr")
 	if out := s.api("uuid_transfer tr ivr"); out != "-ERR No such channel!\n" {
 		t.Fatalf("transfer of a gone call: %q", out)
+	}
+	// An inline dialplan runs its applications in turn, then hangs up.
+	s.call(t, "in", "sofia/gateway/gw/1003 &park()")
+	s.clk.Advance(3 * time.Second)
+	s.waitEvent("CHANNEL_PARK", "in")
+	if out := s.api("uuid_transfer in playback:/sounds/sorry.wav,hangup:NORMAL_CLEARING inline"); out != "+OK\n" {
+		t.Fatalf("uuid_transfer inline: %q", out)
+	}
+	s.clk.Advance(10 * time.Second)
+	s.waitEvent("CHANNEL_HANGUP_COMPLETE", "in")
+	var ran []string
+	for _, e := range s.of("in") {
+		if e.Name() == "CHANNEL_EXECUTE" {
+			ran = append(ran, e.Get("Application")+"("+e.Get("Application-Data")+")")
+		}
+	}
+	if want := []string{"park()", "playback(/sounds/sorry.wav)", "hangup(NORMAL_CLEARING)"}; !reflect.DeepEqual(ran, want) {
+		t.Fatalf("inline ran %q, want %q", ran, want)
+	}
+	if e := s.event("CHANNEL_HANGUP_COMPLETE", "in"); e.Get("Hangup-Cause") != "NORMAL_CLEARING" {
+		t.Fatalf("inline hangup cause %q", e.Get("Hangup-Cause"))
+	}
+}
+
+func TestInlineApps(t *testing.T) {
+	for _, tc := range []struct {
+		target string
+		want   []inlineApp
+	}{
+		{"playback:/a.wav,hangup", []inlineApp{{"playback", "/a.wav"}, {"hangup", ""}}},
+		{"playback:tone_stream://%(100,0,440),hangup:USER_BUSY", []inlineApp{{"playback", "tone_stream://%(100"}, {"0", ""}, {"440)", ""}, {"hangup", "USER_BUSY"}}},
+		{"m:^:playback:tone_stream://%(100,0,440)^hangup:USER_BUSY", []inlineApp{{"playback", "tone_stream://%(100,0,440)"}, {"hangup", "USER_BUSY"}}},
+		{" answer, ,park", []inlineApp{{"answer", ""}, {"park", ""}}},
+		{"", nil},
+	} {
+		if got := inlineApps(tc.target); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("inlineApps(%q) = %v, want %v", tc.target, got, tc.want)
+		}
 	}
 }
 

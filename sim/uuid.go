@@ -130,12 +130,16 @@ func (s *Switch) uuidTransfer(args string) string {
 	if ch == nil {
 		return reply
 	}
-	dest := argv[1]
-	if strings.HasPrefix(dest, "-") {
-		if len(argv) < 3 {
+	rest := argv[1:]
+	if strings.HasPrefix(rest[0], "-") {
+		if len(rest) < 2 {
 			return "-USAGE: " + syntax + "\n"
 		}
-		dest = argv[2]
+		rest = rest[1:]
+	}
+	dest, dialplan := rest[0], ""
+	if len(rest) > 1 {
+		dialplan = rest[1]
 	}
 	if other := ch.bridge; other != nil {
 		s.emit("CHANNEL_UNBRIDGE", ch)
@@ -143,7 +147,11 @@ func (s *Switch) uuidTransfer(args string) string {
 		s.hangup(other, "NORMAL_CLEARING", true)
 	}
 	s.stopCurrent(ch)
-	s.runExtension(ch, dest)
+	if dialplan == "inline" {
+		s.runInline(ch, inlineApps(dest))
+	} else {
+		s.runExtension(ch, dest)
+	}
 	return "+OK\n"
 }
 
