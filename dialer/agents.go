@@ -22,6 +22,9 @@ import (
 type agentPool struct {
 	st    *store.Store
 	clock clock.Clock
+	// changed is told when agents changed (one may be ready now): live
+	// answers wait for one.
+	changed func()
 
 	mu     sync.Mutex
 	agents map[string]store.AgentView
@@ -92,6 +95,9 @@ func (p *agentPool) refresh(ctx context.Context) error {
 		p.cursor = next
 		p.mu.Unlock()
 		cursor = next
+		if p.changed != nil {
+			p.changed()
+		}
 	}
 }
 

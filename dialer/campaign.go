@@ -81,7 +81,14 @@ type runner struct {
 	blockAt  time.Time
 	resetDay string
 	abandon  pacing.Windows
-	recon    reconcileRound
+	// completed attempts (the store's count, and those classified since)
+	completed int64
+	// waiting are the live answers waiting for an agent (predictive), in
+	// order; seeking: the seeker has a round of them.
+	waiting []*flight
+	seeking bool
+	seeker  *fifo.Queue[func(context.Context)]
+	recon   reconcileRound
 	// unreconciled: the journal has not been read since the runner
 	// started (it holds the calls a dead or restarted dialer left).
 	unreconciled bool
@@ -116,6 +123,7 @@ func newRunner(e *Engine, c *store.Campaign, lease store.Runner) *runner {
 		e: e, id: c.ID, lease: lease, camp: c,
 		inbox: fifo.New[inboxItem](), turns: make(chan chan struct{}), syncs: make(chan chan struct{}),
 		exited: make(chan struct{}), updated: make(chan struct{}, 1), work: fifo.New[func(context.Context)](),
+		seeker:  fifo.New[func(context.Context)](),
 		flights: map[string]*flight{}, legs: map[string]*flight{}, held: map[string]*memberLease{},
 		busy: map[string]bool{}, last: map[string]time.Time{}, unreconciled: true,
 	}
@@ -134,10 +142,13 @@ func (r *runner) post(fn func()) { r.inbox.Push(inboxItem{fn: fn}) }
 // do runs a store job on the campaign's store worker, in order.
 func (r *runner) do(job func(ctx context.Context)) { r.work.Push(job) }
 
-func (r *runner) storeWorker(ctx context.Context) {
+// worker runs the jobs of a queue in order until it closes: the store
+// worker (claims, journal, agent events) and the seeker (reservations for
+// live answers).
+func worker(ctx context.Context, q *fifo.Queue[func(context.Context)]) {
 	var buf []func(context.Context)
 	for {
-		jobs, ok := r.work.Take(buf)
+		jobs, ok := q.Take(buf)
 		if !ok {
 			return
 		}
@@ -158,9 +169,11 @@ func (r *runner) prio() int64   { return r.priority.Load() }
 func (r *runner) run(ctx context.Context) {
 	defer close(r.exited)
 	defer r.starting.Store(false)
-	go r.storeWorker(ctx)
+	go worker(ctx, r.work)
+	go worker(ctx, r.seeker)
 	go r.writer.run(ctx)
 	defer r.work.Close()
+	defer r.seeker.Close()
 	defer r.writer.q.Close()
 	defer r.forgetAll()
 	r.applyCampaign(r.camp, nil)
@@ -234,7 +247,12 @@ func (r *runner) handleEvent(ev *esl.Event) {
 			f.bridged = true
 			r.e.m.Bridged.WithLabelValues(r.id).Inc()
 			if answered := f.a.Member.AnsweredAt; !answered.IsZero() && !in.At.Before(answered) {
-				r.e.m.AnswerToBridge.Observe(in.At.Sub(answered).Seconds())
+				wait := in.At.Sub(answered)
+				r.e.m.AnswerToBridge.Observe(wait.Seconds())
+				if wait <= connectOf(r.camp) {
+					r.e.m.ConnectedInTime.WithLabelValues(r.id).Inc()
+					r.e.count(r.id, func(p *Progress) { p.ConnectedInTime++ })
+				}
 			}
 		}
 	case attempt.Answer:
@@ -275,6 +293,12 @@ func (r *runner) step(f *flight, in attempt.Input) {
 			r.query(f, "uuid_kill "+c.Leg+" "+c.Cause)
 		case attempt.AgentEvent:
 			r.agentEvent(f, c.Event, now)
+		case attempt.FindAgent:
+			r.findAgent(f)
+		case attempt.ReleaseAgent:
+			r.agentLeft(f, c)
+		case attempt.SafeHarbor:
+			r.safeHarbor(f)
 		}
 	}
 }
@@ -486,8 +510,23 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		if o.Cause == CauseLost {
 			r.e.m.LostCalls.WithLabelValues(r.id).Inc()
 		}
+		r.completed++
+		r.abandon.CallsHour++
 		if liveAnswer(o) {
 			r.e.m.LiveAnswered.WithLabelValues(r.id).Inc()
+			r.abandon.LiveHour++
+			r.abandon.LiveDay++
+			r.abandon.LiveMonth++
+			if f.a.Agent != nil || f.a.Connect > 0 {
+				r.e.count(r.id, func(p *Progress) { p.Live++ })
+			}
+		}
+		if o.Abandoned {
+			r.e.m.Abandoned.WithLabelValues(r.id).Inc()
+			r.abandon.AbandonedHour++
+			r.abandon.AbandonedDay++
+			r.abandon.AbandonedMonth++
+			r.e.count(r.id, func(p *Progress) { p.Abandoned++ })
 		}
 		mw = withStats(attemptWrite(r.plan, f, o), agentStats(f, o))
 		mw = withEvents(mw, func(m *store.Member, v verdict, now time.Time) [][]byte {
@@ -505,7 +544,11 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 // after a talk, ready again, or a delay after a miss (and a break after
 // max_no_answer misses in a row).
 func (r *runner) agentDone(f *flight, o attempt.Outcome) {
-	t := f.terms
+	r.tellAgent(f.a.AgentID, f.a.ID, o, f.terms)
+}
+
+// tellAgent tells the store what an attempt meant for its agent.
+func (r *runner) tellAgent(agent, attemptID string, o attempt.Outcome, t agentTerms) {
 	var ev string
 	var args []int64
 	switch o.Agent {
@@ -525,9 +568,9 @@ func (r *runner) agentDone(f *flight, o attempt.Outcome) {
 	if ev != store.AgentEnd && ev != store.AgentRelease {
 		r.e.m.AgentMissed.WithLabelValues(o.Agent).Inc()
 	}
-	agent, id, now := f.a.AgentID, f.a.ID, r.now()
+	now := r.now()
 	r.do(func(ctx context.Context) {
-		if err := r.e.st.AgentEvent(ctx, agent, id, ev, now, args...); err != nil {
+		if err := r.e.st.AgentEvent(ctx, agent, attemptID, ev, now, args...); err != nil {
 			r.post(func() { r.agentFailed(agent, ev, err) })
 		}
 	})
@@ -618,6 +661,7 @@ func (r *runner) hold(mw *memberWrite) {
 // the store worker claims and prepares them, and done is closed once the
 // lines are taken, so campaigns of lower priority come after.
 func (r *runner) turn(done chan struct{}) {
+	r.seek() // live answers come before new calls
 	if !r.canDial() {
 		close(done)
 		return
@@ -653,9 +697,10 @@ func (r *runner) turn(done chan struct{}) {
 // view is what the pacer sees of the campaign.
 func (r *runner) view() pacing.View {
 	v := pacing.View{Lines: r.camp.Parameters.Limit, Abandon: r.abandon,
-		Target: r.camp.Parameters.TargetPredictiveSilentCalls, Max: r.camp.Parameters.MaxPredictiveSilentCalls}
+		Target: r.camp.Parameters.TargetPredictiveSilentCalls, Max: r.camp.Parameters.MaxPredictiveSilentCalls,
+		Window: r.camp.ComplianceWindow(), Completed: r.completed, PredictAdjust: r.camp.Parameters.PredictAdjust}
 	now := r.now()
-	if needsAgent(r.camp) {
+	if needsAgent(r.camp) || predictive(r.camp) {
 		v.Agents.Idle = r.e.agents.ready(r.camp, now)
 	}
 	for _, f := range r.flights {
@@ -711,6 +756,8 @@ func (r *runner) placed(p *plan, n int, res placement) {
 			r.e.m.AgentWait.Observe(pl.waited.Seconds())
 			f.a = attempt.NewForAgent(pl.journal.ID, pl.journal.Node, pl.agent.ID, pl.journal.AgentLeg,
 				time.Duration(pl.terms.callTimeout)*time.Second, p.camp.Parameters.RecordSession, pl.journal.EndRecord)
+		case predictive(p.camp):
+			f.a = attempt.NewPredictive(pl.journal.ID, pl.journal.Node, connectOf(p.camp), p.camp.Parameters.RecordSession, pl.journal.EndRecord)
 		}
 		r.track(f)
 		r.step(f, attempt.Input{Kind: attempt.Place})

@@ -149,6 +149,7 @@ func New(cfg Config) *Engine {
 		wake:      make(chan struct{}, 1), syncNow: make(chan struct{}, 1),
 	}
 	e.sessions = newSessions(e)
+	e.agents.changed = e.Wake
 	return e
 }
 
@@ -232,7 +233,7 @@ func (e *Engine) syncCampaigns(ctx context.Context) {
 }
 
 func supported(campaignType string) bool {
-	return campaignType == store.TypeBroadcast || campaignType == store.TypeProgressive
+	return campaignType == store.TypeBroadcast || campaignType == store.TypeProgressive || campaignType == store.TypePredictive
 }
 
 // agentRefresh is how often the view of the agents reads their changes.
@@ -297,8 +298,11 @@ func (e *Engine) executor(node string) *executor {
 
 // pacer is the pacing policy of a campaign.
 func (e *Engine) pacer(c *store.Campaign) pacing.Pacer {
-	if needsAgent(c) {
+	switch {
+	case needsAgent(c):
 		return pacing.Progressive{}
+	case predictive(c):
+		return pacing.Predictive{}
 	}
 	return pacing.Lines{}
 }
@@ -402,7 +406,7 @@ func (e *Engine) StartCampaign(ctx context.Context, id string) (*store.Campaign,
 		return nil, err
 	}
 	if !supported(c.Type) {
-		return nil, fmt.Errorf("start campaign %s: %w: this build dials %q and %q campaigns, not %q yet", id, ErrUnsupported, store.TypeBroadcast, store.TypeProgressive, c.Type)
+		return nil, fmt.Errorf("start campaign %s: %w: this build dials %q, %q and %q campaigns, not %q yet", id, ErrUnsupported, store.TypeBroadcast, store.TypeProgressive, store.TypePredictive, c.Type)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("start campaign %s: fix it first: %w", id, err)
@@ -471,6 +475,9 @@ type Progress struct {
 	Retried   int64
 	Finished  int64 // members that ended, whatever the cause
 	InFlight  int
+	// Calls meant for an agent: live answers, those bridged within the
+	// connect threshold, and those abandoned (no agent took them).
+	Live, ConnectedInTime, Abandoned int64
 }
 
 // Progress returns every campaign's totals.

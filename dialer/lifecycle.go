@@ -276,11 +276,17 @@ func (r *runner) gauges() func(ctx context.Context) func() {
 				r.e.m.Members.WithLabelValues(r.id, state).Set(float64(n))
 			}
 			live, ab := st.Windows["live"], st.Windows["abandoned"]
+			r.abandon.CallsHour = st.Windows["calls"].Hour
 			r.abandon.LiveHour, r.abandon.AbandonedHour = live.Hour, ab.Hour
 			r.abandon.LiveDay, r.abandon.AbandonedDay = live.Day, ab.Day
 			r.abandon.LiveMonth, r.abandon.AbandonedMonth = live.Month, ab.Month
+			r.completed = st.Counters["attempts"]
 			for window, rate := range st.AbandonRates() {
 				r.e.m.AbandonRate.WithLabelValues(r.id, window).Set(rate)
+			}
+			for window, n := range map[string][2]int64{"1h": {live.Hour, ab.Hour}, "24h": {live.Day, ab.Day}, "30d": {live.Month, ab.Month}} {
+				r.e.m.AbandonCounts.WithLabelValues(r.id, window, "live").Set(float64(n[0]))
+				r.e.m.AbandonCounts.WithLabelValues(r.id, window, "abandoned").Set(float64(n[1]))
 			}
 		}
 	}

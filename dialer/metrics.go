@@ -24,10 +24,14 @@ type Metrics struct {
 	AgentMissed     *prometheus.CounterVec   // why (missed, rejected, busy, unregistered)
 	Agents          *prometheus.GaugeVec     // status, state
 	Occupancy       prometheus.Gauge
-	AgentSessions   *prometheus.GaugeVec // state (ringing, up)
-	ESLConnected    *prometheus.GaugeVec // node
-	AbandonRate     *prometheus.GaugeVec // campaign, window
-	Members         *prometheus.GaugeVec // campaign, state
+	AgentSessions   *prometheus.GaugeVec   // state (ringing, up)
+	ESLConnected    *prometheus.GaugeVec   // node
+	AbandonRate     *prometheus.GaugeVec   // campaign, window
+	AbandonCounts   *prometheus.GaugeVec   // campaign, window, count (live, abandoned)
+	Abandoned       *prometheus.CounterVec // campaign
+	SafeHarbor      *prometheus.CounterVec // campaign
+	ConnectedInTime *prometheus.CounterVec // campaign
+	Members         *prometheus.GaugeVec   // campaign, state
 	WriteConflicts  prometheus.Counter
 	LostCalls       *prometheus.CounterVec // campaign
 	PendingWrites   prometheus.Gauge
@@ -73,6 +77,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		AgentSessions:   g("agent_sessions", "Agents' persistent sessions (reach session) by state: ringing, up.", "state"),
 		ESLConnected:    g("esl_connected", "1 while the event socket of a node is connected.", "node"),
 		AbandonRate:     g("abandon_rate", "Abandoned calls over live answers, by window (1h, 24h, 30d).", "campaign", "window"),
+		AbandonCounts:   g("abandon_window_calls", "The counts behind dialer_abandon_rate: live answers and abandoned calls in each window.", "campaign", "window", "count"),
+		Abandoned:       c("calls_abandoned_total", "Live answers of calls meant for an agent that no agent took (silent calls), counted when classified.", "campaign"),
+		SafeHarbor:      c("safe_harbor_total", "Safe-harbor messages played to live answers no agent took within the connect threshold.", "campaign"),
+		ConnectedInTime: c("calls_connected_in_time_total", "Live answers bridged to an agent within the campaign's connect threshold.", "campaign"),
 		Members:         g("members", "Members by state.", "campaign", "state"),
 		WriteConflicts:  prometheus.NewCounter(prometheus.CounterOpts{Name: "dialer_member_write_conflicts_total", Help: "Member writes retried because the member changed meanwhile."}),
 		LostCalls:       c("calls_lost_total", "Attempts whose end could not be learned (no channel, no end record).", "campaign"),
@@ -81,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.OriginateLat, m.RingTime,
-			m.Refused, m.RedisLat, m.ReserveLat, m.Bridged, m.AnswerToBridge, m.AgentWait, m.AgentMissed, m.Agents, m.Occupancy, m.AgentSessions, m.ESLConnected, m.AbandonRate, m.Members, m.WriteConflicts, m.LostCalls,
+			m.Refused, m.RedisLat, m.ReserveLat, m.Bridged, m.AnswerToBridge, m.AgentWait, m.AgentMissed, m.Agents, m.Occupancy, m.AgentSessions, m.ESLConnected, m.AbandonRate, m.AbandonCounts, m.Abandoned, m.SafeHarbor, m.ConnectedInTime, m.Members, m.WriteConflicts, m.LostCalls,
 			m.PendingWrites, m.EventsProcessed)
 	}
 	return m
@@ -91,7 +99,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) forgetCampaign(id string) {
 	only := prometheus.Labels{"campaign": id}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.AbandonRate, m.Members, m.LostCalls, m.Bridged,
+		m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.AbandonRate, m.AbandonCounts, m.Abandoned, m.SafeHarbor,
+		m.ConnectedInTime, m.Members, m.LostCalls, m.Bridged,
 	} {
 		v.DeletePartialMatch(only)
 	}

@@ -3,6 +3,7 @@ package dialer
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,22 @@ func (cb *commandBuilder) token(what, s string) {
 	}
 	cb.b.WriteString(s)
 }
+
+// soundFile adds a file to play that stays one application's argument of
+// an inline dialplan: no blanks, commas or parentheses, and "$" only as
+// the switch's own ${name} (store.Validate checks the same).
+func (cb *commandBuilder) soundFile(what, s string) {
+	rest := switchVariable.ReplaceAllString(s, "_")
+	if s == "" {
+		cb.fail(what, s, "is empty")
+	} else if strings.ContainsAny(rest, " '\"\\{}[]<>,|&()$") || hasControl(s) {
+		cb.fail(what, s, "has a character the switch would read as syntax")
+	}
+	cb.b.WriteString(s)
+}
+
+// switchVariable is ${name}, a variable of the switch (sounds_dir).
+var switchVariable = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
 
 func (cb *commandBuilder) raw(s string) { cb.b.WriteString(s) }
 

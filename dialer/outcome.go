@@ -314,6 +314,10 @@ func attemptCounters(o attempt.Outcome, v verdict, m *store.Member, now time.Tim
 			stats["live"] = 1
 			window = store.MergeCounters(window, store.WindowFields("live", now, 1))
 		}
+		if o.Abandoned {
+			stats["abandoned"] = 1
+			window = store.MergeCounters(window, store.WindowFields("abandoned", now, 1))
+		}
 	}
 	for k, n := range endStats(m) {
 		stats[k] = n

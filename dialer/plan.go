@@ -293,9 +293,12 @@ func needsAgent(c *store.Campaign) bool { return c.Type == store.TypeProgressive
 // campaign's are ordered once per placement, a bucket's when a member
 // bound to it comes.
 type agentPicker struct {
-	e      *Engine
-	c      *store.Campaign
-	now    time.Time
+	e   *Engine
+	c   *store.Campaign
+	now time.Time
+	// node, when set, is the switch of a member already called: an agent
+	// reached by a session elsewhere cannot be bridged to it.
+	node   string
 	cands  []candidate
 	next   int
 	sorted bool
@@ -318,6 +321,10 @@ func (ap *agentPicker) reserve(ctx context.Context, r *runner, bucket, attemptID
 	for tries := 0; *next < len(*cands) && tries < maxReserveTries; tries++ {
 		cand := &(*cands)[*next]
 		*next++
+		if ap.node != "" && cand.Live.Session != "" && cand.Live.SessionNode != ap.node {
+			tries--
+			continue
+		}
 		start := time.Now()
 		until := ap.now.Add(e.cfg.LeaseTTL)
 		leg, err := e.st.ReserveAgent(ctx, cand.ID, store.AgentReservation{Attempt: attemptID, Campaign: ap.c.ID, Owner: r.owner(), Until: until}, ap.now)

@@ -170,8 +170,8 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("%d originates sent before the stop, %d calls on the switch (limit 10)", sent, seen)
 	}
 
-	pred := w.campaign(func(c *store.Campaign) { c.Type = store.TypePredictive })
-	if _, err := w.eng.StartCampaign(ctx, pred.ID); !errors.Is(err, dialer.ErrUnsupported) {
-		t.Fatalf("starting a predictive campaign: %v", err)
+	preview := w.campaign(func(c *store.Campaign) { c.Type = store.TypePreview })
+	if _, err := w.eng.StartCampaign(ctx, preview.ID); !errors.Is(err, dialer.ErrUnsupported) {
+		t.Fatalf("starting a preview campaign: %v", err)
 	}
 }

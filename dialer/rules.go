@@ -20,6 +20,9 @@ const (
 	// EndInvalidMember: the member's data cannot be put in a command (it
 	// was stored before the API refused such values); fix it and reset it.
 	EndInvalidMember = "DIALER_INVALID_MEMBER"
+	// EndAbandoned: the member's call was abandoned (no agent took their
+	// answer) and the campaign does not retry abandoned members.
+	EndAbandoned = "ABANDONED"
 )
 
 // CauseLost is recorded for an attempt whose end could not be learned:
@@ -41,6 +44,9 @@ type rules struct {
 	causes   map[string]string
 	types    map[string]store.CommType
 	schedule *Schedule
+	// lockout: a number whose call was abandoned is not dialed again for
+	// so long (predictive dialing only: the others guarantee an agent).
+	lockout time.Duration
 }
 
 func newRules(c *store.Campaign, sched *Schedule) *rules {
@@ -52,6 +58,9 @@ func newRules(c *store.Campaign, sched *Schedule) *rules {
 	}
 	for _, t := range c.Communications.Types {
 		r.types[t.Code] = t
+	}
+	if predictive(c) {
+		r.lockout = lockoutOf(c)
 	}
 	return r
 }
@@ -134,6 +143,14 @@ func (r *rules) chooseNumber(m *store.Member, local func(number string) time.Tim
 			continue
 		}
 		anyUsable = true
+		if r.lockout > 0 && cm.AbandonedAt > 0 {
+			if until := time.UnixMilli(cm.AbandonedAt).Add(r.lockout); local(cm.Number).Before(until) {
+				if wait.IsZero() || until.Before(wait) {
+					wait = until
+				}
+				continue
+			}
+		}
 		idx, allowed, next := r.rangeNow(cm, local(cm.Number))
 		if !allowed {
 			if wait.IsZero() || next.Before(wait) {
@@ -196,6 +213,12 @@ func (r *rules) classify(m *store.Member, attemptID string, ch choice, o attempt
 	switch {
 	case o.Cause == CauseLost:
 		v.Outcome = "lost"
+	case o.Abandoned:
+		v.Outcome = "abandoned"
+		cm.AbandonedAt = now.UnixMilli()
+		if !p.RetryAbandoned {
+			v.EndCause = EndAbandoned
+		}
 	case o.Answered && p.WaitingForResultStatus:
 		v.Outcome = "result_wait"
 	case o.Answered && o.BillMsec >= int64(p.MinBillSec)*1000:

@@ -147,6 +147,9 @@ func TestClassify(t *testing.T) {
 		}, attempt.Outcome{Cause: "NO_ANSWER"}, "retry", EndMemberExpired, 1, false, 0},
 		{"terminated while dialing", func(c *store.Campaign, m *store.Member) { m.Terminate = true }, attempt.Outcome{Cause: "NO_ANSWER"}, "retry", EndTerminated, 1, false, 0},
 		{"lost calls count as retries", nil, attempt.Outcome{Cause: CauseLost}, "lost", "", 1, false, 10 * time.Minute},
+		{"an abandoned member ends unless retryAbandoned", nil, attempt.Outcome{Cause: "NORMAL_CLEARING", Answered: true, BillMsec: 30000, Abandoned: true}, "abandoned", EndAbandoned, 1, false, 0},
+		{"retryAbandoned tries the member again", func(c *store.Campaign, m *store.Member) { c.Parameters.RetryAbandoned = true },
+			attempt.Outcome{Cause: "NORMAL_CLEARING", Answered: true, BillMsec: 30000, Abandoned: true}, "abandoned", "", 1, false, 10 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, m := testCampaign(), testMember("380911111111")
@@ -186,6 +189,37 @@ func TestRetriesByNumber(t *testing.T) {
 	}
 	if strings.Join(dialed, ",") != "1111,1111,2222,2222" || m.EndCause != EndMaxTryCount {
 		t.Fatalf("dialed %v, end %q", dialed, m.EndCause)
+	}
+}
+
+// A number whose call was abandoned is not dialed predictively again
+// within the lock-out; the member's other numbers may be; a progressive
+// campaign (an agent guaranteed) may call it at once.
+func TestAbandonLockout(t *testing.T) {
+	for _, tc := range []struct {
+		typ     string
+		numbers []string
+		want    string // the number dialed next, or "wait <duration>"
+	}{
+		{store.TypePredictive, []string{"1111"}, "wait 72h0m0s"},
+		{store.TypePredictive, []string{"1111", "2222"}, "2222"},
+		{store.TypeProgressive, []string{"1111"}, "1111"},
+	} {
+		c := testCampaign()
+		c.Type, c.Parameters.RetryAbandoned, c.Parameters.MaxTryCount = tc.typ, true, 0
+		r := newRules(c, AlwaysOpen)
+		m := testMember(tc.numbers...)
+		m.Communications[0].Priority = 9
+		r.classify(m, "a", choice{index: 0, rangeIdx: -1}, attempt.Outcome{Cause: "NORMAL_CLEARING", Answered: true, Abandoned: true}, now0)
+		later := now0.Add(time.Hour)
+		ch, ok, wait := r.chooseNumber(m, func(string) time.Time { return later })
+		got := "wait " + wait.Sub(now0).String()
+		if ok {
+			got = m.Communications[ch.index].Number
+		}
+		if got != tc.want {
+			t.Errorf("%s %v: %s, want %s", tc.typ, tc.numbers, got, tc.want)
+		}
 	}
 }
 

@@ -285,7 +285,7 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 // campaign did not start.
 func TestAutoRunThatCannotStart(t *testing.T) {
 	f := newFixture(t)
-	id := f.do("POST", "/api/v2/dialer", strings.Replace(minimal, "Voice Broadcasting", "Predictive Dialer", 1)).want(t, 200).insertedID(t)
+	id := f.do("POST", "/api/v2/dialer", strings.Replace(minimal, "Voice Broadcasting", "Preview Dialer", 1)).want(t, 200).insertedID(t)
 	for i, body := range []string{
 		`{"name":"a","communications":[{"number":"380500000001"}]}`,
 		`{"items":[{"name":"b","communications":[{"destination":"380500000002"}]}]}`,

@@ -21,6 +21,28 @@ func (s *Store) OpenAttempt(ctx context.Context, a *Attempt) error {
 	return wrapRedis("open attempt "+a.ID, s.rdb.HSet(ctx, keysOf(a.Campaign).journal, a.ID, b).Err())
 }
 
+// UpdateAttempt rewrites an attempt's journal entry (its agent, found
+// after the answer) if it is still open; false when it is not, so a call
+// already classified is never journaled again.
+func (s *Store) UpdateAttempt(ctx context.Context, a *Attempt) (bool, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return false, fmt.Errorf("update attempt: %w", err)
+	}
+	n, err := updateAttemptScript.Run(ctx, s.rdb, []string{keysOf(a.Campaign).journal}, a.ID, b).Int()
+	if err != nil {
+		return false, wrapRedis("update attempt "+a.ID, err)
+	}
+	return n == 1, nil
+}
+
+// updateAttemptScript sets a journal entry that exists.
+// KEYS: journal  ARGV: id json
+var updateAttemptScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`)
+
 // CloseAttempt removes a journal entry whose member is gone.
 func (s *Store) CloseAttempt(ctx context.Context, campaign, id string) error {
 	return wrapRedis("close attempt "+id, s.rdb.HDel(ctx, keysOf(campaign).journal, id).Err())

@@ -53,9 +53,12 @@ type Campaign struct {
 	Communications  Communications `json:"communications"`
 	Causes          CauseTable     `json:"causes"`
 	Broadcast       Broadcast      `json:"broadcast"`
-	State           string         `json:"state"`
-	CreatedAt       int64          `json:"createdAt"` // ms since the epoch
-	UpdatedAt       int64          `json:"updatedAt"`
+	Predictive      Predictive     `json:"predictive"`
+	// Compliance is the regulator's rules the campaign keeps (Compliance*).
+	Compliance string `json:"compliance,omitempty"`
+	State      string `json:"state"`
+	CreatedAt  int64  `json:"createdAt"` // ms since the epoch
+	UpdatedAt  int64  `json:"updatedAt"`
 }
 
 // CalendarRef names the calendar a campaign works by.
@@ -216,6 +219,45 @@ type Broadcast struct {
 	Context   string `json:"context,omitempty"`
 }
 
+// Predictive configures what live-answer dialing does while no agent was
+// reserved before the call (predictive dialing, pacing.md).
+type Predictive struct {
+	// ConnectThreshold is how long a live answer may wait for an agent, in
+	// seconds from the answer (or the AMD verdict); 0: DefaultConnect.
+	ConnectThreshold float64 `json:"connectThreshold,omitempty"`
+	// SafeHarborFile is the message played to a live answer no agent took
+	// in time; empty: DefaultSafeHarborFile.
+	SafeHarborFile string `json:"safeHarborFile,omitempty"`
+	// AbandonLockoutHours: a number whose call was abandoned is not dialed
+	// predictively again for so long; 0: DefaultAbandonLockout.
+	AbandonLockoutHours int `json:"abandonLockoutHours,omitempty"`
+}
+
+// Defaults of predictive dialing.
+const (
+	DefaultConnect        = 2.0 // seconds (pacing.md: every regulator's threshold)
+	DefaultSafeHarborFile = "${sounds_dir}/fsdialer/safe-harbor.wav"
+	DefaultAbandonLockout = 72 // hours (Ofcom)
+)
+
+// Compliance profiles (pacing.md): the abandon rate's ceiling and window,
+// the connect threshold, the least ring time and, for "us", the called
+// party's local calling hours.
+const (
+	ComplianceNone = "none"
+	ComplianceUS   = "us"
+	ComplianceUK   = "uk"
+)
+
+// ComplianceWindow is the window a campaign's abandon rate is held over:
+// "30d" (us), else "24h".
+func (c *Campaign) ComplianceWindow() string {
+	if c.Compliance == ComplianceUS {
+		return "30d"
+	}
+	return "24h"
+}
+
 // Member is a subscriber to call. Stored compactly (short JSON names, zero
 // values left out): a campaign may hold millions. V must stay the first
 // field: the scripts check the version at the start of the stored JSON.
@@ -257,6 +299,7 @@ type Communication struct {
 	Top           bool   `json:"x,omitempty"`  // added by next_communication: dialed first
 	RangeDay      string `json:"rd,omitempty"` // local day RangeAttempts counts
 	RangeAttempts []int  `json:"ra,omitempty"` // attempts per range of its type that day
+	AbandonedAt   int64  `json:"ab,omitempty"` // ms: its last call was abandoned (the lock-out runs from here)
 }
 
 // CallSummary is the short record of an attempt kept in the member.

@@ -321,6 +321,14 @@ func TestWriteChecksLeaseVersionAndNumbers(t *testing.T) {
 		if err := s.OpenAttempt(ctx, &store.Attempt{ID: "a1", Campaign: c.ID, Member: m.ID}); err != nil {
 			t.Fatal(err)
 		}
+		// an agent found after the answer is journaled while the attempt is open
+		withAgent := &store.Attempt{ID: "a1", Campaign: c.ID, Member: m.ID, Agent: "7", AgentLeg: "leg-7"}
+		if ok, err := s.UpdateAttempt(ctx, withAgent); !ok || err != nil {
+			t.Fatalf("update of an open attempt: %v %v", ok, err)
+		}
+		if open, _ := s.OpenAttempts(ctx, c.ID); len(open) != 1 || open[0].AgentLeg != "leg-7" {
+			t.Fatalf("journal after the update: %+v", open)
+		}
 		err = s.WriteMember(ctx, c.ID, &store.Write{Member: m, ExpectV: 2, Token: cl.Token, Placement: store.PlaceMember("", m, t0),
 			AddNumbers: []string{"3003"}, Attempt: "a1",
 			Record: &store.CallRecord{Attempt: "a1", Member: m.ID, Cause: "USER_BUSY", Outcome: "retry"},
@@ -333,6 +341,12 @@ func TestWriteChecksLeaseVersionAndNumbers(t *testing.T) {
 		}
 		if open, _ := s.OpenAttempts(ctx, c.ID); len(open) != 0 {
 			t.Fatalf("journal %v", open)
+		}
+		if ok, err := s.UpdateAttempt(ctx, withAgent); ok || err != nil {
+			t.Fatalf("update of a closed attempt: %v %v", ok, err)
+		}
+		if open, _ := s.OpenAttempts(ctx, c.ID); len(open) != 0 {
+			t.Fatalf("a closed attempt journaled again: %v", open)
 		}
 		recs, _, err := s.History(ctx, c.ID, "", 10)
 		if err != nil || len(recs) != 1 || recs[0].Cause != "USER_BUSY" {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -69,7 +70,19 @@ var (
 	extension    = switchToken{what: "a dialplan extension: letters, digits and _ . @ : + * # / = -", max: 128, allowed: oneOf("_.@:+*#/=-")}
 	dialplanName = switchToken{what: "a dialplan name such as XML: letters, digits and _ , : . -", max: 64, allowed: oneOf("_,:.-")}
 	contextName  = switchToken{what: "a dialplan context: letters, digits and _ . -", max: 64, allowed: oneOf("_.-")}
+	// soundFile goes into an inline dialplan (playback:FILE,hangup), which
+	// splits at commas, and the command line splits at blanks.
+	soundFile = switchToken{what: "a sound file path: letters, digits and _ . / : + = % - and ${name}", max: MaxFileLen, allowed: oneOf("_./:+=%-")}
 )
+
+// switchVariable is ${name}: a variable of the switch (sounds_dir) in a
+// sound file's path; without parentheses it cannot call an api.
+var switchVariable = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
+
+// checkSoundFile checks a sound file that goes into an inline dialplan.
+func checkSoundFile(v *validator, field, s string) {
+	checkSwitchToken(v, field, switchVariable.ReplaceAllString(s, "_"), soundFile)
+}
 
 // checkSwitchToken checks a value that becomes (part of) one argument of a
 // switch command; an empty value is left to the caller.

@@ -164,3 +164,52 @@ func TestSwitchBoundFieldsAcceptOrdinaryValues(t *testing.T) {
 		}
 	}
 }
+
+// A compliance profile refuses the settings its regulator forbids, naming
+// the field; "none" and no profile refuse nothing of the kind.
+func TestComplianceProfiles(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		edit    func(c *store.Campaign)
+		field   string // "" when the campaign is valid
+		message string
+	}{
+		{"us, defaults", func(c *store.Campaign) { c.Compliance = "US" }, "", ""},
+		{"us, short ring", func(c *store.Campaign) { c.Compliance = "us"; c.Parameters.OriginateTimeout = 10 },
+			"parameters.originateTimeout", "at least 15 seconds under the US profile"},
+		{"uk, slow connect", func(c *store.Campaign) { c.Compliance = "uk"; c.Predictive.ConnectThreshold = 2.5 },
+			"predictive.connectThreshold", "at most 2 seconds under the UK profile"},
+		{"uk, short lock-out", func(c *store.Campaign) { c.Compliance = "uk"; c.Predictive.AbandonLockoutHours = 24 },
+			"predictive.abandonLockoutHours", "at least 72 hours"},
+		{"us, high ceiling", func(c *store.Campaign) {
+			c.Compliance = "us"
+			c.Parameters.TargetPredictiveSilentCalls, c.Parameters.MaxPredictiveSilentCalls = 4, 5
+		}, "parameters.maxPredictiveSilentCalls", "at most 3 under the US profile"},
+		{"none, short ring", func(c *store.Campaign) { c.Compliance = "none"; c.Parameters.OriginateTimeout = 10 }, "", ""},
+		{"unknown profile", func(c *store.Campaign) { c.Compliance = "eu" }, "compliance", `"eu" is not one of`},
+		{"negative threshold", func(c *store.Campaign) { c.Predictive.ConnectThreshold = -1 }, "predictive.connectThreshold", "between 0"},
+		{"safe harbor with a variable", func(c *store.Campaign) { c.Predictive.SafeHarborFile = "${sounds_dir}/sorry.wav" }, "", ""},
+		{"safe harbor with a comma", func(c *store.Campaign) { c.Predictive.SafeHarborFile = "/s/a,hangup" },
+			"predictive.safeHarborFile", "',' is not allowed"},
+		{"safe harbor calling an api", func(c *store.Campaign) { c.Predictive.SafeHarborFile = "${system(reboot)}" },
+			"predictive.safeHarborFile", "not allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &store.Campaign{Name: "p", Type: store.TypePredictive,
+				Parameters: store.Parameters{Limit: 10, OriginateTimeout: 30},
+				Resources:  []store.Resource{{DialledNumber: `^\d+$`, Destinations: []store.Destination{{GwName: "gw", DialString: "$1"}}}}}
+			tc.edit(c)
+			c.Normalize()
+			err := c.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.field+": ") || !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("error %v, want %s: ...%s...", err, tc.field, tc.message)
+			}
+		})
+	}
+}

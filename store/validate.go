@@ -89,6 +89,11 @@ func (c *Campaign) Normalize() {
 		c.MembersStrategy = MembersNextTries
 	}
 	c.AgentStrategy = strings.ReplaceAll(c.AgentStrategy, "_", "-")
+	c.Compliance = strings.ToLower(strings.TrimSpace(c.Compliance))
+	if c.Type == TypePredictive && c.Parameters.TargetPredictiveSilentCalls == 0 && c.Parameters.MaxPredictiveSilentCalls == 0 {
+		// the seed's example values, and every regulator's ceiling
+		c.Parameters.TargetPredictiveSilentCalls, c.Parameters.MaxPredictiveSilentCalls = 2.5, 3
+	}
 	if c.Parameters.OriginateTimeout == 0 {
 		c.Parameters.OriginateTimeout = 60
 	}
@@ -170,6 +175,7 @@ func (c *Campaign) Validate() error {
 		v.check(c.Broadcast.File != "" || c.Broadcast.Extension != "", "broadcast", "a voice broadcast needs a file to play or an extension to transfer to")
 	}
 	checkBroadcast(&v, c.Broadcast)
+	checkCompliance(&v, c)
 	v.check(len(c.Resources) > 0, "resources", "at least one resource is needed to route calls")
 	for i, r := range c.Resources {
 		field := fmt.Sprintf("resources[%d]", i)
@@ -244,6 +250,30 @@ func (c *Campaign) Validate() error {
 // '&' would make the extension an application), the file as a channel
 // variable that &playback() expands, so blanks, commas and parentheses
 // reach the switch intact (see docs/api.md, "Values sent to FreeSWITCH").
+// checkCompliance checks predictive dialing's settings and what the
+// campaign's compliance profile demands of them (pacing.md).
+func checkCompliance(v *validator, c *Campaign) {
+	pr, p := c.Predictive, c.Parameters
+	v.check(pr.ConnectThreshold >= 0 && pr.ConnectThreshold <= 60, "predictive.connectThreshold", "must be between 0 (the default, 2) and 60 seconds, is %g", pr.ConnectThreshold)
+	v.check(pr.AbandonLockoutHours >= 0 && pr.AbandonLockoutHours <= 24*90, "predictive.abandonLockoutHours", "must be between 0 (the default, 72) and 2160 hours, is %d", pr.AbandonLockoutHours)
+	checkSoundFile(v, "predictive.safeHarborFile", pr.SafeHarborFile)
+	switch c.Compliance {
+	case "", ComplianceNone:
+		return
+	case ComplianceUS, ComplianceUK:
+	default:
+		v.add("compliance", "%q is not one of %q, %q, %q", c.Compliance, ComplianceUS, ComplianceUK, ComplianceNone)
+		return
+	}
+	profile := strings.ToUpper(c.Compliance)
+	v.check(p.OriginateTimeout >= 15, "parameters.originateTimeout", "must be at least 15 seconds under the %s profile (ring at least 15 s), is %d", profile, p.OriginateTimeout)
+	v.check(pr.ConnectThreshold <= DefaultConnect, "predictive.connectThreshold", "must be at most 2 seconds under the %s profile, is %g", profile, pr.ConnectThreshold)
+	v.check(p.MaxPredictiveSilentCalls <= 3, "parameters.maxPredictiveSilentCalls", "must be at most 3 under the %s profile, is %g", profile, p.MaxPredictiveSilentCalls)
+	if c.Compliance == ComplianceUK {
+		v.check(pr.AbandonLockoutHours == 0 || pr.AbandonLockoutHours >= 72, "predictive.abandonLockoutHours", "must be at least 72 hours under the UK profile, is %d", pr.AbandonLockoutHours)
+	}
+}
+
 func checkBroadcast(v *validator, b Broadcast) {
 	if b.File != "" {
 		checkFile(v, "broadcast.file", b.File)

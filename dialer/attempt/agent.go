@@ -33,7 +33,11 @@ func (a *Attempt) agentLeg(in Input, now time.Time) []Command {
 			cmds = append(cmds, Command{Kind: AgentEvent, Leg: ag.UUID, Event: AgentOffered})
 		}
 		ag.Session, ag.Answered, ag.AnsweredAt = true, true, in.At
-		if a.State == WaitingAgent {
+		switch {
+		case a.State == WaitingAgent && a.Member.Answered: // the member waits on the line
+			cmds = append(cmds, a.arm(CheckTimer, now.Add(Quiet)))
+			cmds = append(cmds, a.bridge(now)...)
+		case a.State == WaitingAgent:
 			a.State, a.LastChange = Originating, now
 			cmds = append(cmds, Command{Kind: Originate, Leg: a.Member.UUID}, a.arm(CheckTimer, now.Add(Grace)))
 		}
@@ -70,7 +74,11 @@ func (a *Attempt) agentLeg(in Input, now time.Time) []Command {
 			// socket): the switch does not tell a ringing leg from an
 			// answered one, but a leg still there after its ringing
 			// could have lasted answered.
-			if rang := a.SentAt.Add(a.AgentRing + Grace); now.Before(rang) {
+			rung := a.SentAt
+			if !a.agentSentAt.IsZero() {
+				rung = a.agentSentAt
+			}
+			if rang := rung.Add(a.AgentRing + Grace); now.Before(rang) {
 				return []Command{a.arm(CheckTimer, rang)}
 			}
 			return a.agentLeg(Input{Kind: Answer, Leg: ag.UUID, At: now}, now)
@@ -90,8 +98,20 @@ func (a *Attempt) agentLeg(in Input, now time.Time) []Command {
 func (a *Attempt) agentGone(at, now time.Time) []Command {
 	ag := a.Agent
 	switch {
+	case !ag.Answered && a.waitsForAgent():
+		// The agent rung for a live answer did not take it: another may,
+		// in time.
+		outcome := a.agentOutcome
+		if outcome == "" {
+			outcome = AgentOutcomeOf(ag.Cause)
+		}
+		release := Command{Kind: ReleaseAgent, Leg: ag.UUID, Agent: a.AgentID, Event: outcome}
+		a.Agent, a.AgentID, a.AgentRing, a.agentOutcome, a.agentSentAt = nil, "", 0, "", time.Time{}
+		return []Command{release, {Kind: FindAgent, Leg: a.Member.UUID}}
 	case !ag.Answered:
-		a.agentOutcome = AgentOutcomeOf(ag.Cause)
+		if a.agentOutcome == "" { // not hung up by the dialer
+			a.agentOutcome = AgentOutcomeOf(ag.Cause)
+		}
 		if a.State == WaitingAgent { // the member was not dialed
 			o := Outcome{Cause: ag.Cause, NotPlaced: true, EndedAt: at, From: "agent", Agent: a.agentOutcome}
 			o.Refused = !ag.Session && a.agentOutcome == AgentReleased // the switch's refusal, not the agent's
@@ -107,6 +127,55 @@ func (a *Attempt) agentGone(at, now time.Time) []Command {
 	}
 	// After a bridge the member's leg ends too, and decides.
 	return nil
+}
+
+// waitsForAgent reports whether a live answer waits for an agent with a
+// connect deadline (predictive dialing), no bridge sent yet.
+func (a *Attempt) waitsForAgent() bool {
+	return a.State == WaitingAgent && a.Member.Answered && !a.connectBy.IsZero()
+}
+
+// seekAgent starts the wait of a live answer for an agent: the connect
+// threshold runs from the answer.
+func (a *Attempt) seekAgent(answered, now time.Time) []Command {
+	a.advance(WaitingAgent, now)
+	a.connectBy = answered.Add(a.Connect)
+	return []Command{{Kind: FindAgent, Leg: a.Member.UUID}, a.arm(ConnectTimer, a.connectBy)}
+}
+
+// agentFound takes an agent reserved for the live answer: bridged into
+// their session at once, or rung. One found too late goes back.
+func (a *Attempt) agentFound(f *Found, now time.Time) []Command {
+	if f == nil {
+		return nil
+	}
+	if !a.waitsForAgent() || a.Agent != nil || a.Member.Ended {
+		return []Command{{Kind: ReleaseAgent, Leg: f.Leg, Agent: f.Agent}}
+	}
+	a.AgentID = f.Agent
+	a.Agent = &Leg{UUID: f.Leg, Node: a.Member.Node}
+	if f.Session {
+		a.AgentKept = true
+		a.Agent.Session, a.Agent.Answered = true, true
+		cmds := []Command{{Kind: AgentEvent, Leg: f.Leg, Event: AgentOffered}, a.arm(CheckTimer, now.Add(Quiet))}
+		return append(cmds, a.bridge(now)...)
+	}
+	a.AgentRing, a.agentSentAt = f.Ring, now
+	return []Command{{Kind: OriginateAgent, Leg: f.Leg}}
+}
+
+// abandon gives up on finding an agent in time: the member hears the
+// safe-harbor message, and an agent's phone still ringing stops (it costs
+// the agent nothing).
+func (a *Attempt) abandon(now time.Time) []Command {
+	a.abandoned = true
+	a.advance(Message, now)
+	cmds := []Command{{Kind: SafeHarbor, Leg: a.Member.UUID}}
+	if a.Agent != nil && !a.AgentKept && !a.Agent.Ended {
+		a.agentOutcome = AgentReleased
+		cmds = append(cmds, Command{Kind: HangupLeg, Leg: a.Agent.UUID, Cause: "ORIGINATOR_CANCEL"})
+	}
+	return append(cmds, a.arm(CheckTimer, now.Add(Quiet)))
 }
 
 // bridge joins the member who answered to the agent waiting on the line;

@@ -34,6 +34,17 @@ func kinds(cmds []Command) string {
 			if c.Outcome.NotPlaced {
 				s += " not placed"
 			}
+			if c.Outcome.Abandoned {
+				s += " abandoned"
+			}
+			if c.Outcome.SafeHarbor {
+				s += " safe harbor"
+			}
+		case ReleaseAgent:
+			s += " " + c.Agent
+			if c.Event != "" {
+				s += " " + c.Event
+			}
 		}
 		out = append(out, s)
 	}
@@ -102,7 +113,7 @@ func TestAgentPaths(t *testing.T) {
 			{time.Second, ev(Create), ""},
 			{3 * time.Second, ev(Answer), "bridge"},
 			{0, agentEnd("NORMAL_CLEARING"), "hangup member NORMAL_CLEARING"},
-			{time.Second, hangupComplete("NORMAL_CLEARING", 1000, true), "classify NORMAL_CLEARING/released"},
+			{time.Second, hangupComplete("NORMAL_CLEARING", 1000, true), "classify NORMAL_CLEARING/released abandoned"},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,5 +239,159 @@ func TestAgentTalkTime(t *testing.T) {
 		BillMsec: 42000, From: "events", Agent: AgentEnded, BridgedAt: t0.Add(8 * time.Second), TalkMs: 42000}
 	if len(cmds) == 0 || !reflect.DeepEqual(cmds[0].Outcome, want) {
 		t.Fatalf("outcome %+v\nwant %+v", cmds, want)
+	}
+}
+
+// The paths of a predictive call: the member first, an agent sought once
+// they answer, and the safe-harbor message when none comes within the
+// connect threshold.
+func TestPredictivePaths(t *testing.T) {
+	const connect = 2 * time.Second
+	session := func(agent string) Input {
+		return Input{Kind: AgentFound, Found: &Found{Agent: agent, Leg: agentLeg, Session: true}}
+	}
+	ring := Input{Kind: AgentFound, Found: &Found{Agent: "7", Leg: agentLeg, Ring: 15 * time.Second}}
+	deadline := Input{Kind: TimerFired} // at the attempt's deadline
+	type step struct {
+		after time.Duration
+		in    Input
+		want  string // the commands, but deadlines
+	}
+	answered := []step{
+		{0, Input{Kind: Place}, "originate"},
+		{time.Second, ev(Create), ""},
+		{5 * time.Second, ev(Answer), "find agent"},
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		state State // after the steps
+	}{
+		{"an agent in a session takes the live answer", append(answered[:3:3],
+			step{100 * time.Millisecond, session("7"), "agent event offered, bridge"},
+			step{50 * time.Millisecond, ev(BridgeEvent), "agent event bridged"},
+			step{60 * time.Second, hangupComplete("NORMAL_CLEARING", 60000, true), "classify NORMAL_CLEARING/ended"},
+		), Classified},
+		{"no agent in time: the safe-harbor message, an abandoned call", append(answered[:3:3],
+			step{0, deadline, "safe harbor"},
+			step{0, session("7"), "release agent 7"},
+			step{8 * time.Second, hangupComplete("NORMAL_CLEARING", 10000, true), "classify NORMAL_CLEARING/ abandoned safe harbor"},
+		), Classified},
+		{"the member hangs up before an agent comes: abandoned", append(answered[:3:3],
+			step{time.Second, hangupComplete("NORMAL_CLEARING", 1000, true), "classify NORMAL_CLEARING/ abandoned"},
+			step{0, session("7"), "release agent 7"},
+		), Classified},
+		{"a rung agent answers in time", append(answered[:3:3],
+			step{0, ring, "originate agent"},
+			step{100 * time.Millisecond, ag(Create), "agent event offered"},
+			step{time.Second, ag(Answer), "bridge"},
+			step{10 * time.Millisecond, ev(BridgeEvent), "agent event bridged"},
+			step{time.Minute, hangupComplete("NORMAL_CLEARING", 60000, true), "classify NORMAL_CLEARING/ended"},
+		), Classified},
+		{"a rung agent rejects it: another is sought", append(answered[:3:3],
+			step{0, ring, "originate agent"},
+			step{100 * time.Millisecond, agentEnd("CALL_REJECTED"), "release agent 7 rejected, find agent"},
+			step{100 * time.Millisecond, session("8"), "agent event offered, bridge"},
+		), Bridging},
+		{"a rung agent too slow: their phone stops, it costs them nothing", append(answered[:3:3],
+			step{0, ring, "originate agent"},
+			step{100 * time.Millisecond, ag(Create), "agent event offered"},
+			step{0, deadline, "safe harbor, hangup agent ORIGINATOR_CANCEL"},
+			step{10 * time.Millisecond, agentEnd("ORIGINATOR_CANCEL"), ""},
+			step{8 * time.Second, hangupComplete("NORMAL_CLEARING", 10000, true), "classify NORMAL_CLEARING/released abandoned safe harbor"},
+		), Classified},
+		{"nobody answers: no abandon", []step{
+			{0, Input{Kind: Place}, "originate"},
+			{time.Second, ev(Create), ""},
+			{30 * time.Second, hangupComplete("NO_ANSWER", 0, false), "classify NO_ANSWER/"},
+		}, Classified},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewPredictive(id, "fs1", connect, false, true)
+			now := t0
+			for i, st := range tc.steps {
+				now = now.Add(st.after)
+				in := st.in
+				if in.Kind == TimerFired {
+					in.Timer, now = a.Deadline, a.Deadline.At
+				}
+				if got := kinds(Step(a, in, now)); got != st.want {
+					t.Fatalf("step %d (%s of %s): %q, want %q", i, in.Kind, legName(in.Leg), got, st.want)
+				}
+			}
+			if a.State != tc.state {
+				t.Fatalf("ends %s, want %s", a.State, tc.state)
+			}
+		})
+	}
+}
+
+// The connect deadline runs from the answer and holds: a check armed
+// while the answer waits comes no later, and a deadline missed while the
+// switch was away is kept once it is back.
+func TestConnectDeadlineHolds(t *testing.T) {
+	a := NewPredictive(id, "fs1", 2*time.Second, false, true)
+	Step(a, Input{Kind: Place}, t0)
+	answer := ev(Answer)
+	answer.At = t0.Add(5 * time.Second)
+	Step(a, answer, t0.Add(5*time.Second+300*time.Millisecond)) // read late
+	if a.Deadline.Kind != ConnectTimer || a.Deadline.At != t0.Add(7*time.Second) {
+		t.Fatalf("deadline %v %v, want the connect deadline 2 s after the answer", a.Deadline.Kind, a.Deadline.At.Sub(t0))
+	}
+	Step(a, Input{Kind: SwitchAnswer, Leg: id}, t0.Add(6*time.Second)) // not known: asks again later
+	if a.Deadline.At != t0.Add(7*time.Second) {
+		t.Fatalf("a recheck moved the connect deadline to %v", a.Deadline.At.Sub(t0))
+	}
+	Step(a, Input{Kind: NodeLost}, t0.Add(6*time.Second))
+	if cmds := Step(a, Input{Kind: TimerFired, Timer: a.Deadline}, t0.Add(7*time.Second)); len(cmds) != 0 {
+		t.Fatalf("deadline while the switch is away: %q", kinds(cmds))
+	}
+	cmds := Step(a, Input{Kind: Verify}, t0.Add(9*time.Second))
+	if got := kinds(cmds); got != "check switch" || a.Deadline.Kind != ConnectTimer {
+		t.Fatalf("back: %q, deadline %v", got, a.Deadline.Kind)
+	}
+	if got := kinds(Step(a, Input{Kind: TimerFired, Timer: a.Deadline}, t0.Add(9*time.Second))); got != "safe harbor" {
+		t.Fatalf("overdue deadline: %q", got)
+	}
+}
+
+// What a call meant for the abandon rate: only a live answer meant for an
+// agent and never bridged is abandoned, and only when the dialer saw the
+// whole call.
+func TestAbandonedIsAnUnbridgedLiveAnswer(t *testing.T) {
+	end := func(a *Attempt, amd string, at time.Time) Outcome {
+		if amd != "" {
+			Step(a, Input{Kind: ExecuteComplete, Leg: id, App: "amd", AMD: amd}, at)
+		}
+		for _, c := range Step(a, hangupComplete("NORMAL_CLEARING", 3000, true), at) {
+			if c.Kind == Classify {
+				return c.Outcome
+			}
+		}
+		t.Fatal("not classified")
+		return Outcome{}
+	}
+	answer := func(a *Attempt) *Attempt {
+		Step(a, Input{Kind: Place}, t0)
+		Step(a, ev(Answer), t0.Add(time.Second))
+		return a
+	}
+	adopted := Adopt(id, "fs1", t0, true)
+	Step(adopted, ev(Answer), t0.Add(time.Second))
+	for _, tc := range []struct {
+		name string
+		a    *Attempt
+		amd  string
+		want bool
+	}{
+		{"broadcast", answer(New(id, "fs1", false, true)), "", false},
+		{"predictive, no agent", answer(NewPredictive(id, "fs1", 2*time.Second, false, true)), "", true},
+		{"predictive, a machine", answer(NewPredictive(id, "fs1", 2*time.Second, false, true)), "MACHINE", false},
+		{"predictive, not sure", answer(NewPredictive(id, "fs1", 2*time.Second, false, true)), "NOTSURE", true},
+		{"adopted", adopted, "", false},
+	} {
+		if got := end(tc.a, tc.amd, t0.Add(3*time.Second)).Abandoned; got != tc.want {
+			t.Errorf("%s: abandoned %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

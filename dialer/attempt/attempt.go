@@ -97,6 +97,11 @@ type Attempt struct {
 	// AgentKept: the agent's leg is the agent's persistent session, up
 	// before the attempt and kept after it: never rung, never hung up.
 	AgentKept bool
+	// Connect is how long a live answer may wait for an agent (the
+	// connect threshold of predictive dialing): the member is dialed with
+	// no agent, and one is sought once they answer; none in time, and
+	// they hear the safe-harbor message instead (an abandoned call).
+	Connect time.Duration
 	// Record asks for the member leg to be recorded once answered.
 	Record bool
 	// EndRecords: the originate asks the switch to keep an end record of
@@ -115,6 +120,10 @@ type Attempt struct {
 	gen          uint32
 	agentOutcome string    // why the agent was not reached, once known
 	bridgedAt    time.Time // CHANNEL_BRIDGE
+	connectBy    time.Time // a live answer waits for an agent until then
+	abandoned    bool      // the safe-harbor message was played
+	agentSentAt  time.Time // the agent's phone was rung (found after the answer)
+	adopted      bool      // taken from the journal: what happened before is unknown
 	// missing counts the switch's answers that it has neither the
 	// channel nor its end record: the hook writes the record just after
 	// the channel goes down, so one such answer is not yet proof.
@@ -126,9 +135,10 @@ type TimerKind uint8
 
 // The kinds of deadlines.
 const (
-	NoTimer    TimerKind = iota
-	CheckTimer           // ask the switch (no channel yet, quiet call, recheck)
-	JobTimer             // the channel ended without a cause: wait for the job
+	NoTimer      TimerKind = iota
+	CheckTimer             // ask the switch (no channel yet, quiet call, recheck)
+	JobTimer               // the channel ended without a cause: wait for the job
+	ConnectTimer           // a live answer has waited for an agent long enough
 )
 
 // Timer is an armed deadline; Gen tells an old one from the current one.
@@ -159,11 +169,12 @@ const (
 	NodeLost                    // the leg's switch disconnected
 	SwitchAnswer                // what the switch said about the leg
 	Written                     // the outcome is stored
+	AgentFound                  // an agent is reserved for a live answer (Found)
 )
 
 var kindNames = [...]string{"place", "not sent", "CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_ANSWER",
 	"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "BACKGROUND_JOB",
-	"CHANNEL_BRIDGE", "timer", "verify", "node lost", "switch answer", "written"}
+	"CHANNEL_BRIDGE", "timer", "verify", "node lost", "switch answer", "written", "agent found"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -192,6 +203,18 @@ type Input struct {
 	Exists     bool
 	End        *EndRecord // the switch's end record, when it kept one
 	Unrecorded bool
+
+	Found *Found // AgentFound
+}
+
+// Found is an agent reserved for a live answer: the leg that reaches them
+// (their session, up on the member's switch, or a new leg that rings them
+// for at most Ring).
+type Found struct {
+	Agent   string
+	Leg     string
+	Session bool
+	Ring    time.Duration
 }
 
 // EndRecord is what the switch recorded when the call ended.
@@ -215,9 +238,13 @@ const (
 	Bridge                            // bridge the member's leg to the agent's
 	HangupLeg                         // hang up Leg with Cause
 	AgentEvent                        // tell the agent pool (Event: offered, bridged)
+	FindAgent                         // reserve an agent for the live answer
+	ReleaseAgent                      // give back an agent found too late or not answering (Agent, Leg)
+	SafeHarbor                        // play the safe-harbor message to the member, then hang up
 )
 
-var commandNames = [...]string{"originate", "record", "check switch", "arm", "classify", "originate agent", "bridge", "hangup", "agent event"}
+var commandNames = [...]string{"originate", "record", "check switch", "arm", "classify", "originate agent", "bridge", "hangup",
+	"agent event", "find agent", "release agent", "safe harbor"}
 
 func (k CommandKind) String() string {
 	if int(k) < len(commandNames) {
@@ -233,7 +260,8 @@ type Command struct {
 	Timer   Timer   // Arm
 	Outcome Outcome // Classify
 	Cause   string  // Hangup
-	Event   string  // AgentEvent
+	Event   string  // AgentEvent; ReleaseAgent: what the call meant for the agent ("" released)
+	Agent   string  // ReleaseAgent: the agent
 }
 
 // Outcome is how an attempt ended, for the rules.
@@ -259,6 +287,13 @@ type Outcome struct {
 	// Refused: the switch refused an originate before any channel existed
 	// (its sessions-per-second, out of sessions): it slows the node.
 	Refused bool
+	// Abandoned: a live answer of a call meant for an agent that no agent
+	// took (pacing.md: an abandoned, silent call), whether the dialer gave
+	// up at the connect threshold or the member hung up first.
+	Abandoned bool
+	// SafeHarbor: the dialer gave up at the connect threshold and played
+	// the safe-harbor message.
+	SafeHarbor bool
 }
 
 // What a call meant for its agent.
@@ -292,11 +327,19 @@ func NewForSession(id, node, agentID, session string, record, endRecords bool) *
 	return a
 }
 
+// NewPredictive returns an attempt that dials the member first and seeks
+// an agent once they answer, giving up after connect.
+func NewPredictive(id, node string, connect time.Duration, record, endRecords bool) *Attempt {
+	a := New(id, node, record, endRecords)
+	a.Connect = connect
+	return a
+}
+
 // Adopt returns an attempt found in the journal after a restart or a
 // lapsed lease: it was sent at sentAt and nothing since is known.
 func Adopt(id, node string, sentAt time.Time, endRecords bool) *Attempt {
 	a := New(id, node, false, endRecords)
-	a.State, a.SentAt, a.LastChange = Originating, sentAt, sentAt
+	a.State, a.SentAt, a.LastChange, a.adopted = Originating, sentAt, sentAt, true
 	return a
 }
 
@@ -306,8 +349,11 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 		in.At = now
 	}
 	if a.State >= Classified {
-		if in.Kind == Written {
+		switch {
+		case in.Kind == Written:
 			a.State = Done
+		case in.Kind == AgentFound && in.Found != nil: // found after the call ended
+			return []Command{{Kind: ReleaseAgent, Leg: in.Found.Leg, Agent: in.Found.Agent}}
 		}
 		return nil
 	}
@@ -349,7 +395,12 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 			leg.Answered, leg.AnsweredAt = true, in.At
 		}
 		if a.advance(Answered, now) {
-			cmds := []Command{a.arm(CheckTimer, now.Add(Quiet))}
+			var cmds []Command
+			if a.Agent == nil && a.Connect > 0 {
+				cmds = a.seekAgent(in.At, now)
+			} else {
+				cmds = []Command{a.arm(CheckTimer, now.Add(Quiet))}
+			}
 			if a.Record {
 				cmds = append(cmds, Command{Kind: StartRecord, Leg: leg.UUID})
 			}
@@ -400,23 +451,30 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 			return nil // an old deadline, or its switch is away
 		}
 		a.Deadline = Timer{}
-		if in.Timer.Kind == JobTimer {
+		switch {
+		case in.Timer.Kind == JobTimer:
 			return a.classify(a.outcome(CauseLost, "lost", now), now)
-		}
-		if a.State == WaitingAgent {
+		case a.waitsForAgent() && !now.Before(a.connectBy):
+			return a.abandon(now)
+		case a.State == WaitingAgent && a.Agent != nil:
 			return []Command{{Kind: CheckSwitch, Leg: a.Agent.UUID}}
 		}
 		return []Command{{Kind: CheckSwitch, Leg: leg.UUID}}
 	case Verify:
 		a.Suspended = false
 		var cmds []Command
-		if a.State != WaitingAgent { // the member is not dialed before the agent answers
+		if a.State != WaitingAgent || leg.Answered { // the member is not dialed before the agent answers
 			cmds = append(cmds, Command{Kind: CheckSwitch, Leg: leg.UUID})
 		}
 		if a.Agent != nil && !a.Agent.Ended {
 			cmds = append(cmds, Command{Kind: CheckSwitch, Leg: a.Agent.UUID})
 		}
+		if a.waitsForAgent() { // its connect deadline passed unheeded while the switch was away
+			cmds = append(cmds, a.arm(ConnectTimer, a.connectBy))
+		}
 		return cmds
+	case AgentFound:
+		return a.agentFound(in.Found, now)
 	case NodeLost:
 		a.Suspended = true
 	case SwitchAnswer:
@@ -486,6 +544,10 @@ func (a *Attempt) classify(o Outcome, now time.Time) []Command {
 	if o.EndedAt.IsZero() {
 		o.EndedAt = now
 	}
+	// What became of the attempt's answer is known only to one that saw
+	// it from the start: an adopted one may have been bridged unseen.
+	o.Abandoned = o.Answered && o.AMD != "MACHINE" && a.bridgedAt.IsZero() && !a.adopted && (a.Agent != nil || a.Connect > 0)
+	o.SafeHarbor = a.abandoned
 	a.State, a.LastChange, a.Deadline = Classified, now, Timer{}
 	cmds := []Command{{Kind: Classify, Leg: a.Member.UUID, Outcome: o}}
 	if a.Agent != nil && !a.Agent.Ended && a.bridgedAt.IsZero() && !a.AgentKept {
@@ -507,8 +569,12 @@ func (a *Attempt) advance(s State, now time.Time) bool {
 	return true
 }
 
-// arm sets the attempt's one deadline.
+// arm sets the attempt's one deadline. A live answer waiting for an agent
+// keeps its connect deadline: nothing is armed past it.
 func (a *Attempt) arm(kind TimerKind, at time.Time) Command {
+	if a.waitsForAgent() && a.connectBy.Before(at) {
+		kind, at = ConnectTimer, a.connectBy
+	}
 	a.gen++
 	a.Deadline = Timer{Kind: kind, At: at, Gen: a.gen}
 	return Command{Kind: Arm, Leg: a.Member.UUID, Timer: a.Deadline}

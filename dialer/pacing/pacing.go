@@ -6,6 +6,7 @@
 package pacing
 
 import (
+	"math"
 	"time"
 
 	"github.com/fsdialer/fsdialer/dialer/attempt"
@@ -29,6 +30,13 @@ type View struct {
 	// Target and Max are the abandon rates to aim at and never to pass,
 	// in percent (targetPredictiveSilentCalls, maxPredictiveSilentCalls).
 	Target, Max float64
+	// Window is the one Max is held over: "24h" or "30d" (the campaign's
+	// compliance profile).
+	Window string
+	// Completed attempts so far, and PredictAdjust, the number after which
+	// predictive pacing starts (progressive until then).
+	Completed     int64
+	PredictAdjust int
 }
 
 // Flight is one attempt in flight.
@@ -47,6 +55,7 @@ type Agents struct {
 // Windows count live answers and abandoned calls over the regulators'
 // windows (pacing.md: abandon rate = abandoned / live answers).
 type Windows struct {
+	CallsHour                 int64 // attempts classified in the last hour
 	LiveHour, AbandonedHour   int64
 	LiveDay, AbandonedDay     int64
 	LiveMonth, AbandonedMonth int64
@@ -66,3 +75,66 @@ type Progressive struct{}
 
 // Calls returns the ready agents, at most the free lines.
 func (Progressive) Calls(v View) int { return max(min(v.Agents.Idle, v.Lines-len(v.InFlight)), 0) }
+
+// Rate is the abandon rate in percent over a window ("1h", "24h", "30d");
+// 0 with no live answer.
+func (w Windows) Rate(window string) float64 {
+	live, abandoned := w.LiveHour, w.AbandonedHour
+	switch window {
+	case "24h":
+		live, abandoned = w.LiveDay, w.AbandonedDay
+	case "30d":
+		live, abandoned = w.LiveMonth, w.AbandonedMonth
+	}
+	if live == 0 {
+		return 0
+	}
+	return 100 * float64(abandoned) / float64(live)
+}
+
+// Predictive is a first policy of predictive dialing, correct rather than
+// best (Webitel v2's over-dial, pacing.md baseline 3): progressive until
+// PredictAdjust attempts have completed and while the abandon rate over
+// the compliance window is at or above Max; else calls per ready agent of
+// 1/answer rate (the last hour's live answers over its attempts), raised
+// by 10 % per point the hour's rate is under Target and lowered as it
+// nears Max.
+type Predictive struct{}
+
+// minAnswerRate bounds the over-dial when almost nobody answers.
+const minAnswerRate = 0.05
+
+// Calls returns the calls to start.
+func (Predictive) Calls(v View) int {
+	var dialing, waiting int
+	for _, f := range v.InFlight {
+		switch {
+		case f.State < attempt.Answered:
+			dialing++ // each may need an agent soon
+		case f.State <= attempt.WaitingAgent:
+			waiting++ // needs an agent now
+		}
+	}
+	free := v.Lines - len(v.InFlight)
+	agents := v.Agents.Idle - waiting
+	if agents <= 0 || free <= 0 {
+		return 0
+	}
+	want := agents // progressive: one call per agent
+	w := v.Abandon
+	if v.Completed >= int64(v.PredictAdjust) && w.CallsHour > 0 && (v.Max <= 0 || w.Rate(v.Window) < v.Max) {
+		// Past the warm-up and under the ceiling: dial ahead.
+		p := max(float64(w.LiveHour)/float64(w.CallsHour), minAnswerRate)
+		over, current := 1/p, w.Rate("1h")
+		ceiling := v.Max
+		if ceiling <= 0 {
+			ceiling = 100 // no ceiling set
+		}
+		factor := over * (ceiling - current) * 1.1 / ceiling // nearing the ceiling: less
+		if dx := v.Target - current; dx > 0 {
+			factor = over * (1 + dx*10/100)
+		}
+		want = int(math.Ceil(float64(agents) * max(factor, 1)))
+	}
+	return max(min(want-dialing, free), 0)
+}

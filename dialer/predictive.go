@@ -1,0 +1,213 @@
+package dialer
+
+import (
+	"context"
+	"time"
+
+	"github.com/fsdialer/fsdialer/dialer/attempt"
+	"github.com/fsdialer/fsdialer/esl"
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// Predictive dialing: members are dialed ahead of the agents at the rate
+// the pacer sets, with no agent reserved; a live answer waits for one at
+// most the connect threshold. The loop keeps the answers waiting in order
+// and hands their reservations to the campaign's seeker, a worker of its
+// own so a reservation never queues behind a batch of claims; an agent
+// found is journaled with the attempt before its leg is rung or bridged,
+// so a dialer that dies meanwhile leaves its successor the leg to hang up.
+
+func predictive(c *store.Campaign) bool { return c.Type == store.TypePredictive }
+
+// connectOf is the campaign's connect threshold.
+func connectOf(c *store.Campaign) time.Duration {
+	secs := c.Predictive.ConnectThreshold
+	if secs <= 0 {
+		secs = store.DefaultConnect
+	}
+	return time.Duration(secs * float64(time.Second))
+}
+
+// lockoutOf is how long a number whose call was abandoned is not dialed
+// predictively again.
+func lockoutOf(c *store.Campaign) time.Duration {
+	h := c.Predictive.AbandonLockoutHours
+	if h <= 0 {
+		h = store.DefaultAbandonLockout
+	}
+	return time.Duration(h) * time.Hour
+}
+
+// findAgent queues a live answer for an agent.
+func (r *runner) findAgent(f *flight) {
+	r.waiting = append(r.waiting, f)
+	r.seek()
+}
+
+// seekRequest is a live answer the seeker reserves an agent for.
+type seekRequest struct {
+	f       *flight
+	journal store.Attempt // a copy: the seeker journals the agent in it
+	bucket  string
+}
+
+// agentOffer is an agent the seeker reserved for a live answer.
+type agentOffer struct {
+	f       *flight
+	cand    *candidate
+	journal *store.Attempt // with the agent
+}
+
+// seek hands the answers still waiting to the seeker, oldest first; one
+// round at a time. A round that found nobody waits for the next turn or a
+// change of the agents (the scheduler runs a turn on either).
+func (r *runner) seek() {
+	if r.seeking || len(r.waiting) == 0 {
+		return
+	}
+	var reqs []seekRequest
+	keep := r.waiting[:0]
+	for _, f := range r.waiting {
+		if r.flights[f.a.ID] == f && f.a.State == attempt.WaitingAgent && f.a.Agent == nil && !f.a.Member.Ended {
+			keep = append(keep, f)
+			reqs = append(reqs, seekRequest{f: f, journal: *f.journal, bucket: f.member.Bucket})
+		}
+	}
+	clear(r.waiting[len(keep):])
+	r.waiting = keep
+	now := r.now()
+	if len(reqs) == 0 || r.e.agents.ready(r.camp, now) == 0 {
+		return // nobody to seek for, or nobody ready as far as the view knows
+	}
+	r.seeking = true
+	camp := r.camp
+	r.seeker.Push(func(ctx context.Context) {
+		offers, err := r.e.reserveFor(ctx, r, camp, reqs, now)
+		r.post(func() {
+			r.seeking = false
+			if err != nil {
+				r.storeFailed("reserve agent", err)
+			}
+			for _, o := range offers {
+				r.agentFound(o)
+			}
+			if len(offers) > 0 {
+				r.seek() // more may be ready
+			}
+		})
+	})
+}
+
+// reserveFor reserves agents for live answers, in order, each on the
+// answer's switch when reached by a session (a bridge joins two legs of
+// one switch), and journals each with its attempt. It runs on the seeker.
+func (e *Engine) reserveFor(ctx context.Context, r *runner, c *store.Campaign, reqs []seekRequest, now time.Time) ([]agentOffer, error) {
+	var offers []agentOffer
+	pickers := map[string]*agentPicker{}
+	for _, req := range reqs {
+		node := req.journal.Node
+		ap := pickers[node]
+		if ap == nil {
+			ap = &agentPicker{e: e, c: c, now: now, node: node}
+			pickers[node] = ap
+		}
+		cand, err := ap.reserve(ctx, r, req.bucket, req.journal.ID)
+		if err != nil {
+			return offers, err
+		}
+		if cand == nil {
+			continue // none for this one: a later one may be bound to another bucket or node
+		}
+		j := req.journal
+		j.Agent, j.AgentLeg, j.AgentSession = cand.ID, esl.NewUUID(), false
+		if cand.leg.Session != "" {
+			j.AgentLeg, j.AgentSession = cand.leg.Session, true
+		}
+		open, err := e.st.UpdateAttempt(ctx, &j)
+		if err != nil || !open {
+			// the call is over (or Redis failed): nobody to ring
+			e.releaseAgent(ctx, cand.ID, j.ID)
+			if err != nil {
+				return offers, err
+			}
+			continue
+		}
+		offers = append(offers, agentOffer{f: req.f, cand: cand, journal: &j})
+	}
+	return offers, nil
+}
+
+// agentFound gives a waiting answer the agent the seeker reserved.
+func (r *runner) agentFound(o agentOffer) {
+	f, agent := o.f, o.cand.Agent
+	if r.flights[f.a.ID] != f {
+		r.releaseReserved(agent.ID, f.a.ID, "", agentTerms{})
+		return
+	}
+	terms := termsOf(agent, r.camp)
+	var args string
+	if !o.journal.AgentSession {
+		var err error
+		if args, err = agentOriginateArgs(r.camp, f.member, o.journal, agent, terms, f.a.EndRecords); err != nil {
+			r.e.log.Error("dialer: agent cannot be called", "campaign", r.id, "agent", agent.ID, "error", err)
+			r.releaseReserved(agent.ID, f.a.ID, "", agentTerms{})
+			return
+		}
+	}
+	found := &attempt.Found{Agent: agent.ID, Leg: o.journal.AgentLeg, Session: o.journal.AgentSession,
+		Ring: time.Duration(terms.callTimeout) * time.Second}
+	if f.a.State != attempt.WaitingAgent || f.a.Agent != nil {
+		r.step(f, attempt.Input{Kind: attempt.AgentFound, Found: found}) // it says to give the agent back
+		return
+	}
+	f.journal, f.agent, f.terms, f.waited, f.agentArgs = o.journal, agent, terms, o.cand.waited, args
+	r.e.m.AgentWait.Observe(o.cand.waited.Seconds())
+	r.legs[found.Leg] = f
+	r.e.route(found.Leg, r)
+	r.step(f, attempt.Input{Kind: attempt.AgentFound, Found: found})
+}
+
+// agentLeft gives back an agent the attempt no longer needs (found too
+// late, or rung and not answering), with what the call meant for them.
+func (r *runner) agentLeft(f *flight, c attempt.Command) {
+	if r.legs[c.Leg] == f && c.Leg != f.a.Member.UUID {
+		delete(r.legs, c.Leg)
+		r.e.unroute(c.Leg, r)
+	}
+	terms := f.terms
+	if f.agent == nil || f.agent.ID != c.Agent {
+		terms = agentTerms{}
+	}
+	r.releaseReserved(c.Agent, f.a.ID, c.Event, terms)
+}
+
+// releaseReserved tells the store an agent reserved for an attempt is
+// free of it: ready again, or after the delay a missed call calls for.
+func (r *runner) releaseReserved(agent, attemptID, outcome string, t agentTerms) {
+	r.tellAgent(agent, attemptID, attempt.Outcome{Agent: outcome}, t)
+}
+
+// safeHarbor plays the campaign's safe-harbor message to a live answer no
+// agent took in time, then hangs up: an inline dialplan runs both on the
+// switch, so the member is not left on the line if the dialer goes away.
+func (r *runner) safeHarbor(f *flight) {
+	r.e.m.SafeHarbor.WithLabelValues(r.id).Inc()
+	file := r.camp.Predictive.SafeHarborFile
+	if file == "" {
+		file = store.DefaultSafeHarborFile
+	}
+	var cb commandBuilder
+	cb.raw("uuid_transfer ")
+	cb.token("uuid", f.a.Member.UUID)
+	cb.raw(" ")
+	cb.raw("playback:")
+	cb.soundFile("safe-harbor file", file)
+	cb.raw(",hangup:NORMAL_CLEARING inline")
+	cmd, err := cb.String()
+	if err != nil { // stored before the API checked it
+		r.e.log.Error("dialer: safe-harbor message not played: fix predictive.safeHarborFile", "campaign", r.id, "error", err)
+		r.query(f, "uuid_kill "+f.a.Member.UUID+" NORMAL_CLEARING")
+		return
+	}
+	r.query(f, cmd)
+}
