@@ -299,6 +299,10 @@ func (r *runner) step(f *flight, in attempt.Input) {
 			r.agentLeft(f, c)
 		case attempt.SafeHarbor:
 			r.safeHarbor(f)
+		case attempt.MachineMessage:
+			r.transferInline(f, "${"+machineMessageVar+"}")
+		case attempt.Resume:
+			r.resume(f)
 		}
 	}
 }
@@ -512,6 +516,13 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		}
 		r.completed++
 		r.abandon.CallsHour++
+		if o.AMD != "" && o.AMDWait > 0 {
+			result := o.AMD
+			if o.AMDNone {
+				result = "none"
+			}
+			r.e.m.AMDWait.WithLabelValues(result).Observe(o.AMDWait.Seconds())
+		}
 		if liveAnswer(o) {
 			r.e.m.LiveAnswered.WithLabelValues(r.id).Inc()
 			r.abandon.LiveHour++
@@ -758,6 +769,9 @@ func (r *runner) placed(p *plan, n int, res placement) {
 				time.Duration(pl.terms.callTimeout)*time.Second, p.camp.Parameters.RecordSession, pl.journal.EndRecord)
 		case predictive(p.camp):
 			f.a = attempt.NewPredictive(pl.journal.ID, pl.journal.Node, connectOf(p.camp), p.camp.Parameters.RecordSession, pl.journal.EndRecord)
+		}
+		if amd := p.camp.AMD; amd.Enabled {
+			f.a.AMDWait, f.a.AllowNotSure, f.a.MachineMessage = amdWait(amd), amd.AllowNotSure, amd.MachineMessage != ""
 		}
 		r.track(f)
 		r.step(f, attempt.Input{Kind: attempt.Place})

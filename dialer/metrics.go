@@ -20,6 +20,7 @@ type Metrics struct {
 	ReserveLat      prometheus.Histogram     // one agent reservation
 	Bridged         *prometheus.CounterVec   // campaign
 	AnswerToBridge  prometheus.Histogram     // member answered -> bridged to the agent
+	AMDWait         *prometheus.HistogramVec // result: answer -> AMD verdict
 	AgentWait       prometheus.Histogram     // an agent's wait for a call
 	AgentMissed     *prometheus.CounterVec   // why (missed, rejected, busy, unregistered)
 	Agents          *prometheus.GaugeVec     // status, state
@@ -68,6 +69,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		AnswerToBridge: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dialer_answer_to_bridge_seconds",
 			Help:    "From a member's answer to the bridge with the agent: the dead air the member hears.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5}}),
+		AMDWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dialer_amd_seconds",
+			Help:    "From a member's answer to the AMD verdict (result HUMAN, MACHINE, NOTSURE, or none: no verdict in time): dead air for a person.",
+			Buckets: []float64{0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8}}, []string{"result"}),
 		AgentWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dialer_agent_wait_seconds",
 			Help:    "How long an agent waited, ready, for the call it was reserved for.",
 			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600}}),
@@ -89,7 +93,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.OriginateLat, m.RingTime,
-			m.Refused, m.RedisLat, m.ReserveLat, m.Bridged, m.AnswerToBridge, m.AgentWait, m.AgentMissed, m.Agents, m.Occupancy, m.AgentSessions, m.ESLConnected, m.AbandonRate, m.AbandonCounts, m.Abandoned, m.SafeHarbor, m.ConnectedInTime, m.Members, m.WriteConflicts, m.LostCalls,
+			m.Refused, m.RedisLat, m.ReserveLat, m.Bridged, m.AnswerToBridge, m.AMDWait, m.AgentWait, m.AgentMissed, m.Agents, m.Occupancy, m.AgentSessions, m.ESLConnected, m.AbandonRate, m.AbandonCounts, m.Abandoned, m.SafeHarbor, m.ConnectedInTime, m.Members, m.WriteConflicts, m.LostCalls,
 			m.PendingWrites, m.EventsProcessed)
 	}
 	return m

@@ -114,6 +114,31 @@ const broadcastFileVar = "dialer_broadcast_file"
 // the channel and the journal share one id), with endRecords the hook that
 // makes the switch record the call's end, the campaign's and then the
 // member's variables, the endpoint, and what runs on answer.
+// machineMessageVar holds the message a machine hears, so the inline
+// dialplan that plays it carries no file name.
+const machineMessageVar = "dialer_machine_message"
+
+// amdArgs are the campaign's AMD parameters as mod_amd's amd application
+// reads its argument: key=value pairs split at commas, by its own names
+// (an unknown key stops it from starting); those not set keep amd.conf's.
+func amdArgs(a store.AMD) string {
+	var pairs []string
+	for _, p := range []struct {
+		name  string
+		value int
+	}{
+		{"silence_threshold", a.SilenceThreshold}, {"maximum_word_length", a.MaximumWordLength},
+		{"maximum_number_of_words", a.MaximumNumberOfWords}, {"between_words_silence", a.BetweenWordsSilence},
+		{"minimum_word_length", a.MinWordLength}, {"total_analysis_time", a.TotalAnalysisTime},
+		{"after_greeting_silence", a.AfterGreetingSilence}, {"greeting", a.Greeting}, {"initial_silence", a.InitialSilence},
+	} {
+		if p.value > 0 {
+			pairs = append(pairs, p.name+"="+strconv.Itoa(p.value))
+		}
+	}
+	return strings.Join(pairs, ",")
+}
+
 func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t target, endRecords bool) (string, error) {
 	var cb commandBuilder
 	cb.raw("{")
@@ -140,6 +165,13 @@ func originateArgs(c *store.Campaign, m *store.Member, a *store.Attempt, t targe
 	}
 	if bc.Extension == "" && bc.File != "" {
 		cb.variable(broadcastFileVar, bc.File)
+	}
+	if c.AMD.Enabled {
+		// mod_amd runs on the answer, before the call goes on
+		cb.variable("execute_on_answer", "amd "+amdArgs(c.AMD))
+		if c.AMD.MachineMessage != "" {
+			cb.variable(machineMessageVar, c.AMD.MachineMessage)
+		}
 	}
 	vars := make(map[string]string, len(c.Variables)+len(m.Variables))
 	for k, v := range c.Variables {

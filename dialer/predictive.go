@@ -1,6 +1,7 @@
 package dialer
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -188,26 +189,69 @@ func (r *runner) releaseReserved(agent, attemptID, outcome string, t agentTerms)
 }
 
 // safeHarbor plays the campaign's safe-harbor message to a live answer no
-// agent took in time, then hangs up: an inline dialplan runs both on the
-// switch, so the member is not left on the line if the dialer goes away.
+// agent took in time, then hangs up.
 func (r *runner) safeHarbor(f *flight) {
 	r.e.m.SafeHarbor.WithLabelValues(r.id).Inc()
 	file := r.camp.Predictive.SafeHarborFile
 	if file == "" {
 		file = store.DefaultSafeHarborFile
 	}
+	r.transferInline(f, file)
+}
+
+// transferInline plays a file to the member, then hangs up: an inline
+// dialplan runs both on the switch, so the member is not left on the line
+// if the dialer goes away. A file that cannot go in one (stored before
+// the API checked it) ends the call instead.
+func (r *runner) transferInline(f *flight, file string) {
+	var cb commandBuilder
+	cb.raw("uuid_transfer ")
+	cb.token("uuid", f.a.Member.UUID)
+	cb.raw(" playback:")
+	cb.soundFile("file", file)
+	cb.raw(",hangup:NORMAL_CLEARING inline")
+	cmd, err := cb.String()
+	if err != nil {
+		r.e.log.Error("dialer: message not played: fix the campaign's file", "campaign", r.id, "error", err)
+		cmd = "uuid_kill " + f.a.Member.UUID + " NORMAL_CLEARING"
+	}
+	r.query(f, cmd)
+}
+
+// resume plays a broadcast's message to a person the amd application
+// still holds (it gave no verdict): the originate's application never ran.
+func (r *runner) resume(f *flight) {
+	bc := r.camp.Broadcast
+	if bc.Extension == "" {
+		r.transferInline(f, "${"+broadcastFileVar+"}")
+		return
+	}
 	var cb commandBuilder
 	cb.raw("uuid_transfer ")
 	cb.token("uuid", f.a.Member.UUID)
 	cb.raw(" ")
-	cb.raw("playback:")
-	cb.soundFile("safe-harbor file", file)
-	cb.raw(",hangup:NORMAL_CLEARING inline")
+	cb.token("extension", bc.Extension)
+	cb.raw(" ")
+	cb.token("dialplan", cmp.Or(bc.Dialplan, "XML"))
+	cb.raw(" ")
+	cb.token("context", cmp.Or(bc.Context, "default"))
 	cmd, err := cb.String()
-	if err != nil { // stored before the API checked it
-		r.e.log.Error("dialer: safe-harbor message not played: fix predictive.safeHarborFile", "campaign", r.id, "error", err)
-		r.query(f, "uuid_kill "+f.a.Member.UUID+" NORMAL_CLEARING")
-		return
+	if err != nil {
+		r.e.log.Error("dialer: broadcast not resumed", "campaign", r.id, "error", err)
+		cmd = "uuid_kill " + f.a.Member.UUID + " NORMAL_CLEARING"
 	}
 	r.query(f, cmd)
 }
+
+// amdWait is how long the dialer waits for mod_amd's verdict: its
+// analysis time and a margin (on a line without audio it never gives one).
+func amdWait(a store.AMD) time.Duration {
+	ms := a.TotalAnalysisTime
+	if ms <= 0 {
+		ms = store.DefaultAMDAnalysis
+	}
+	return time.Duration(ms)*time.Millisecond + amdMargin
+}
+
+// amdMargin is the dialer's allowance over mod_amd's analysis time.
+const amdMargin = time.Second

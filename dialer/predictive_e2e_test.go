@@ -194,3 +194,79 @@ func TestPredictiveFallsBackAtTheCeiling(t *testing.T) {
 		t.Fatalf("%d calls abandoned after the rate passed 3 %%: the campaign did not fall back", heldAb)
 	}
 }
+
+// TestPredictiveWithAMD: mod_amd judges every answer (a fifth of them
+// machines, some answers without a verdict at all); machines are hung up
+// and never reach an agent, people and not-sure answers do, and an answer
+// amd never judges is not left waiting: the dialer's deadline makes it
+// NOTSURE. The abandoned count is still exactly the switch's count of
+// answers that were not machines and heard no agent.
+func TestPredictiveWithAMD(t *testing.T) {
+	scenario := strings.NewReplacer("default: {answer: 0.5,", "amd: {delay: 2, no_verdict: 0.15, not_sure: 0.1}\ndefault: {machine: 0.2, answer: 0.6,", "talk: 60", "talk: 20").Replace(predictiveScenario)
+	w := newWorld(t, scenario)
+	metrics := dialer.NewMetrics(nil)
+	w.cfg = func(c *dialer.Config) { c.Metrics = metrics }
+	w.startEngine()
+	agents := []string{"100", "101", "102"}
+	for _, id := range agents {
+		w.agent(&store.Agent{ID: id, Reach: store.ReachSession, WrapUpTime: 2}, store.AgentAvailable)
+	}
+	c := predictiveCampaign(w, func(c *store.Campaign) {
+		c.Agents = agents
+		c.Parameters.TargetPredictiveSilentCalls, c.Parameters.MaxPredictiveSilentCalls = 10, 20
+		c.AMD = store.AMD{Enabled: true, AllowNotSure: true, TotalAnalysisTime: 3000, MaximumNumberOfWords: 3}
+	})
+	var ms []*store.Member
+	for i := 0; i < 50; i++ {
+		ms = append(ms, mem(fmt.Sprintf("+38097%07d", i)))
+	}
+	ids := w.add(c, ms...)
+	w.start(c)
+	w.runUntil("every member done", time.Hour, w.ended(c, ids...))
+
+	_, members := agentCalls(w, c)
+	var machines, noVerdict, unbridgedLive int
+	for _, m := range members {
+		if got := m.Variables["execute_on_answer"]; got != "amd maximum_number_of_words=3,total_analysis_time=3000" {
+			t.Fatalf("member call %s: execute_on_answer %q", m.UUID, got)
+		}
+		if m.Answered.IsZero() {
+			continue
+		}
+		switch {
+		case m.AMDResult == "MACHINE":
+			machines++
+			if len(m.Bridges) > 0 {
+				t.Errorf("machine %s was bridged to an agent", m.UUID)
+			}
+		case len(m.Bridges) == 0:
+			unbridgedLive++
+		}
+		if m.AMDResult == "" {
+			noVerdict++
+		}
+	}
+	st, err := w.st.CampaignStats(t.Context(), c.ID, w.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d answered: %d machines, %d without a verdict; %d live, %d abandoned", st.Counters["answered"], machines, noVerdict, st.Counters["live"], st.Counters["abandoned"])
+	if machines == 0 || noVerdict == 0 {
+		t.Fatalf("the scenario gave %d machines and %d answers without a verdict: it tests nothing", machines, noVerdict)
+	}
+	if got := st.Counters["outcome:machine"]; got != int64(machines) {
+		t.Errorf("%d attempts classified machine, the switch's amd said MACHINE %d times", got, machines)
+	}
+	if got := st.Counters["abandoned"]; got != int64(unbridgedLive) {
+		t.Errorf("the dialer counted %d abandoned calls, the switch saw %d answers (not machines) hear no agent", got, unbridgedLive)
+	}
+	if got := st.Counters["live"]; got != st.Counters["answered"]-int64(machines) {
+		t.Errorf("%d live answers, want %d answered less %d machines", got, st.Counters["answered"], machines)
+	}
+	if got := testutil.CollectAndCount(metrics.AMDWait); got == 0 {
+		t.Error("no AMD verdict times observed")
+	}
+	if o := w.sw.Ledger().Overlaps(); len(o) > 0 {
+		t.Fatalf("a number or an agent had two calls at once: %+v", o)
+	}
+}

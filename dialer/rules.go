@@ -213,9 +213,12 @@ func (r *rules) classify(m *store.Member, attemptID string, ch choice, o attempt
 	switch {
 	case o.Cause == CauseLost:
 		v.Outcome = "lost"
+	case o.AMD == "MACHINE" && o.BridgedAt.IsZero() && r.c.AMD.MachineMessage == "":
+		v.Outcome = "machine" // hung up on: tried again, as the cause table says of the hangup
+	case o.AMD == "NOTSURE" && o.BridgedAt.IsZero() && !r.c.AMD.AllowNotSure && r.c.AMD.MachineMessage == "":
+		v.Outcome = "not_sure"
 	case o.Abandoned:
 		v.Outcome = "abandoned"
-		cm.AbandonedAt = now.UnixMilli()
 		if !p.RetryAbandoned {
 			v.EndCause = EndAbandoned
 		}
@@ -239,6 +242,9 @@ func (r *rules) classify(m *store.Member, attemptID string, ch choice, o attempt
 		default:
 			v.Outcome = "retry"
 		}
+	}
+	if o.Abandoned { // the lock-out runs from here
+		cm.AbandonedAt = now.UnixMilli()
 	}
 	if counts {
 		m.Attempts++

@@ -38,6 +38,8 @@ var switchFields = []struct {
 	{"resources[0].destinations[0].callerIdNumber", "campaign", func(b map[string]any, v string) { destination(b)["callerIdNumber"] = v }, nil},
 	{"broadcast.file", "campaign", func(b map[string]any, v string) { b["broadcast"] = map[string]any{"file": v} },
 		map[string]bool{"comma": true, "blank": true}},
+	{"amd.machineMessage", "campaign", func(b map[string]any, v string) { b["amd"] = map[string]any{"enabled": true, "machineMessage": v} },
+		map[string]bool{"comma": true, "blank": true}},
 	{"predictive.safeHarborFile", "campaign", func(b map[string]any, v string) { b["predictive"] = map[string]any{"safeHarborFile": v} },
 		map[string]bool{"variable": true}}, // ${name} is the switch's variable (sounds_dir)
 	{"broadcast.extension", "campaign", func(b map[string]any, v string) { b["broadcast"] = map[string]any{"extension": v} }, nil},

@@ -112,6 +112,9 @@ func (s *Switch) execute(ch *channel, name, arg string, then func()) {
 		s.playback(ch, app, arg, done)
 	case "amd":
 		o := ch.out
+		if ch.kind == kindSubscriber && o.amdResult == "" {
+			break // no audio on the line: no verdict until something interrupts it
+		}
 		app.timer = s.after(ch, o.amdDelay, func() {
 			verdict, cause := o.amdResult, o.amdCause
 			if ch.kind != kindSubscriber {

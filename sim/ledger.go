@@ -66,9 +66,12 @@ type CallRecord struct {
 	Bridged      time.Time   `json:"bridged,omitzero"`
 	// Bridges are every bridge of the channel, in order: a leg that parks
 	// after a bridge (park_after_bridge) may be bridged again.
-	Bridges  []BridgeSpan   `json:"bridges,omitempty"`
-	Hooks    []HookRecord   `json:"hooks,omitempty"`
-	appIndex map[string]int // application uuid -> index in Applications
+	Bridges []BridgeSpan `json:"bridges,omitempty"`
+	// AMDResult is the amd application's verdict (amd_result), once it
+	// gave one.
+	AMDResult string         `json:"amd_result,omitempty"`
+	Hooks     []HookRecord   `json:"hooks,omitempty"`
+	appIndex  map[string]int // application uuid -> index in Applications
 }
 
 // BridgeSpan is one bridge of a channel: from CHANNEL_BRIDGE to the
@@ -128,6 +131,7 @@ type ledgerEntry struct {
 	AppUUID     string            `json:"app_uuid,omitempty"`
 	Arg         string            `json:"arg,omitempty"`
 	Response    string            `json:"response,omitempty"`
+	AMD         string            `json:"amd,omitempty"` // complete of amd: its amd_result
 	Other       string            `json:"other,omitempty"`
 	Cause       string            `json:"cause,omitempty"`
 	Billsec     int64             `json:"billsec,omitempty"`
@@ -227,6 +231,9 @@ func (l *Ledger) apply(e ledgerEntry, byUUID map[string]int) {
 		if c := call(); c != nil {
 			if i, ok := c.appIndex[e.AppUUID]; ok && e.AppUUID != "" {
 				c.Applications[i].Response, c.Applications[i].Completed = e.Response, e.At
+			}
+			if e.AMD != "" {
+				c.AMDResult = e.AMD
 			}
 		}
 	case "bridge":
@@ -538,6 +545,9 @@ func (s *Switch) noteEvent(name string, ch *channel, extra []kv) {
 		e.Kind, e.App, e.Arg, e.AppUUID = "execute", get("Application"), get("Application-Data"), get("Application-UUID")
 	case "CHANNEL_EXECUTE_COMPLETE":
 		e.Kind, e.App, e.AppUUID, e.Response = "complete", get("Application"), get("Application-UUID"), get("Application-Response")
+		if e.App == "amd" {
+			e.AMD, _ = ch.v.get("amd_result")
+		}
 	case "CHANNEL_BRIDGE":
 		if ch.bridge == nil {
 			return

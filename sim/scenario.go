@@ -197,9 +197,13 @@ type Extension struct {
 
 // AMDSpec shapes the amd application's verdicts: it answers after Delay,
 // says NOTSURE for a NotSure share of calls, and errs on FalseMachine of
-// people and FalseHuman of machines.
+// people and FalseHuman of machines. On a NoVerdict share it never
+// answers: mod_amd reads frames until it decides, and a line that carries
+// no audio gives it none (pacing.md), so the application runs until the
+// call is bridged, transferred or hung up.
 type AMDSpec struct {
 	Delay        Dist    `yaml:"delay" json:"delay"`
+	NoVerdict    float64 `yaml:"no_verdict" json:"no_verdict"`
 	NotSure      float64 `yaml:"not_sure" json:"not_sure"`
 	FalseMachine float64 `yaml:"false_machine" json:"false_machine"`
 	FalseHuman   float64 `yaml:"false_human" json:"false_human"`
@@ -429,7 +433,7 @@ func (sc *Scenario) prepare() error {
 	if err := a.Delay.validate("amd.delay"); err != nil {
 		return err
 	}
-	for field, p := range map[string]float64{"not_sure": a.NotSure, "false_machine": a.FalseMachine, "false_human": a.FalseHuman} {
+	for field, p := range map[string]float64{"no_verdict": a.NoVerdict, "not_sure": a.NotSure, "false_machine": a.FalseMachine, "false_human": a.FalseHuman} {
 		if p < 0 || p > 1 {
 			return fmt.Errorf("amd.%s: %g is not a probability", field, p)
 		}
@@ -590,14 +594,17 @@ func (sc *Scenario) drawSubscriber(number string, n int) outcome {
 // judge is the amd application's verdict on a person or a machine.
 func (sc *Scenario) judge(r *rand.Rand, machine bool) (result, cause string) {
 	u := r.Float64()
+	notSure := sc.AMD.NoVerdict + sc.AMD.NotSure
 	switch {
-	case u < sc.AMD.NotSure:
+	case u < sc.AMD.NoVerdict:
+		return "", "" // no audio: no verdict, ever
+	case u < notSure:
 		return "NOTSURE", "TOOLONG"
-	case machine && u < sc.AMD.NotSure+sc.AMD.FalseHuman:
+	case machine && u < notSure+sc.AMD.FalseHuman:
 		return "HUMAN", "HUMAN"
 	case machine:
 		return "MACHINE", "LONGGREETING"
-	case u < sc.AMD.NotSure+sc.AMD.FalseMachine:
+	case u < notSure+sc.AMD.FalseMachine:
 		return "MACHINE", "MAXWORDS"
 	default:
 		return "HUMAN", "HUMAN"

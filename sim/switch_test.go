@@ -211,6 +211,31 @@ func TestAMDJudgesHumansAndMachines(t *testing.T) {
 	}
 }
 
+// An answer with no audio gets no verdict from amd, ever: the application
+// runs until the call is bridged, transferred or hung up.
+func TestAMDWithoutAudioNeverDecides(t *testing.T) {
+	s := newSession(t, mustScenario(t, strings.Replace(behaviourScenario, "amd: {delay: {mean: 2}}", "amd: {delay: {mean: 2}, no_verdict: 1}", 1)))
+	s.call(t, "quiet", "{execute_on_answer=amd}sofia/gateway/gw/1000 &park()")
+	s.clk.Advance(3 * time.Second)
+	s.waitEvent("CHANNEL_ANSWER", "quiet")
+	s.waitEvent("CHANNEL_EXECUTE", "quiet")
+	s.clk.Advance(time.Minute)
+	time.Sleep(20 * time.Millisecond)
+	for _, e := range s.of("quiet") {
+		if e.Name() == "CHANNEL_EXECUTE_COMPLETE" {
+			t.Fatalf("amd completed after a minute without audio: %s", e.Var("amd_result"))
+		}
+	}
+	if out := s.api("uuid_transfer quiet playback:/s.wav,hangup inline"); out != "+OK\n" {
+		t.Fatalf("transfer: %q", out)
+	}
+	s.clk.Advance(10 * time.Second)
+	s.waitEvent("CHANNEL_HANGUP_COMPLETE", "quiet")
+	if c := s.sw.Ledger().Calls[0]; c.AMDResult != "" || c.Applications[0].Name != "amd" || c.Applications[0].Completed.IsZero() {
+		t.Fatalf("ledger: verdict %q, applications %+v", c.AMDResult, c.Applications)
+	}
+}
+
 func TestAgentsAnswerOrRingOut(t *testing.T) {
 	s := newSession(t, mustScenario(t, behaviourScenario))
 	answers := s.call(t, "agent-a", "user/1000 &park()")

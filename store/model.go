@@ -117,7 +117,15 @@ type AMD struct {
 	AfterGreetingSilence int  `json:"afterGreetingSilence,omitempty"`
 	Greeting             int  `json:"greeting,omitempty"`
 	InitialSilence       int  `json:"initialSilence,omitempty"`
+	// MachineMessage, when set, is played to a machine (and to a not-sure
+	// answer that may not reach an agent) after the verdict, then the call
+	// ends: a voicemail drop. Unset, such calls are hung up.
+	MachineMessage string `json:"machineMessage,omitempty"`
 }
+
+// DefaultAMDAnalysis is mod_amd's total_analysis_time (ms) when the
+// campaign sets none.
+const DefaultAMDAnalysis = 5000
 
 // Resource routes the numbers matching DialledNumber (a regular
 // expression) to its destinations.

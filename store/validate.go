@@ -176,6 +176,7 @@ func (c *Campaign) Validate() error {
 	}
 	checkBroadcast(&v, c.Broadcast)
 	checkCompliance(&v, c)
+	checkAMD(&v, c.AMD)
 	v.check(len(c.Resources) > 0, "resources", "at least one resource is needed to route calls")
 	for i, r := range c.Resources {
 		field := fmt.Sprintf("resources[%d]", i)
@@ -271,6 +272,25 @@ func checkCompliance(v *validator, c *Campaign) {
 	v.check(p.MaxPredictiveSilentCalls <= 3, "parameters.maxPredictiveSilentCalls", "must be at most 3 under the %s profile, is %g", profile, p.MaxPredictiveSilentCalls)
 	if c.Compliance == ComplianceUK {
 		v.check(pr.AbandonLockoutHours == 0 || pr.AbandonLockoutHours >= 72, "predictive.abandonLockoutHours", "must be at least 72 hours under the UK profile, is %d", pr.AbandonLockoutHours)
+	}
+}
+
+// checkAMD checks the AMD parameters (milliseconds; 0 keeps mod_amd's own)
+// and the machine's message.
+func checkAMD(v *validator, a AMD) {
+	for _, p := range []struct {
+		field string
+		value int
+	}{
+		{"maximumWordLength", a.MaximumWordLength}, {"maximumNumberOfWords", a.MaximumNumberOfWords},
+		{"betweenWordsSilence", a.BetweenWordsSilence}, {"minWordLength", a.MinWordLength},
+		{"totalAnalysisTime", a.TotalAnalysisTime}, {"silenceThreshold", a.SilenceThreshold},
+		{"afterGreetingSilence", a.AfterGreetingSilence}, {"greeting", a.Greeting}, {"initialSilence", a.InitialSilence},
+	} {
+		v.check(p.value >= 0 && p.value <= 60000, "amd."+p.field, "must be between 0 (mod_amd's default) and 60000, is %d", p.value)
+	}
+	if a.MachineMessage != "" {
+		checkFile(v, "amd.machineMessage", a.MachineMessage)
 	}
 }
 

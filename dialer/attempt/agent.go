@@ -240,3 +240,32 @@ func AgentOutcomeOf(cause string) string {
 	}
 	return AgentReleased
 }
+
+// judged goes on from the AMD verdict, given at: a person to the agent
+// waiting on the line, to an agent sought now (the connect threshold runs
+// from the verdict), or to the message a broadcast plays; a machine is
+// hung up, or hears the machine's message. held: no verdict came, and the
+// amd application still holds the call.
+func (a *Attempt) judged(at time.Time, held bool, now time.Time) []Command {
+	a.judgedAt = at
+	if a.AMD == "HUMAN" || a.AMD == "NOTSURE" && a.AllowNotSure {
+		switch {
+		case a.Agent != nil:
+			return append([]Command{a.arm(CheckTimer, now.Add(Quiet))}, a.bridge(now)...)
+		case a.Connect > 0:
+			return a.seekAgent(at, now)
+		}
+		a.advance(Message, now)
+		cmds := []Command{a.arm(CheckTimer, now.Add(Quiet))}
+		if held { // the broadcast's message waits behind the amd application
+			cmds = append(cmds, Command{Kind: Resume, Leg: a.Member.UUID})
+		}
+		return cmds
+	}
+	cmds := []Command{a.arm(CheckTimer, now.Add(Quiet))}
+	if a.MachineMessage {
+		a.advance(Message, now)
+		return append(cmds, Command{Kind: MachineMessage, Leg: a.Member.UUID})
+	}
+	return append(cmds, Command{Kind: HangupLeg, Leg: a.Member.UUID, Cause: "NORMAL_CLEARING"})
+}

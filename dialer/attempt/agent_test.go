@@ -395,3 +395,92 @@ func TestAbandonedIsAnUnbridgedLiveAnswer(t *testing.T) {
 		}
 	}
 }
+
+// The paths of an answer AMD listens to: a person goes on to the agent or
+// the message, a machine is hung up or hears its message, and no verdict
+// in time is NOTSURE.
+func TestAMDPaths(t *testing.T) {
+	verdict := func(v string) Input { return Input{Kind: ExecuteComplete, Leg: id, App: "amd", AMD: v} }
+	deadline := Input{Kind: TimerFired}
+	session := Input{Kind: AgentFound, Found: &Found{Agent: "7", Leg: agentLeg, Session: true}}
+	predictive := func(allowNotSure, message bool) func() *Attempt {
+		return func() *Attempt {
+			a := NewPredictive(id, "fs1", 2*time.Second, false, true)
+			a.AMDWait, a.AllowNotSure, a.MachineMessage = 6*time.Second, allowNotSure, message
+			return a
+		}
+	}
+	type step struct {
+		in   Input
+		want string
+	}
+	answered := []step{{Input{Kind: Place}, "originate"}, {ev(Answer), ""}}
+	for _, tc := range []struct {
+		name  string
+		new   func() *Attempt
+		steps []step
+	}{
+		{"a person: an agent is sought", predictive(false, false), append(answered[:2:2],
+			step{verdict("HUMAN"), "find agent"}, step{session, "agent event offered, bridge"})},
+		{"a machine is hung up, and is no live answer", predictive(false, false), append(answered[:2:2],
+			step{verdict("MACHINE"), "hangup member NORMAL_CLEARING"},
+			step{hangupComplete("NORMAL_CLEARING", 4000, true), "classify NORMAL_CLEARING/"})},
+		{"a machine hears its message", predictive(false, true), append(answered[:2:2],
+			step{verdict("MACHINE"), "machine message"})},
+		{"not sure, allowed: an agent is sought", predictive(true, false), append(answered[:2:2],
+			step{verdict("NOTSURE"), "find agent"})},
+		{"not sure, not allowed: hung up, and abandoned (it may be a person)", predictive(false, false), append(answered[:2:2],
+			step{verdict("NOTSURE"), "hangup member NORMAL_CLEARING"},
+			step{hangupComplete("NORMAL_CLEARING", 4000, true), "classify NORMAL_CLEARING/ abandoned"})},
+		{"no verdict in time is not sure", predictive(true, false), append(answered[:2:2],
+			step{deadline, "find agent"}, step{verdict("HUMAN"), ""})},
+		{"progressive: the agent waits while AMD listens", func() *Attempt {
+			a := NewForSession(id, "fs1", "7", agentLeg, false, true)
+			a.AMDWait = 6 * time.Second
+			return a
+		}, []step{{Input{Kind: Place}, "originate, agent event offered"}, {ev(Answer), ""}, {verdict("HUMAN"), "bridge"}}},
+		{"broadcast: a person held by amd without a verdict hears the message", func() *Attempt {
+			a := New(id, "fs1", false, true)
+			a.AMDWait, a.AllowNotSure = 6*time.Second, true
+			return a
+		}, append(answered[:2:2], step{deadline, "resume"})},
+		{"broadcast: a person with a verdict hears the message as it goes on", func() *Attempt {
+			a := New(id, "fs1", false, true)
+			a.AMDWait = 6 * time.Second
+			return a
+		}, append(answered[:2:2], step{verdict("HUMAN"), ""})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := tc.new()
+			now := t0
+			for i, st := range tc.steps {
+				now = now.Add(time.Second)
+				in := st.in
+				if in.Kind == TimerFired {
+					in.Timer, now = a.Deadline, a.Deadline.At
+				}
+				if got := kinds(Step(a, in, now)); got != st.want {
+					t.Fatalf("step %d (%s): %q, want %q", i, in.Kind, got, st.want)
+				}
+			}
+		})
+	}
+}
+
+// The connect threshold of an answer AMD judged runs from the verdict,
+// and the verdict's wait is the outcome's.
+func TestConnectRunsFromTheVerdict(t *testing.T) {
+	a := NewPredictive(id, "fs1", 2*time.Second, false, true)
+	a.AMDWait = 6 * time.Second
+	Step(a, Input{Kind: Place}, t0)
+	Step(a, ev(Answer), t0.Add(time.Second))
+	Step(a, Input{Kind: ExecuteComplete, Leg: id, App: "amd", AMD: "HUMAN"}, t0.Add(4*time.Second))
+	if a.Deadline.Kind != ConnectTimer || a.Deadline.At != t0.Add(6*time.Second) {
+		t.Fatalf("deadline %v at %v, want the connect deadline 2 s after the verdict", a.Deadline.Kind, a.Deadline.At.Sub(t0))
+	}
+	for _, c := range Step(a, hangupComplete("NORMAL_CLEARING", 4000, true), t0.Add(5*time.Second)) {
+		if c.Kind == Classify && (c.Outcome.AMDWait != 3*time.Second || c.Outcome.AMDNone || !c.Outcome.Abandoned) {
+			t.Fatalf("outcome %+v", c.Outcome)
+		}
+	}
+}

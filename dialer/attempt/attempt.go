@@ -102,6 +102,14 @@ type Attempt struct {
 	// no agent, and one is sought once they answer; none in time, and
 	// they hear the safe-harbor message instead (an abandoned call).
 	Connect time.Duration
+	// AMDWait, when set, runs answering-machine detection on the answer
+	// and bounds its wait for a verdict (none comes on a line without
+	// audio: then the answer is NOTSURE). A person (HUMAN, or NOTSURE
+	// with AllowNotSure) goes on to the agent or the message; anything
+	// else is hung up, or hears a message when MachineMessage.
+	AMDWait        time.Duration
+	AllowNotSure   bool
+	MachineMessage bool
 	// Record asks for the member leg to be recorded once answered.
 	Record bool
 	// EndRecords: the originate asks the switch to keep an end record of
@@ -124,6 +132,8 @@ type Attempt struct {
 	abandoned    bool      // the safe-harbor message was played
 	agentSentAt  time.Time // the agent's phone was rung (found after the answer)
 	adopted      bool      // taken from the journal: what happened before is unknown
+	judgedAt     time.Time // the AMD verdict came, or the wait for it ended
+	amdNone      bool      // no verdict came in time
 	// missing counts the switch's answers that it has neither the
 	// channel nor its end record: the hook writes the record just after
 	// the channel goes down, so one such answer is not yet proof.
@@ -139,6 +149,7 @@ const (
 	CheckTimer             // ask the switch (no channel yet, quiet call, recheck)
 	JobTimer               // the channel ended without a cause: wait for the job
 	ConnectTimer           // a live answer has waited for an agent long enough
+	AMDTimer               // answering-machine detection has had long enough
 )
 
 // Timer is an armed deadline; Gen tells an old one from the current one.
@@ -241,10 +252,12 @@ const (
 	FindAgent                         // reserve an agent for the live answer
 	ReleaseAgent                      // give back an agent found too late or not answering (Agent, Leg)
 	SafeHarbor                        // play the safe-harbor message to the member, then hang up
+	MachineMessage                    // play the machine's message, then hang up
+	Resume                            // AMD gave no verdict and holds the call: play the campaign's message
 )
 
 var commandNames = [...]string{"originate", "record", "check switch", "arm", "classify", "originate agent", "bridge", "hangup",
-	"agent event", "find agent", "release agent", "safe harbor"}
+	"agent event", "find agent", "release agent", "safe harbor", "machine message", "resume"}
 
 func (k CommandKind) String() string {
 	if int(k) < len(commandNames) {
@@ -294,6 +307,10 @@ type Outcome struct {
 	// SafeHarbor: the dialer gave up at the connect threshold and played
 	// the safe-harbor message.
 	SafeHarbor bool
+	// AMDWait is the answer's dead air while AMD listened (answer to
+	// verdict); AMDNone: no verdict came in time (AMD says NOTSURE).
+	AMDWait time.Duration
+	AMDNone bool
 }
 
 // What a call meant for its agent.
@@ -396,15 +413,19 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 		}
 		if a.advance(Answered, now) {
 			var cmds []Command
-			if a.Agent == nil && a.Connect > 0 {
+			switch {
+			case a.AMDWait > 0:
+				a.advance(Detecting, now)
+				cmds = []Command{a.arm(AMDTimer, in.At.Add(a.AMDWait))}
+			case a.Agent == nil && a.Connect > 0:
 				cmds = a.seekAgent(in.At, now)
-			} else {
+			default:
 				cmds = []Command{a.arm(CheckTimer, now.Add(Quiet))}
 			}
 			if a.Record {
 				cmds = append(cmds, Command{Kind: StartRecord, Leg: leg.UUID})
 			}
-			if a.Agent != nil {
+			if a.Agent != nil && a.AMDWait == 0 {
 				cmds = append(cmds, a.bridge(now)...)
 			}
 			return cmds
@@ -412,8 +433,11 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 	case BridgeEvent:
 		return a.bridged(in.At, now)
 	case ExecuteComplete:
-		if in.App == "amd" {
+		if in.App == "amd" && a.AMD == "" && in.AMD != "" {
 			a.AMD = in.AMD
+			if a.State == Detecting {
+				return a.judged(in.At, false, now)
+			}
 		}
 	case Hangup:
 		leg.Session = true
@@ -456,6 +480,9 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 			return a.classify(a.outcome(CauseLost, "lost", now), now)
 		case a.waitsForAgent() && !now.Before(a.connectBy):
 			return a.abandon(now)
+		case in.Timer.Kind == AMDTimer && a.State == Detecting:
+			a.AMD, a.amdNone = "NOTSURE", true // no verdict in time: not sure (pacing.md)
+			return a.judged(now, true, now)
 		case a.State == WaitingAgent && a.Agent != nil:
 			return []Command{{Kind: CheckSwitch, Leg: a.Agent.UUID}}
 		}
@@ -548,6 +575,9 @@ func (a *Attempt) classify(o Outcome, now time.Time) []Command {
 	// it from the start: an adopted one may have been bridged unseen.
 	o.Abandoned = o.Answered && o.AMD != "MACHINE" && a.bridgedAt.IsZero() && !a.adopted && (a.Agent != nil || a.Connect > 0)
 	o.SafeHarbor = a.abandoned
+	if !a.judgedAt.IsZero() && !a.Member.AnsweredAt.IsZero() {
+		o.AMDWait, o.AMDNone = a.judgedAt.Sub(a.Member.AnsweredAt), a.amdNone
+	}
 	a.State, a.LastChange, a.Deadline = Classified, now, Timer{}
 	cmds := []Command{{Kind: Classify, Leg: a.Member.UUID, Outcome: o}}
 	if a.Agent != nil && !a.Agent.Ended && a.bridgedAt.IsZero() && !a.AgentKept {
