@@ -17,8 +17,21 @@ run:
 
 ## test: gofmt, go vet, then the whole suite with the race detector. The
 ## store and engine tests start their own redis-server on a free port.
-test: need-redis lint
+test: need-redis lint rules
 	$(GO) test -race -timeout 15m $(PACKAGES)
+
+## rules: promtool checks deploy/prometheus-rules.yml and runs its unit
+## tests (the silent-call alerts fire on the dialer's series). make test
+## installs nothing: without promtool this one check is skipped, saying so
+## (.ci/run installs it: Debian's prometheus package has it).
+.PHONY: rules
+rules:
+	@if command -v promtool >/dev/null 2>&1; then \
+	  promtool check rules deploy/prometheus-rules.yml && \
+	  promtool test rules deploy/prometheus-rules.test.yml; \
+	else \
+	  echo "rules: SKIPPED: promtool is not installed (Debian: apt-get install prometheus), so the alert rules' unit tests did not run"; \
+	fi
 
 need-redis:
 	@command -v redis-server >/dev/null 2>&1 || { \

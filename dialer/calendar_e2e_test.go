@@ -167,3 +167,24 @@ func TestCalendarChangeAppliesAtOnce(t *testing.T) {
 		t.Errorf("a call at %v, after the calendar closed at %v", call.at.UTC(), closed.UTC())
 	}
 }
+
+// TestUSProfileCallsFrom8To21Local: under the US compliance profile, with
+// no calendar, a person is called only from 8:00 to 21:00 their time.
+func TestUSProfileCallsFrom8To21Local(t *testing.T) {
+	w := newWorld(t, worldScenario)
+	w.startEngine()
+	c := w.campaign(func(c *store.Campaign) { c.Compliance = store.ComplianceUS })
+	ids := w.add(c,
+		mem("+380911111111"), // Kyiv: 12:00 there, called now
+		mem("+12125551234"),  // New York: 05:00 there, called at 08:00 EST = 13:00 UTC
+	)
+	w.start(c)
+	w.runUntil("the Kyiv member is called", 10*time.Second, func() bool { return len(w.obs.calls(ids[0])) > 0 })
+	w.step = 30 * time.Second
+	w.runUntil("both are called", 6*time.Hour, w.ended(c, ids...))
+	want := time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC)
+	calls := w.obs.calls(ids[1])
+	if len(calls) != 1 || calls[0].at.Before(want) || calls[0].at.After(want.Add(10*w.step)) {
+		t.Fatalf("the New York member's calls %+v, want one soon after %v", calls, want)
+	}
+}

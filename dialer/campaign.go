@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -247,12 +248,7 @@ func (r *runner) handleEvent(ev *esl.Event) {
 			f.bridged = true
 			r.e.m.Bridged.WithLabelValues(r.id).Inc()
 			if answered := f.a.Member.AnsweredAt; !answered.IsZero() && !in.At.Before(answered) {
-				wait := in.At.Sub(answered)
-				r.e.m.AnswerToBridge.Observe(wait.Seconds())
-				if wait <= connectOf(r.camp) {
-					r.e.m.ConnectedInTime.WithLabelValues(r.id).Inc()
-					r.e.count(r.id, func(p *Progress) { p.ConnectedInTime++ })
-				}
+				r.e.m.AnswerToBridge.Observe(in.At.Sub(answered).Seconds())
 			}
 		}
 	case attempt.Answer:
@@ -327,7 +323,11 @@ func (r *runner) query(f *flight, cmd string) {
 	r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: cmd, done: func(out string, err error) {
 		if err != nil {
 			r.post(func() {
-				r.e.log.Warn("dialer: switch command failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
+				level := slog.LevelWarn
+				if legGone(err) { // hung up meanwhile: its events say so
+					level = slog.LevelDebug
+				}
+				r.e.log.Log(context.Background(), level, "dialer: switch command failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
 			})
 		}
 	}})
@@ -342,7 +342,11 @@ func (r *runner) bridge(f *flight) {
 	r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: cmd, background: true, done: func(_ string, err error) {
 		if err != nil {
 			r.post(func() {
-				r.e.log.Warn("dialer: bridge failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
+				level := slog.LevelWarn
+				if legGone(err) {
+					level = slog.LevelDebug
+				}
+				r.e.log.Log(context.Background(), level, "dialer: bridge failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
 				if r.flights[f.a.ID] == f && !f.a.Agent.Ended {
 					r.check(f, f.a.Agent.UUID)
 				}
@@ -529,7 +533,16 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 			r.abandon.LiveDay++
 			r.abandon.LiveMonth++
 			if f.a.Agent != nil || f.a.Connect > 0 {
-				r.e.count(r.id, func(p *Progress) { p.Live++ })
+				inTime := connectedInTime(o, connectOf(r.camp))
+				if inTime {
+					r.e.m.ConnectedInTime.WithLabelValues(r.id).Inc()
+				}
+				r.e.count(r.id, func(p *Progress) {
+					p.Live++
+					if inTime {
+						p.ConnectedInTime++
+					}
+				})
 			}
 		}
 		if o.Abandoned {

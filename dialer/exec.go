@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,6 +170,14 @@ func (c command) finish(out string, err error) {
 
 // notSent reports whether a command's error proves the switch never saw it.
 func notSent(err error) bool { return errors.Is(err, esl.ErrNotSent) || errors.Is(err, errCancelled) }
+
+// legGone reports whether a command failed because its channel is gone
+// (FreeSWITCH's answers to a uuid it no longer has): a race with a hangup
+// whose events tell the rest, not a fault.
+func legGone(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "No such channel") || strings.Contains(msg, "Invalid uuid") || strings.Contains(msg, "Cannot locate session")
+}
 
 // pacer spaces a node's originates at its calls per second. A refusal for
 // the rate halves the pace; each quiet second gives one call per second

@@ -164,6 +164,12 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		res.writes = append(res.writes, putBackAt(p, cl, next)) // outside the person's local hours
 		return
 	}
+	if p.camp.Compliance == store.ComplianceUS {
+		if next := usCallingHours(localTime(number)); !next.IsZero() {
+			res.writes = append(res.writes, putBackAt(p, cl, next)) // 8:00-21:00 in the called party's time
+			return
+		}
+	}
 	a := &store.Attempt{ID: esl.NewUUID(), Campaign: r.id, Member: m.ID, Token: cl.Token, Number: number,
 		CommIndex: ch.index, RangeIndex: ch.rangeIdx, RangeDay: ch.day, StartedAt: now.UnixMilli(), EndRecord: e.endRecords}
 	targets := p.router.targets(number)

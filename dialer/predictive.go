@@ -29,6 +29,26 @@ func connectOf(c *store.Campaign) time.Duration {
 	return time.Duration(secs * float64(time.Second))
 }
 
+// connectedInTime reports whether a live answer reached its agent within
+// the connect threshold, which runs from the answer or the AMD verdict.
+func connectedInTime(o attempt.Outcome, connect time.Duration) bool {
+	return !o.BridgedAt.IsZero() && !o.AnsweredAt.IsZero() && o.BridgedAt.Sub(o.AnsweredAt.Add(o.AMDWait)) <= connect
+}
+
+// usCallingHours is when a call to a person whose local time is local may
+// next be made under the US rules (8:00 to 21:00 their time): zero when it
+// may now.
+func usCallingHours(local time.Time) time.Time {
+	y, m, d := local.Date()
+	switch h := local.Hour(); {
+	case h < 8:
+		return time.Date(y, m, d, 8, 0, 0, 0, local.Location())
+	case h >= 21:
+		return time.Date(y, m, d+1, 8, 0, 0, 0, local.Location())
+	}
+	return time.Time{}
+}
+
 // lockoutOf is how long a number whose call was abandoned is not dialed
 // predictively again.
 func lockoutOf(c *store.Campaign) time.Duration {

@@ -392,3 +392,29 @@ func TestRoutingAndOriginate(t *testing.T) {
 		t.Fatalf("extension: %s (%v)", got, err)
 	}
 }
+
+func TestUSCallingHours(t *testing.T) {
+	ny := mustLoc(t, "America/New_York")
+	for _, tc := range []struct {
+		local string
+		want  string // "" when a call may be made now
+	}{
+		{"2026-11-30 07:59", "2026-11-30 08:00"},
+		{"2026-11-30 08:00", ""},
+		{"2026-11-30 20:59", ""},
+		{"2026-11-30 21:00", "2026-12-01 08:00"},
+		{"2026-12-31 23:30", "2027-01-01 08:00"},
+	} {
+		local, err := time.ParseInLocation("2006-01-02 15:04", tc.local, ny)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if next := usCallingHours(local); !next.IsZero() {
+			got = next.Format("2006-01-02 15:04")
+		}
+		if got != tc.want {
+			t.Errorf("%s: next %q, want %q", tc.local, got, tc.want)
+		}
+	}
+}

@@ -43,9 +43,15 @@ func (ts *testSwitch) API(ctx context.Context, cmd, args string) (string, func()
 	case "burst": // fires N channel events after replying
 		n, _ := strconv.Atoi(args)
 		return "+OK\n", func() {
-			for i := 0; i < n; i++ {
-				ts.srv.Publish(ts.event("CHANNEL_STATE").Add("Unique-ID", "u-"+strconv.Itoa(i)).Event())
-			}
+			// From a goroutine of its own, as the switch's threads fire
+			// events: the connection's loop writes them as they come (run
+			// here, nothing would be written before the last was made,
+			// minutes on a loaded machine with the race detector).
+			go func() {
+				for i := 0; i < n; i++ {
+					ts.srv.Publish(ts.event("CHANNEL_STATE").Add("Unique-ID", "u-"+strconv.Itoa(i)).Event())
+				}
+			}()
 		}
 	case "fail":
 		return "-ERR " + args + "\n", nil

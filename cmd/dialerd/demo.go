@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/dialer"
 	"github.com/fsdialer/fsdialer/sim"
 	"github.com/fsdialer/fsdialer/store"
 )
@@ -24,8 +25,8 @@ const demoSynopsis = `Usage: dialerd demo [flags]
 
 Runs the dialer with nothing installed: an in-process Redis, the FreeSWITCH
 simulator on a loopback event socket with simulated agents, and a
-progressive campaign (or a voice broadcast: -type broadcast), all on one
-clock that can run faster than real time. It prints the API's address
+predictive campaign (or -type progressive, or a voice broadcast: -type
+broadcast), all on one clock that can run faster than real time. It prints the API's address
 and token, the campaign's progress and, when it finishes, a summary; the
 API stays up until Ctrl-C (or -exit-when-done).
 `
@@ -48,9 +49,9 @@ func demoFlagSet() (*flag.FlagSet, *demoFlags) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "REST API and metrics `address`")
 	fs.Float64Var(&f.scale, "time-scale", 1, "run this many times faster than real time (engine and simulator together)")
 	fs.IntVar(&f.members, "members", 3000, "members of the demo campaign")
-	fs.StringVar(&f.kind, "type", "progressive", "the demo campaign: progressive (agents take the calls) or broadcast (a message)")
-	fs.IntVar(&f.agents, "agents", 20, "simulated agents of a progressive demo (1 to 1,000)")
-	fs.StringVar(&f.reach, "reach", "ring", "how the demo's agents are reached: ring (each call rings them) or session (called once, members bridged in)")
+	fs.StringVar(&f.kind, "type", "predictive", "the demo campaign: predictive (dialed ahead of the agents), progressive (an agent reserved first) or broadcast (a message)")
+	fs.IntVar(&f.agents, "agents", 20, "simulated agents of a predictive or progressive demo (1 to 1,000)")
+	fs.StringVar(&f.reach, "reach", "session", "how the demo's agents are reached: session (called once, members bridged in) or ring (each call rings them)")
 	fs.Uint64Var(&f.seed, "seed", 1, "the simulator's seed")
 	fs.DurationVar(&f.every, "report", 3*time.Second, "real time between progress lines")
 	fs.BoolVar(&f.exitWhenDone, "exit-when-done", false, "exit once the campaign finishes instead of serving the API until Ctrl-C")
@@ -72,8 +73,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if f.scale <= 0 || f.members < 1 || f.members > 1000000 || f.every <= 0 || f.agents < 1 || f.agents > 1000 {
 		return errors.New("demo: -time-scale and -report must be above 0, -members from 1 to 1,000,000, -agents from 1 to 1,000")
 	}
-	if f.kind != "progressive" && f.kind != "broadcast" {
-		return fmt.Errorf("demo: -type %q: progressive or broadcast", f.kind)
+	if f.kind != "predictive" && f.kind != "progressive" && f.kind != "broadcast" {
+		return fmt.Errorf("demo: -type %q: predictive, progressive or broadcast", f.kind)
 	}
 	if f.reach != store.ReachRing && f.reach != store.ReachSession {
 		return fmt.Errorf("demo: -reach %q: ring or session", f.reach)
@@ -130,7 +131,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	token := cfg.API.Tokens[0]
 	who := ""
-	if f.kind == "progressive" {
+	if f.kind != "broadcast" {
 		who = fmt.Sprintf(", %d agents (reach %s)", f.agents, f.reach)
 	}
 	fmt.Fprintf(stdout, "fsdialer demo: a %s campaign of %d members%s, campaign %s, simulator on %s, time x%g\n", f.kind, f.members, who, c.ID, l.Addr(), f.scale)
@@ -141,7 +142,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	w := &watcher{d: d, campaign: c.ID, every: f.every, scale: f.scale, api: api, out: stdout, started: start, realStart: time.Now(), agents: f.kind == "progressive"}
+	w := &watcher{d: d, campaign: c.ID, every: f.every, scale: f.scale, api: api, out: stdout, started: start, realStart: time.Now(), agents: f.kind != "broadcast"}
 	if f.exitWhenDone {
 		w.done = func() { stop(errDemoDone) }
 	}
@@ -178,8 +179,14 @@ func seedDemo(ctx context.Context, d *daemon, f *demoFlags) (*store.Campaign, er
 		}}},
 		Broadcast: store.Broadcast{File: "/usr/share/freeswitch/sounds/demo-message.wav"},
 	}
-	if f.kind == "progressive" {
+	if f.kind != "broadcast" {
 		c.Name, c.Type, c.Broadcast = "Demo progressive", store.TypeProgressive, store.Broadcast{}
+		if f.kind == "predictive" {
+			c.Name, c.Type = "Demo predictive", store.TypePredictive
+			c.Parameters.PredictAdjust, c.Parameters.TargetPredictiveSilentCalls, c.Parameters.MaxPredictiveSilentCalls = 100, 2.5, 3
+			c.Compliance = store.ComplianceUK
+			c.Predictive.SafeHarborFile = "/usr/share/freeswitch/sounds/fsdialer/safe-harbor.wav"
+		}
 		c.Skills, c.AgentStrategy = []string{"demo"}, "longest-idle-agent"
 		c.AgentParams = store.AgentParams{WrapUpTime: 10, NoAnswerDelayTime: 30, MaxNoAnswer: 3}
 		for i := 0; i < f.agents; i++ {
@@ -227,7 +234,7 @@ type watcher struct {
 	done      func() // called once the campaign finished; nil: keep serving
 	started   time.Time
 	realStart time.Time
-	agents    bool // a progressive demo: show the agents
+	agents    bool // a demo with agents: show them
 }
 
 func (w *watcher) watch(ctx context.Context) {
@@ -293,6 +300,7 @@ func (w *watcher) watch(ctx context.Context) {
 				fmtElapsed(now.Sub(w.started)), done, total, p.placed, p.answered, p.inFlight, rate, w.left(est, now, done, total))
 			if w.agents {
 				fmt.Fprintf(w.out, "           %s\n", w.agentLine(ctx, now))
+				fmt.Fprintf(w.out, "           %s\n", w.silentLine(ctx, now))
 			}
 			lastLine = time.Now()
 		}
@@ -336,6 +344,25 @@ func (w *watcher) agentLine(ctx context.Context, now time.Time) string {
 		perHour = float64(answered) / float64(len(all)) / h
 	}
 	return fmt.Sprintf("agents %d: %s  occupancy %.0f%%  %.1f calls per agent-hour", len(all), strings.Join(parts, ", "), 100*occupancy, perHour)
+}
+
+// silentLine says how the campaign keeps to the silent-call rules: the
+// abandon rate (abandoned over live answers) over each window, and the
+// share of live answers connected to an agent within the 2 s threshold.
+func (w *watcher) silentLine(ctx context.Context, now time.Time) string {
+	st, err := w.d.store.CampaignStats(ctx, w.campaign, now)
+	if err != nil {
+		return "abandon rate: not known"
+	}
+	rates := st.AbandonRates()
+	var p dialer.Progress
+	for _, pr := range w.d.engine.Progress() {
+		if pr.Campaign == w.campaign {
+			p = pr
+		}
+	}
+	return fmt.Sprintf("abandoned %d of %d live answers: %.1f%% 1h, %.1f%% 24h, %.1f%% 30d  connected within 2 s: %s",
+		st.Counters["abandoned"], st.Counters["live"], 100*rates["1h"], 100*rates["24h"], 100*rates["30d"], percent(p.ConnectedInTime, p.Live))
 }
 
 // left words the estimate of the time left, in simulated time and, when

@@ -176,6 +176,7 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`X-Access-Token: demo-token`),
 		regexp.MustCompile(`(?m)^demo \+\d:\d\d:\d\d  done \d+/30  placed \d+  answered \d+  in flight \d+  [\d.]+ calls/s  (about \d+:\d\d:\d\d left \(\S+ real\)|time left: not known yet)$`),
 		regexp.MustCompile(`(?m)^           agents \d+: .*occupancy \d+%  [\d.]+ calls per agent-hour$`),
+		regexp.MustCompile(`(?m)^           abandoned \d+ of \d+ live answers: [\d.]+% 1h, [\d.]+% 24h, [\d.]+% 30d  connected within 2 s: (\d+%|-)$`),
 		regexp.MustCompile(`(?m)^demo \+\d:\d\d:\d\d  the campaign finished after \S+ of simulated time \(\S+ real\)$`),
 		regexp.MustCompile(`(?m)^  members   30 done: [A-Z_]+ \d+`),
 		regexp.MustCompile(`(?m)^  calls     \d+, answered \d+ \(\d+%\), mean talk \S+$`),
@@ -186,7 +187,7 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	code, body := d.do("GET", "/api/v2/dialer", nil)
-	if code != 200 || !strings.Contains(body, "Demo progressive") || !strings.Contains(body, `"state":"finished"`) {
+	if code != 200 || !strings.Contains(body, "Demo predictive") || !strings.Contains(body, `"state":"finished"`) {
 		t.Fatalf("the API after the campaign finished: %d %s", code, body)
 	}
 	if _, metrics := d.do("GET", "/metrics", nil); !strings.Contains(metrics, "dialer_calls_placed_total{campaign=") {
