@@ -129,17 +129,28 @@ default: {answer: 1, ring: 0, talk: 3600}
 // each call; "session" has every agent's session up before the campaign
 // starts, so only members are dialed.
 func BenchmarkProgressive(b *testing.B) {
-	b.Run("ring", func(b *testing.B) { benchProgressive(b, store.ReachRing) })
-	b.Run("session", func(b *testing.B) { benchProgressive(b, store.ReachSession) })
+	b.Run("ring", func(b *testing.B) { benchAgents(b, store.TypeProgressive, store.ReachRing, 1000, 0.5) })
+	b.Run("session", func(b *testing.B) { benchAgents(b, store.TypeProgressive, store.ReachSession, 1000, 0.5) })
 }
 
-func benchProgressive(b *testing.B, reach string) {
-	const agents = 1000
+// BenchmarkPredictive: 200 agents and a predictive campaign; its first
+// round dials one member per agent, and all 200 answer within a second of
+// each other: 200 live answers at once, each of which must find an agent
+// (the seeker's reservation in Redis) and be bridged. "session": every
+// agent's session is up, the member is bridged into it; "ring": the agent
+// is rung once the member answered, and answers at once (auto-answer), so
+// the time is the dialer's and the switch's, not a person's.
+func BenchmarkPredictive(b *testing.B) {
+	b.Run("session", func(b *testing.B) { benchAgents(b, store.TypePredictive, store.ReachSession, 200, 0.5) })
+	b.Run("ring", func(b *testing.B) { benchAgents(b, store.TypePredictive, store.ReachRing, 200, 0) })
+}
+
+func benchAgents(b *testing.B, typ, reach string, agents int, answerDelay float64) {
 	for it := 0; it < b.N; it++ {
 		var sc strings.Builder
 		sc.WriteString("gateways: [{name: gw}]\ndefault: {answer: 1, ring: 2, talk: 600}\nagents:\n")
 		for i := 0; i < agents; i++ {
-			fmt.Fprintf(&sc, "  - {extension: \"%d\", answer_delay: 0.5}\n", 1000+i)
+			fmt.Fprintf(&sc, "  - {extension: \"%d\", answer_delay: %g}\n", 1000+i, answerDelay)
 		}
 		ledger := filepath.Join(b.TempDir(), "ledger.jsonl")
 		addr := simtest.StartFsim(b, sc.String(), "-ledger", ledger)
@@ -178,7 +189,7 @@ func benchProgressive(b *testing.B, reach string) {
 				b.Fatal(err)
 			}
 		}
-		c := &store.Campaign{Name: "bench", Type: store.TypeProgressive, Skills: []string{"bench"},
+		c := &store.Campaign{Name: "bench", Type: typ, Skills: []string{"bench"},
 			Parameters: store.Parameters{Limit: 2 * agents, MinBillSec: 1, OriginateTimeout: 30},
 			Resources:  []store.Resource{{DialledNumber: ".", Destinations: []store.Destination{{GwName: "gw", Enabled: true}}}}}
 		if err := st.CreateCampaign(ctx, c, time.Now()); err != nil {
@@ -200,7 +211,7 @@ func benchProgressive(b *testing.B, reach string) {
 			b.Fatal(err)
 		}
 		bridged := metrics.Bridged.WithLabelValues(c.ID)
-		for deadline := time.Now().Add(3 * time.Minute); testutil.ToFloat64(bridged) < agents; time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(3 * time.Minute); testutil.ToFloat64(bridged) < float64(agents); time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				b.Fatalf("only %v members bridged", testutil.ToFloat64(bridged))
 			}
@@ -215,8 +226,11 @@ func benchProgressive(b *testing.B, reach string) {
 		sort.Slice(bridges, func(i, j int) bool { return bridges[i] < bridges[j] })
 		b.ReportMetric(float64(bridges[len(bridges)/2].Microseconds())/1000, "switch-answer-to-bridge-p50-ms")
 		b.ReportMetric(float64(bridges[len(bridges)*99/100].Microseconds())/1000, "switch-answer-to-bridge-p99-ms")
-		b.ReportMetric(float64(cpu.Milliseconds())/agents, "cpu-ms/call")
-		b.ReportMetric(elapsed.Seconds(), "s-to-1000-bridged")
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(agents), "cpu-ms/call")
+		b.ReportMetric(elapsed.Seconds(), "s-to-all-bridged")
+		if typ == store.TypePredictive {
+			b.ReportMetric(testutil.ToFloat64(metrics.Abandoned.WithLabelValues(c.ID)), "abandoned")
+		}
 		cancel()
 		<-done
 	}

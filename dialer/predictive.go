@@ -3,6 +3,7 @@ package dialer
 import (
 	"cmp"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/fsdialer/fsdialer/dialer/attempt"
@@ -121,39 +122,110 @@ func (r *runner) seek() {
 
 // reserveFor reserves agents for live answers, in order, each on the
 // answer's switch when reached by a session (a bridge joins two legs of
-// one switch), and journals each with its attempt. It runs on the seeker.
+// one switch), and journals each with its attempt before anything is sent
+// to the agent. Many answers at once cost a few round trips, not one each:
+// the reservations go in pipelined rounds (a refused one is offered the
+// next candidate in the next round), the journal in one more. It runs on
+// the seeker.
 func (e *Engine) reserveFor(ctx context.Context, r *runner, c *store.Campaign, reqs []seekRequest, now time.Time) ([]agentOffer, error) {
-	var offers []agentOffer
-	pickers := map[string]*agentPicker{}
+	var won []agentOffer
+	byNode := map[string][]seekRequest{}
+	var nodes []string
 	for _, req := range reqs {
-		node := req.journal.Node
-		ap := pickers[node]
-		if ap == nil {
-			ap = &agentPicker{e: e, c: c, now: now, node: node}
-			pickers[node] = ap
-		}
-		cand, err := ap.reserve(ctx, r, req.bucket, req.journal.ID)
-		if err != nil {
-			return offers, err
-		}
-		if cand == nil {
-			continue // none for this one: a later one may be bound to another bucket or node
-		}
-		j := req.journal
-		j.Agent, j.AgentLeg, j.AgentSession = cand.ID, esl.NewUUID(), false
-		if cand.leg.Session != "" {
-			j.AgentLeg, j.AgentSession = cand.leg.Session, true
-		}
-		open, err := e.st.UpdateAttempt(ctx, &j)
-		if err != nil || !open {
-			// the call is over (or Redis failed): nobody to ring
-			e.releaseAgent(ctx, cand.ID, j.ID)
+		if req.bucket != "" { // its bucket's agents only: one at a time
+			ap := &agentPicker{e: e, c: c, now: now, node: req.journal.Node}
+			cand, err := ap.reserve(ctx, r, req.bucket, req.journal.ID)
 			if err != nil {
+				offers, _ := e.journalOffers(ctx, c, won)
 				return offers, err
+			}
+			if cand != nil {
+				won = append(won, agentOffer{f: req.f, cand: cand, journal: &req.journal})
 			}
 			continue
 		}
-		offers = append(offers, agentOffer{f: req.f, cand: cand, journal: &j})
+		if byNode[req.journal.Node] == nil {
+			nodes = append(nodes, req.journal.Node)
+		}
+		byNode[req.journal.Node] = append(byNode[req.journal.Node], req)
+	}
+	owner, until := r.owner(), now.Add(e.cfg.LeaseTTL)
+	for _, node := range nodes {
+		var cands []candidate
+		for _, cand := range e.agents.candidates(c, "", now) {
+			if cand.Live.Session == "" || cand.Live.SessionNode == node {
+				cands = append(cands, cand)
+			}
+		}
+		pending, next := byNode[node], 0
+		for round := 0; round < maxReserveTries && len(pending) > 0 && next < len(cands); round++ {
+			n := min(len(pending), len(cands)-next)
+			bids := make([]store.AgentBid, n)
+			for i := range bids {
+				bids[i] = store.AgentBid{Agent: cands[next+i].ID,
+					AgentReservation: store.AgentReservation{Attempt: pending[i].journal.ID, Campaign: c.ID, Owner: owner, Until: until}}
+			}
+			start := time.Now()
+			results, err := e.st.ReserveAgents(ctx, bids, now)
+			took := time.Since(start).Seconds()
+			if err != nil {
+				// Bids Redis may have taken lapse with their lease.
+				offers, _ := e.journalOffers(ctx, c, won)
+				return offers, err
+			}
+			var again []seekRequest
+			for i, res := range results {
+				e.m.ReserveLat.Observe(took)
+				cand := cands[next+i]
+				switch {
+				case res.Err == nil:
+					e.agents.reserved(cand.ID, pending[i].journal.ID, until)
+					cand.leg = res.Reserved
+					won = append(won, agentOffer{f: pending[i].f, cand: &cand, journal: &pending[i].journal})
+				case errors.Is(res.Err, store.ErrAgentNotReady):
+					again = append(again, pending[i]) // taken meanwhile: the next candidate
+				default:
+					e.log.Warn("dialer: agent not reserved", "agent", cand.ID, "error", res.Err)
+					again = append(again, pending[i])
+				}
+			}
+			next += n
+			pending = append(again, pending[n:]...)
+		}
+	}
+	return e.journalOffers(ctx, c, won)
+}
+
+// journalOffers writes each reserved agent into its attempt's journal
+// entry in one round trip; an attempt already over gets nobody, and its
+// agent goes back.
+func (e *Engine) journalOffers(ctx context.Context, c *store.Campaign, won []agentOffer) ([]agentOffer, error) {
+	if len(won) == 0 {
+		return nil, nil
+	}
+	journals := make([]*store.Attempt, len(won))
+	for i, o := range won {
+		j := *o.journal
+		j.Agent, j.AgentLeg, j.AgentSession = o.cand.ID, esl.NewUUID(), false
+		if o.cand.leg.Session != "" {
+			j.AgentLeg, j.AgentSession = o.cand.leg.Session, true
+		}
+		journals[i], won[i].journal = &j, &j
+	}
+	open, err := e.st.UpdateAttempts(ctx, c.ID, journals)
+	if err != nil {
+		for _, o := range won {
+			e.releaseAgent(ctx, o.cand.ID, o.journal.ID)
+		}
+		return nil, err
+	}
+	offers := won[:0]
+	for i, o := range won {
+		if open[i] {
+			offers = append(offers, o)
+		} else { // the call is over: nobody to ring
+			e.releaseAgent(ctx, o.cand.ID, o.journal.ID)
+		}
 	}
 	return offers, nil
 }

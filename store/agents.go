@@ -587,6 +587,57 @@ func (s *Store) ReserveAgent(ctx context.Context, id string, r AgentReservation,
 	return Reserved{}, agentReply(id, "reserve", reply)
 }
 
+// AgentBid is one reservation of a batch: an agent for an attempt.
+type AgentBid struct {
+	Agent string
+	AgentReservation
+}
+
+// BidResult is what became of one bid: the agent's leg, or why not
+// (ErrAgentNotReady when another call or dialer was first).
+type BidResult struct {
+	Reserved
+	Err error
+}
+
+// ReserveAgents makes several reservations in one round trip: each bid
+// is ReserveAgent's script, run on its own (a pipeline, not a
+// transaction: one refused bid leaves the others). Many live answers at
+// once are many reservations, and one round trip each would queue them.
+// The error is Redis's; a bid's own refusal is in its result.
+func (s *Store) ReserveAgents(ctx context.Context, bids []AgentBid, now time.Time) ([]BidResult, error) {
+	if len(bids) == 0 {
+		return nil, nil
+	}
+	argv := make([][]any, len(bids))
+	for i, b := range bids {
+		argv[i] = []any{b.Agent, "reserve", now.UnixMilli(), b.Attempt, b.Campaign, b.Owner, b.Until.UnixMilli()}
+	}
+	keys := func(i int) []string {
+		return []string{agentLiveKey(bids[i].Agent), agentChangesKey, agentSeqKey, agentDocsKey}
+	}
+	cmds, err := evalPipelinedOn(ctx, s.rdb, agentScript, keys, argv)
+	if err != nil {
+		return nil, wrapRedis("reserve agents", err)
+	}
+	out := make([]BidResult, len(bids))
+	for i, c := range cmds {
+		reply, err := c.Text()
+		switch {
+		case err != nil:
+			out[i].Err = wrapRedis("agent "+bids[i].Agent+" reserve", err)
+		default:
+			if rest, ok := strings.CutPrefix(reply, "OK "); ok {
+				leg, node, _ := strings.Cut(rest, " ")
+				out[i].Reserved = Reserved{Session: leg, SessionNode: node}
+			} else {
+				out[i].Err = agentReply(bids[i].Agent, "reserve", reply)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Agent events of a held agent (see agentScript).
 const (
 	AgentOffer        = "offer"

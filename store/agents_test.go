@@ -246,6 +246,35 @@ func TestAgentReservationIsExclusive(t *testing.T) {
 	})
 }
 
+// A batch of reservations is each reservation on its own: two bids for
+// one agent give it to the first, a bid for an agent on break is refused,
+// and the others stand.
+func TestReserveAgentsInOneRoundTrip(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		for _, id := range []string{"1", "2", "3"} {
+			putAgent(t, s, &store.Agent{ID: id})
+			_ = s.SetAgentStatus(ctx, id, store.AgentAvailable, t0)
+		}
+		_ = s.SetAgentStatus(ctx, "3", store.AgentOnBreak, t0)
+		bid := func(agent, attempt string) store.AgentBid {
+			return store.AgentBid{Agent: agent, AgentReservation: store.AgentReservation{Attempt: attempt, Owner: "d", Until: t0.Add(time.Minute)}}
+		}
+		res, err := s.ReserveAgents(ctx, []store.AgentBid{bid("1", "a"), bid("1", "b"), bid("2", "c"), bid("3", "d"), bid("404", "e")}, t0)
+		if err != nil || len(res) != 5 {
+			t.Fatalf("%v %v", res, err)
+		}
+		for i, want := range []error{nil, store.ErrAgentNotReady, nil, store.ErrAgentNotReady, store.ErrNotFound} {
+			if got := res[i].Err; want == nil && got != nil || want != nil && !errors.Is(got, want) {
+				t.Errorf("bid %d: %v, want %v", i, got, want)
+			}
+		}
+		if l := live(t, s, "1"); l.Attempt != "a" {
+			t.Errorf("agent 1 holds %q, want the first bid's", l.Attempt)
+		}
+	})
+}
+
 // A reader of the changes sees every agent that changed, and is told when
 // it fell too far behind.
 func TestAgentChanges(t *testing.T) {

@@ -36,6 +36,32 @@ func (s *Store) UpdateAttempt(ctx context.Context, a *Attempt) (bool, error) {
 	return n == 1, nil
 }
 
+// UpdateAttempts is UpdateAttempt for several attempts of one campaign in
+// one round trip; open[i] says whether attempts[i] was still open.
+func (s *Store) UpdateAttempts(ctx context.Context, campaign string, attempts []*Attempt) (open []bool, err error) {
+	if len(attempts) == 0 {
+		return nil, nil
+	}
+	argv := make([][]any, len(attempts))
+	for i, a := range attempts {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return nil, fmt.Errorf("update attempt: %w", err)
+		}
+		argv[i] = []any{a.ID, b}
+	}
+	cmds, err := evalPipelined(ctx, s.rdb, updateAttemptScript, []string{keysOf(campaign).journal}, argv)
+	if err != nil {
+		return nil, wrapRedis("update attempts of "+campaign, err)
+	}
+	open = make([]bool, len(cmds))
+	for i, c := range cmds {
+		n, _ := c.Int()
+		open[i] = n == 1
+	}
+	return open, nil
+}
+
 // updateAttemptScript sets a journal entry that exists.
 // KEYS: journal  ARGV: id json
 var updateAttemptScript = redis.NewScript(`

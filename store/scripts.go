@@ -290,11 +290,16 @@ return 1
 // NOSCRIPT on the first try (a Redis that lost its scripts) loads the
 // script and runs the whole batch again; NOSCRIPT means nothing ran.
 func evalPipelined(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys []string, argv [][]any) ([]*redis.Cmd, error) {
+	return evalPipelinedOn(ctx, rdb, s, func(int) []string { return keys }, argv)
+}
+
+// evalPipelinedOn is evalPipelined with each run's own keys.
+func evalPipelinedOn(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys func(i int) []string, argv [][]any) ([]*redis.Cmd, error) {
 	run := func() ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, len(argv))
 		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, a := range argv {
-				cmds[i] = s.EvalSha(ctx, p, keys, a...)
+				cmds[i] = s.EvalSha(ctx, p, keys(i), a...)
 			}
 			return nil
 		})
