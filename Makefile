@@ -75,6 +75,7 @@ bench: need-redis
 	$(GO) test -run '^$$' -bench 'MillionMembers|ConcurrentClaimers|AgentReservation' -benchtime 1x ./store | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench EngineThroughput -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench Progressive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
+	$(GO) test -run '^$$' -bench Predictive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench 'BulkUpload|StatusLatency' -benchtime 1x ./httpapi | tee -a $(BENCHOUT)
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s).
