@@ -299,6 +299,10 @@ func (r *runner) step(f *flight, in attempt.Input) {
 			r.transferInline(f, "${"+machineMessageVar+"}")
 		case attempt.Resume:
 			r.resume(f)
+		case attempt.Offer:
+			r.offer(f, now)
+		case attempt.Withdraw:
+			r.withdraw(f)
 		}
 	}
 }
@@ -504,6 +508,9 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		// member waits a little, so a switch that refuses everything is
 		// not hammered.
 		delay := time.Duration(0)
+		if o.Skipped != "" { // not offered again at once (to the same agent, say)
+			delay = max(time.Duration(camp.Parameters.IntervalTryCount)*time.Second, time.Second)
+		}
 		if o.Refused {
 			r.e.m.Refused.WithLabelValues(f.a.Member.Node, o.Cause).Inc()
 			r.e.executor(f.a.Member.Node).throttled()
@@ -782,6 +789,9 @@ func (r *runner) placed(p *plan, n int, res placement) {
 				time.Duration(pl.terms.callTimeout)*time.Second, p.camp.Parameters.RecordSession, pl.journal.EndRecord)
 		case predictive(p.camp):
 			f.a = attempt.NewPredictive(pl.journal.ID, pl.journal.Node, connectOf(p.camp), p.camp.Parameters.RecordSession, pl.journal.EndRecord)
+		}
+		if p.camp.Type == store.TypePreview {
+			f.a.OfferFor, f.a.DialOnTimeout = offerTimeoutOf(p.camp), p.camp.Preview.OnTimeout == store.PreviewDial
 		}
 		if amd := p.camp.AMD; amd.Enabled {
 			f.a.AMDWait, f.a.AllowNotSure, f.a.MachineMessage = amdWait(amd), amd.AllowNotSure, amd.MachineMessage != ""

@@ -72,9 +72,6 @@ type Config struct {
 	Hooks Hooks
 }
 
-// ErrUnsupported is returned for campaign types this engine does not dial.
-var ErrUnsupported = errors.New("not supported")
-
 // Engine runs the campaigns.
 type Engine struct {
 	cfg      Config
@@ -219,7 +216,7 @@ func (e *Engine) syncCampaigns(ctx context.Context) {
 		switch {
 		case r != nil:
 			r.notify(c)
-		case c.State == store.StateRunning && supported(c.Type):
+		case c.State == store.StateRunning:
 			e.startRunner(ctx, c)
 		}
 	}
@@ -230,10 +227,6 @@ func (e *Engine) syncCampaigns(ctx context.Context) {
 			r.notify(nil) // deleted
 		}
 	}
-}
-
-func supported(campaignType string) bool {
-	return campaignType == store.TypeBroadcast || campaignType == store.TypeProgressive || campaignType == store.TypePredictive
 }
 
 // agentRefresh is how often the view of the agents reads their changes.
@@ -404,9 +397,6 @@ func (e *Engine) StartCampaign(ctx context.Context, id string) (*store.Campaign,
 	c, err := e.st.GetCampaign(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if !supported(c.Type) {
-		return nil, fmt.Errorf("start campaign %s: %w: this build dials %q, %q and %q campaigns, not %q yet", id, ErrUnsupported, store.TypeBroadcast, store.TypeProgressive, store.TypePredictive, c.Type)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("start campaign %s: fix it first: %w", id, err)

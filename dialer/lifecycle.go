@@ -80,7 +80,7 @@ func (r *runner) applyUpdate(done chan struct{}) {
 func (r *runner) applyCampaign(c *store.Campaign, done chan struct{}) {
 	r.camp = c
 	r.priority.Store(int64(c.Priority))
-	r.dialing = c.State == store.StateRunning && supported(c.Type)
+	r.dialing = c.State == store.StateRunning
 	if !r.dialing {
 		r.e.lines.drop(r)
 	}
@@ -175,6 +175,7 @@ func (r *runner) housekeep() {
 		r.periodic("reconcile", 5*time.Second, r.reconcile)
 	}
 	r.periodic("results", time.Second, r.sweepResults)
+	r.periodic("offers", time.Second, r.checkOffers)
 	r.periodic("lapsed", ttl/2, r.sweepLapsed)
 	r.periodic("finish", 5*time.Second, r.checkFinished)
 	r.periodic("gauges", 5*time.Second, r.gauges)

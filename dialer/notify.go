@@ -50,8 +50,11 @@ func (r *runner) callEvent(f *flight, name string, at time.Time) {
 	}
 	call := callOf(r.camp, f.member, f.journal)
 	ev := hooks.NewOffering(call, agentOf(f), at)
-	if name == hooks.Bridged {
+	switch {
+	case name == hooks.Bridged:
 		ev = hooks.NewBridged(call, agentOf(f), at)
+	case f.a.State == attempt.Offered:
+		ev.Preview = true
 	}
 	r.appendEvents(ev)
 }

@@ -28,9 +28,6 @@ type plan struct {
 // when the store does.
 func buildPlan(ctx context.Context, st *store.Store, c *store.Campaign) (*plan, error) {
 	p := &plan{camp: c}
-	if !supported(c.Type) {
-		p.broken = fmt.Errorf("campaign %s: %w: %q", c.ID, ErrUnsupported, c.Type)
-	}
 	sched := AlwaysOpen
 	if c.Calendar.ID != "" {
 		cal, err := st.GetCalendar(ctx, c.Calendar.ID)
@@ -293,7 +290,9 @@ func (e *Engine) memberEnd(p *plan, mw *memberWrite) *memberWrite {
 const bucketWait = 10 * time.Second
 
 // needsAgent reports whether a campaign's calls need an agent.
-func needsAgent(c *store.Campaign) bool { return c.Type == store.TypeProgressive }
+func needsAgent(c *store.Campaign) bool {
+	return c.Type == store.TypeProgressive || c.Type == store.TypePreview
+}
 
 // agentPicker hands out the candidates of one placement, best first: the
 // campaign's are ordered once per placement, a bucket's when a member

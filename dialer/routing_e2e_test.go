@@ -2,7 +2,6 @@ package dialer_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -170,8 +169,4 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("%d originates sent before the stop, %d calls on the switch (limit 10)", sent, seen)
 	}
 
-	preview := w.campaign(func(c *store.Campaign) { c.Type = store.TypePreview })
-	if _, err := w.eng.StartCampaign(ctx, preview.ID); !errors.Is(err, dialer.ErrUnsupported) {
-		t.Fatalf("starting a preview campaign: %v", err)
-	}
 }

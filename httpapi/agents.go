@@ -26,6 +26,9 @@ var agentRoutes = []route{
 	{http.MethodPost, "/callcenter/agent/:id/status", true, (*api).agentStatus, "Set an agent's status", "AgentStatus", "Agent", nil, []int{400, 404, 422}},
 	{http.MethodPost, "/callcenter/agent/:id/state", true, (*api).agentState, "End an agent's wrap-up or delay now (state Waiting)", "AgentState", "Agent", nil, []int{400, 404, 409, 422}},
 	{http.MethodGet, "/dialer/:id/agents/stats", false, (*api).campaignAgentStats, "Per-agent statistics of a campaign", "", "AgentStatsList", nil, []int{404}},
+	{http.MethodGet, "/callcenter/agent/:id/offer", false, (*api).getOffer, "The member offered to an agent now (preview dialing)", "", "Offer", nil, []int{404}},
+	{http.MethodPost, "/callcenter/agent/:id/offer/accept", true, (*api).acceptOffer, "Accept the offer: the call is placed, the agent's phone first", "", "Offer", nil, []int{404, 409}},
+	{http.MethodPost, "/callcenter/agent/:id/offer/skip", true, (*api).skipOffer, "Skip the offer: the member goes back, no attempt counted", "OfferSkip", "Offer", nil, []int{400, 404, 409, 422}},
 }
 
 // agentOut is an agent as the API shows it.
@@ -117,6 +120,48 @@ func (a *api) answerAgent(c echo.Context, id string) error {
 }
 
 func (a *api) getAgent(c echo.Context) error { return a.answerAgent(c, c.Param("id")) }
+
+func (a *api) getOffer(c echo.Context) error {
+	o, err := a.eng.Offer(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return ok(c, o)
+}
+
+func (a *api) acceptOffer(c echo.Context) error {
+	o, err := a.eng.AnswerOffer(c.Request().Context(), c.Param("id"), store.PreviewAccept, "")
+	if err != nil {
+		return err
+	}
+	return ok(c, o)
+}
+
+// maxSkipReason bounds the reason an agent gives for a skip.
+const maxSkipReason = 256
+
+func (a *api) skipOffer(c echo.Context) error {
+	var reason string
+	if c.Request().ContentLength != 0 { // the body is optional
+		in, bad, err := decodeBody[struct {
+			Reason string `json:"reason"`
+		}](c)
+		switch {
+		case bad != nil:
+			return refuse(bad, err)
+		case err != nil:
+			return err
+		case len(in.Reason) > maxSkipReason || strings.ContainsAny(in.Reason, "\r\n\x00"):
+			return &store.ValidationError{Errors: []store.FieldError{{Field: "reason", Message: fmt.Sprintf("must be one line of at most %d bytes", maxSkipReason)}}}
+		}
+		reason = in.Reason
+	}
+	o, err := a.eng.AnswerOffer(c.Request().Context(), c.Param("id"), store.PreviewSkip, reason)
+	if err != nil {
+		return err
+	}
+	return ok(c, o)
+}
 
 func (a *api) deleteAgent(c echo.Context) error {
 	if err := a.st.DeleteAgent(c.Request().Context(), c.Param("id"), a.clock.Now()); err != nil {

@@ -3,6 +3,9 @@ package httpapi_test
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fsdialer/fsdialer/store"
 )
 
 // agentDoc is the part of an agent document the tests read.
@@ -77,4 +80,39 @@ func TestAgentResource(t *testing.T) {
 	if len(stats) != 0 {
 		t.Fatalf("stats of a campaign that never dialed: %v", stats)
 	}
+}
+
+// TestPreviewOfferAPI: an agent of a preview campaign sees the member
+// offered to them, skips it with a reason, and a second answer is a 409;
+// an agent with no offer gets a 404, a bad reason a 422 naming it.
+func TestPreviewOfferAPI(t *testing.T) {
+	f := newFixture(t)
+	f.do("POST", "/api/v2/callcenter/agent", `{"id":"a1","name":"Ann"}`).want(t, 200)
+	f.do("POST", "/api/v2/callcenter/agent/a1/status", `{"status":"Available"}`).want(t, 200)
+	f.do("GET", "/api/v2/callcenter/agent/a1/offer", "").want(t, 404)
+	camp := strings.NewReplacer(`"Voice Broadcasting"`, `"Preview Dialer"`, `"broadcast":{"file":"/msg.wav"}`, `"agents":["a1"],"preview":{"offerTimeout":600}`).Replace(minimal)
+	id := f.do("POST", "/api/v2/dialer", camp).want(t, 200).insertedID(t)
+	f.do("POST", "/api/v2/dialer/"+id+"/members?autoRun=true", `{"name":"Ivan","communications":[{"number":"+380501112233"}]}`).want(t, 200)
+	var offer store.Offer
+	f.runUntil("the offer", time.Minute, func() bool {
+		r := f.do("GET", "/api/v2/callcenter/agent/a1/offer", "")
+		if r.code != 200 {
+			return false
+		}
+		r.data(t, &offer)
+		return true
+	})
+	if offer.Campaign != id || offer.Name != "Ivan" || offer.Number != "+380501112233" || offer.OnTimeout != store.PreviewSkip {
+		t.Fatalf("offer %+v", offer)
+	}
+	f.do("POST", "/api/v2/callcenter/agent/a1/offer/skip", `{"reason":"x\ny"}`).want(t, 422).names(t, "reason")
+	var answered store.Offer
+	f.do("POST", "/api/v2/callcenter/agent/a1/offer/skip", `{"reason":"wrong person"}`).want(t, 200).data(t, &answered)
+	if answered.Decision != store.PreviewSkip || answered.Reason != "wrong person" || answered.Attempt != offer.Attempt {
+		t.Fatalf("answer %+v", answered)
+	}
+	if r := f.do("POST", "/api/v2/callcenter/agent/a1/offer/accept", ""); r.code != 409 && r.code != 404 {
+		t.Fatalf("a second answer: %d %s", r.code, r.raw)
+	}
+	f.do("POST", "/api/v2/callcenter/agent/nobody/offer/accept", "").want(t, 404)
 }

@@ -285,7 +285,17 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 // campaign did not start.
 func TestAutoRunThatCannotStart(t *testing.T) {
 	f := newFixture(t)
-	id := f.do("POST", "/api/v2/dialer", strings.Replace(minimal, "Voice Broadcasting", "Preview Dialer", 1)).want(t, 200).insertedID(t)
+	id := f.do("POST", "/api/v2/dialer", minimal).want(t, 200).insertedID(t)
+	// stored before the API refused such a value: the campaign cannot start
+	k := "dialer:{" + id + "}:campaign"
+	raw, err := f.st.Client().Get(t.Context(), k).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = strings.Replace(raw, `"limit":`, `"limit":0,"x":`, 1)
+	if err := f.st.Client().Set(t.Context(), k, raw, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
 	for i, body := range []string{
 		`{"name":"a","communications":[{"number":"380500000001"}]}`,
 		`{"items":[{"name":"b","communications":[{"destination":"380500000002"}]}]}`,
@@ -299,7 +309,7 @@ func TestAutoRunThatCannotStart(t *testing.T) {
 			}
 		}
 		r.data(t, &out)
-		if len(out.InsertedIDs) != 1 || len(out.Errors) != 1 || out.Errors[0].Index != -1 || !strings.Contains(out.Errors[0].Error, "not supported") {
+		if len(out.InsertedIDs) != 1 || len(out.Errors) != 1 || out.Errors[0].Index != -1 || !strings.Contains(out.Errors[0].Error, "parameters.limit") {
 			t.Fatalf("request %d: %s", i, r.raw)
 		}
 	}

@@ -307,7 +307,7 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		code = http.StatusNotFound
 	case errors.Is(err, store.ErrConflict):
 		code = http.StatusConflict
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, dialer.ErrUnsupported):
+	case errors.Is(err, store.ErrInvalid):
 		code = http.StatusUnprocessableEntity
 	case errors.As(err, &ee):
 		code, body.Error = ee.Code, http.StatusText(ee.Code)

@@ -345,3 +345,50 @@ func TestRenewalsAreChanges(t *testing.T) {
 		}
 	})
 }
+
+// An offer is shown to its agent, answered once (a second answer is a
+// conflict), and dropped when its attempt is over; a newer offer stays.
+func TestPreviewOffers(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		if _, err := s.GetOffer(ctx, "7"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("no offer yet: %v", err)
+		}
+		if _, err := s.DecideOffer(ctx, "7", store.PreviewAccept, ""); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("answer without an offer: %v", err)
+		}
+		o := &store.Offer{Agent: "7", Campaign: "c", Attempt: "a1", Member: "m", Number: "+380501234567", OnTimeout: store.PreviewSkip}
+		if err := s.PutOffer(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.DecideOffer(ctx, "7", store.PreviewSkip, "wrong person")
+		if err != nil || got.Decision != store.PreviewSkip || got.Reason != "wrong person" || got.Number != o.Number {
+			t.Fatalf("skip: %+v %v", got, err)
+		}
+		if _, err := s.DecideOffer(ctx, "7", store.PreviewAccept, ""); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("second answer: %v", err)
+		}
+		if d, r, err := s.OfferDecision(ctx, "a1"); d != store.PreviewSkip || r != "wrong person" || err != nil {
+			t.Fatalf("decision %q %q %v", d, r, err)
+		}
+		newer := &store.Offer{Agent: "7", Campaign: "c", Attempt: "a2", Member: "m2"}
+		if err := s.PutOffer(ctx, newer); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DropOffer(ctx, "7", "a1"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetOffer(ctx, "7"); err != nil || got.Attempt != "a2" || got.Decision != "" {
+			t.Fatalf("the newer offer: %+v %v", got, err)
+		}
+		if d, _, _ := s.OfferDecision(ctx, "a1"); d != "" {
+			t.Fatalf("a dropped offer's answer stays: %q", d)
+		}
+		if err := s.DropOffer(ctx, "7", "a2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetOffer(ctx, "7"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("after the drop: %v", err)
+		}
+	})
+}

@@ -54,6 +54,7 @@ type Campaign struct {
 	Causes          CauseTable     `json:"causes"`
 	Broadcast       Broadcast      `json:"broadcast"`
 	Predictive      Predictive     `json:"predictive"`
+	Preview         Preview        `json:"preview"`
 	// Compliance is the regulator's rules the campaign keeps (Compliance*).
 	Compliance string `json:"compliance,omitempty"`
 	State      string `json:"state"`
@@ -240,6 +241,20 @@ type Predictive struct {
 	// predictively again for so long; 0: DefaultAbandonLockout.
 	AbandonLockoutHours int `json:"abandonLockoutHours,omitempty"`
 }
+
+// Preview configures preview dialing: each member is shown to a reserved
+// agent before anything is dialed.
+type Preview struct {
+	// OfferTimeout is how long an offer waits for the agent's answer, in
+	// seconds; 0: DefaultOfferTimeout.
+	OfferTimeout int `json:"offerTimeout,omitempty"`
+	// OnTimeout is what an unanswered offer does: PreviewSkip (default) or
+	// PreviewDial.
+	OnTimeout string `json:"onTimeout,omitempty"`
+}
+
+// DefaultOfferTimeout is how long a preview offer waits by default (s).
+const DefaultOfferTimeout = 30
 
 // Defaults of predictive dialing.
 const (

@@ -177,6 +177,8 @@ func (c *Campaign) Validate() error {
 	checkBroadcast(&v, c.Broadcast)
 	checkCompliance(&v, c)
 	checkAMD(&v, c.AMD)
+	v.check(c.Preview.OfferTimeout >= 0 && c.Preview.OfferTimeout <= 3600, "preview.offerTimeout", "must be between 0 (the default, 30) and 3600 seconds, is %d", c.Preview.OfferTimeout)
+	v.check(c.Preview.OnTimeout == "" || c.Preview.OnTimeout == PreviewSkip || c.Preview.OnTimeout == PreviewDial, "preview.onTimeout", "%q is not %q or %q", c.Preview.OnTimeout, PreviewSkip, PreviewDial)
 	v.check(len(c.Resources) > 0, "resources", "at least one resource is needed to route calls")
 	for i, r := range c.Resources {
 		field := fmt.Sprintf("resources[%d]", i)

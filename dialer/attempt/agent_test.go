@@ -484,3 +484,60 @@ func TestConnectRunsFromTheVerdict(t *testing.T) {
 		}
 	}
 }
+
+// The paths of a preview call: the member is shown to the agent, who
+// accepts (the call is placed as a progressive one) or skips (the member
+// goes back, no attempt counted); an offer left unanswered is skipped or
+// dialed as the campaign says.
+func TestPreviewPaths(t *testing.T) {
+	deadline := Input{Kind: TimerFired}
+	for _, tc := range []struct {
+		name   string
+		dial   bool
+		steps  []Input
+		want   []string
+		state  State
+		reason string
+	}{
+		{"accepted: the agent's phone rings first", false,
+			[]Input{{Kind: Place}, {Kind: Accepted}, ag(Create)},
+			[]string{"offer", "withdraw, originate agent", "agent event offered"}, WaitingAgent, ""},
+		{"skipped: no call, the agent free", false,
+			[]Input{{Kind: Place}, {Kind: Skipped, Cause: "wrong number"}, {Kind: Accepted}},
+			[]string{"offer", "withdraw, classify PREVIEW_SKIPPED/released not placed", ""}, Classified, "wrong number"},
+		{"unanswered, skipped", false,
+			[]Input{{Kind: Place}, deadline},
+			[]string{"offer", "withdraw, classify PREVIEW_SKIPPED/released not placed"}, Classified, "no answer"},
+		{"unanswered, dialed", true,
+			[]Input{{Kind: Place}, deadline},
+			[]string{"offer", "withdraw, originate agent"}, WaitingAgent, ""},
+		{"a reconnect does not end an offer", false,
+			[]Input{{Kind: Place}, {Kind: Verify}, {Kind: Accepted}},
+			[]string{"offer", "", "withdraw, originate agent"}, WaitingAgent, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewForAgent(id, "fs1", "7", agentLeg, 15*time.Second, false, true)
+			a.OfferFor, a.DialOnTimeout = 30*time.Second, tc.dial
+			now := t0
+			var skipped string
+			for i, in := range tc.steps {
+				now = now.Add(time.Second)
+				if in.Kind == TimerFired {
+					in.Timer, now = a.Deadline, a.Deadline.At
+				}
+				cmds := Step(a, in, now)
+				for _, c := range cmds {
+					if c.Kind == Classify {
+						skipped = c.Outcome.Skipped
+					}
+				}
+				if got := kinds(cmds); got != tc.want[i] {
+					t.Fatalf("step %d (%s): %q, want %q", i, in.Kind, got, tc.want[i])
+				}
+			}
+			if a.State != tc.state || skipped != tc.reason {
+				t.Fatalf("ends %s, skipped %q; want %s, %q", a.State, skipped, tc.state, tc.reason)
+			}
+		})
+	}
+}

@@ -23,6 +23,7 @@ type State uint8
 // The states of an attempt.
 const (
 	Queued       State = iota // a member and a target are chosen; nothing sent
+	Offered                   // preview: the member is shown to the agent, who may accept or skip
 	Originating               // the originate is handed to the switch; no channel seen
 	Ringing                   // the member's channel exists
 	Answered                  // the member answered
@@ -36,7 +37,7 @@ const (
 	Done                      // the outcome is written
 )
 
-var stateNames = [...]string{"queued", "originating", "ringing", "answered", "detecting", "waiting for agent",
+var stateNames = [...]string{"queued", "offered", "originating", "ringing", "answered", "detecting", "waiting for agent",
 	"bridging", "bridged", "message", "hung up", "classified", "done"}
 
 func (s State) String() string {
@@ -110,6 +111,11 @@ type Attempt struct {
 	AMDWait        time.Duration
 	AllowNotSure   bool
 	MachineMessage bool
+	// OfferFor, when set, shows the member to the agent first (preview
+	// dialing) for at most so long; then DialOnTimeout says whether the
+	// call is placed or the member skipped.
+	OfferFor      time.Duration
+	DialOnTimeout bool
 	// Record asks for the member leg to be recorded once answered.
 	Record bool
 	// EndRecords: the originate asks the switch to keep an end record of
@@ -150,6 +156,7 @@ const (
 	JobTimer               // the channel ended without a cause: wait for the job
 	ConnectTimer           // a live answer has waited for an agent long enough
 	AMDTimer               // answering-machine detection has had long enough
+	OfferTimer             // a preview offer has waited long enough for the agent
 )
 
 // Timer is an armed deadline; Gen tells an old one from the current one.
@@ -181,11 +188,13 @@ const (
 	SwitchAnswer                // what the switch said about the leg
 	Written                     // the outcome is stored
 	AgentFound                  // an agent is reserved for a live answer (Found)
+	Accepted                    // the agent accepted the preview offer
+	Skipped                     // the agent skipped the preview offer
 )
 
 var kindNames = [...]string{"place", "not sent", "CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_ANSWER",
 	"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "BACKGROUND_JOB",
-	"CHANNEL_BRIDGE", "timer", "verify", "node lost", "switch answer", "written", "agent found"}
+	"CHANNEL_BRIDGE", "timer", "verify", "node lost", "switch answer", "written", "agent found", "accepted", "skipped"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -254,10 +263,12 @@ const (
 	SafeHarbor                        // play the safe-harbor message to the member, then hang up
 	MachineMessage                    // play the machine's message, then hang up
 	Resume                            // AMD gave no verdict and holds the call: play the campaign's message
+	Offer                             // show the member to the agent (preview)
+	Withdraw                          // the offer is answered or over: take it down
 )
 
 var commandNames = [...]string{"originate", "record", "check switch", "arm", "classify", "originate agent", "bridge", "hangup",
-	"agent event", "find agent", "release agent", "safe harbor", "machine message", "resume"}
+	"agent event", "find agent", "release agent", "safe harbor", "machine message", "resume", "offer", "withdraw"}
 
 func (k CommandKind) String() string {
 	if int(k) < len(commandNames) {
@@ -307,6 +318,9 @@ type Outcome struct {
 	// SafeHarbor: the dialer gave up at the connect threshold and played
 	// the safe-harbor message.
 	SafeHarbor bool
+	// Skipped: the agent skipped the preview offer (or it timed out), and
+	// why.
+	Skipped string
 	// AMDWait is the answer's dead air while AMD listened (answer to
 	// verdict); AMDNone: no verdict came in time (AMD says NOTSURE).
 	AMDWait time.Duration
@@ -386,16 +400,59 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 		if a.State != Queued {
 			return nil
 		}
-		if a.Agent != nil && !a.AgentKept { // the agent first, the member once the agent answered
-			a.State, a.SentAt, a.LastChange = WaitingAgent, now, now
-			return []Command{{Kind: OriginateAgent, Leg: a.Agent.UUID}, a.arm(CheckTimer, now.Add(a.AgentRing+Grace))}
+		if a.OfferFor > 0 { // preview: the agent decides first
+			a.State, a.LastChange = Offered, now
+			return []Command{{Kind: Offer, Leg: leg.UUID}, a.arm(OfferTimer, now.Add(a.OfferFor))}
 		}
-		a.State, a.SentAt, a.LastChange = Originating, now, now
-		cmds := []Command{{Kind: Originate, Leg: leg.UUID}, a.arm(CheckTimer, now.Add(Grace))}
-		if a.AgentKept { // the agent waits on the line for this member
-			cmds = append(cmds, Command{Kind: AgentEvent, Leg: a.Agent.UUID, Event: AgentOffered})
+		return a.place(now)
+	case Accepted, Skipped:
+		if a.State != Offered {
+			return nil
 		}
-		return cmds
+		return a.decided(in.Kind == Accepted, in.Cause, now)
+	}
+	return a.memberLeg(in, now)
+}
+
+// place sends the attempt's first originate: the agent's leg, rung before
+// the member is dialed, or the member's (for a broadcast, a predictive
+// call, or an agent in a session).
+func (a *Attempt) place(now time.Time) []Command {
+	if a.Agent != nil && !a.AgentKept { // the agent first, the member once the agent answered
+		a.State, a.SentAt, a.LastChange = WaitingAgent, now, now
+		return []Command{{Kind: OriginateAgent, Leg: a.Agent.UUID}, a.arm(CheckTimer, now.Add(a.AgentRing+Grace))}
+	}
+	a.State, a.SentAt, a.LastChange = Originating, now, now
+	cmds := []Command{{Kind: Originate, Leg: a.Member.UUID}, a.arm(CheckTimer, now.Add(Grace))}
+	if a.AgentKept { // the agent waits on the line for this member
+		cmds = append(cmds, Command{Kind: AgentEvent, Leg: a.Agent.UUID, Event: AgentOffered})
+	}
+	return cmds
+}
+
+// decided goes on from the agent's answer to a preview offer: accepted,
+// the call is placed; skipped, the member goes back with no attempt
+// counted and the agent is free.
+func (a *Attempt) decided(accept bool, reason string, now time.Time) []Command {
+	cmds := []Command{{Kind: Withdraw, Leg: a.Member.UUID}}
+	if accept {
+		return append(cmds, a.place(now)...)
+	}
+	if a.Agent != nil && !a.AgentKept {
+		a.Agent.Ended = true // never rung: nothing to hang up
+	}
+	o := Outcome{Cause: CauseSkipped, NotPlaced: true, EndedAt: now, From: "agent", Agent: AgentReleased, Skipped: reason}
+	return append(cmds, a.classify(o, now)...)
+}
+
+// CauseSkipped is the cause of a preview offer the agent skipped.
+const CauseSkipped = "PREVIEW_SKIPPED"
+
+// memberLeg applies an input about the member's leg, or about the
+// attempt as a whole.
+func (a *Attempt) memberLeg(in Input, now time.Time) []Command {
+	leg := &a.Member
+	switch in.Kind {
 	case NotSent:
 		if leg.Session {
 			return nil // events say otherwise
@@ -480,6 +537,8 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 			return a.classify(a.outcome(CauseLost, "lost", now), now)
 		case a.waitsForAgent() && !now.Before(a.connectBy):
 			return a.abandon(now)
+		case in.Timer.Kind == OfferTimer && a.State == Offered:
+			return a.decided(a.DialOnTimeout, "no answer", now)
 		case in.Timer.Kind == AMDTimer && a.State == Detecting:
 			a.AMD, a.amdNone = "NOTSURE", true // no verdict in time: not sure (pacing.md)
 			return a.judged(now, true, now)
@@ -489,6 +548,9 @@ func Step(a *Attempt, in Input, now time.Time) []Command {
 		return []Command{{Kind: CheckSwitch, Leg: leg.UUID}}
 	case Verify:
 		a.Suspended = false
+		if a.State == Offered {
+			return nil // nothing is on the switch yet
+		}
 		var cmds []Command
 		if a.State != WaitingAgent || leg.Answered { // the member is not dialed before the agent answers
 			cmds = append(cmds, Command{Kind: CheckSwitch, Leg: leg.UUID})

@@ -75,6 +75,9 @@ type Event struct {
 	CID        string         `json:"cid,omitempty"` // the member's number
 	Time       int64          `json:"time"`          // ms since the epoch
 	Variables  map[string]any `json:"variables,omitempty"`
+	// Preview: an offering of preview dialing, shown to the agent before
+	// anything is dialed (they accept or skip it).
+	Preview bool `json:"preview,omitempty"`
 	// ended and member_end
 	Cause      string `json:"cause,omitempty"`     // the hangup cause
 	Outcome    string `json:"outcome,omitempty"`   // the attempt's classification
