@@ -59,7 +59,17 @@ type Report struct {
 // double dial and completes nothing.
 func Verify(led sim.Ledger, rec Recorded) Report {
 	r := Report{Members: len(rec.Members), Records: len(rec.Records), Attempts: rec.Attempts, Open: rec.Open}
-	r.DoubleDials = led.Overlaps()
+	// An agent's leg (rung for one call, or a persistent session) is not a
+	// member call: it has no record of its own, counts as no attempt, and
+	// its agent is called again and again by design. VerifyAgents holds
+	// the agents' legs to their own rules.
+	var memberCalls []sim.CallRecord
+	for _, c := range led.Calls {
+		if !isAgentLeg(c) {
+			memberCalls = append(memberCalls, c)
+		}
+	}
+	r.DoubleDials = sim.Ledger{Calls: memberCalls}.Overlaps()
 
 	byAttempt := map[string][]store.CallRecord{}
 	for _, cr := range rec.Records {
@@ -73,7 +83,7 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 	}
 	channels := map[string]bool{}
 	perMember := map[string][]sim.CallRecord{}
-	for _, c := range led.Calls {
+	for _, c := range memberCalls {
 		if c.Variables["dialer_campaign_id"] != rec.Campaign {
 			continue
 		}
@@ -146,6 +156,11 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 	}
 	return r
 }
+
+// isAgentLeg tells an agent's leg (the dialer sets dialer_agent_id on
+// every originate to an agent: rung for one call, or a session) from a
+// member's call.
+func isAgentLeg(c sim.CallRecord) bool { return c.Variables["dialer_agent_id"] != "" }
 
 // Problems lists every fault found, the attempts counter that disagrees
 // with the switch's channels, and journal entries left open.
