@@ -206,6 +206,7 @@ func (d *dialerd) start() error {
 	}
 	cmd := exec.Command(d.bin, "run", "-config", d.config)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all") // a SIGQUIT dumps every goroutine
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return err
@@ -229,6 +230,22 @@ func (d *dialerd) kill() {
 	}
 	_ = d.cmd.Process.Kill()
 	<-d.exited
+	d.cmd = nil
+}
+
+// quit asks the daemon for its goroutines (SIGQUIT: the Go runtime
+// writes them to its log and exits) and waits for it to be gone.
+func (d *dialerd) quit() {
+	if d.cmd == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
 	d.cmd = nil
 }
 

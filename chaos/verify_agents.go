@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/fsdialer/fsdialer/sim"
@@ -201,8 +202,8 @@ func VerifyAgents(led sim.Ledger, rec Recorded, run AgentRun) AgentReport {
 		}
 		what := fmt.Sprintf("%s (member %s): answered %s, hung up %s (%s) after %d ms, never bridged",
 			c.UUID, c.Variables["dialer_member_id"], c.Answered.Format(time.RFC3339Nano), c.HungUp.Format(time.RFC3339Nano), c.HangupCause, c.Billmsec)
-		if w, ok := excuse(run, c.Answered); ok {
-			r.Excused = append(r.Excused, what+"; within "+w.String())
+		if ws := excuses(run, c.Answered); len(ws) > 0 {
+			r.Excused = append(r.Excused, what+"; within "+strings.Join(ws, ", "))
 			continue
 		}
 		r.Abandoned = append(r.Abandoned, what)
@@ -210,14 +211,15 @@ func VerifyAgents(led sim.Ledger, rec Recorded, run AgentRun) AgentReport {
 	return r
 }
 
-// excuse returns the fault window whose span, or grace after it, holds t.
-func excuse(run AgentRun, t time.Time) (FaultWindow, bool) {
+// excuses returns the fault windows whose span, or grace after it, holds t.
+func excuses(run AgentRun, t time.Time) []string {
+	var out []string
 	for _, w := range run.Faults {
 		if !t.Before(w.From) && !t.After(w.Until.Add(run.Grace)) {
-			return w, true
+			out = append(out, w.String())
 		}
 	}
-	return FaultWindow{}, false
+	return out
 }
 
 func legKind(c sim.CallRecord) string {
