@@ -580,9 +580,13 @@ func (r *run) stalled(msg string) {
 		}
 		log := r.d.logPath(r.d.n)
 		r.d.quit()
-		dump := tail(log, 600)
+		whole, _ := os.ReadFile(log)
+		dump := string(whole)
 		if i := strings.Index(dump, "SIGQUIT"); i >= 0 {
-			dump = dump[i:]
+			dump = dump[i:] // the goroutines, first the one that took the signal
+		}
+		if lines := strings.SplitAfter(dump, "\n"); len(lines) > 400 {
+			dump = strings.Join(lines[:400], "") + fmt.Sprintf("... %d more lines in the log\n", len(lines)-400)
 		}
 		fmt.Fprintf(&b, "\n--- dialerd's goroutines (SIGQUIT), %s:\n%s\n", log, dump)
 	} else {
