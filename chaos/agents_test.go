@@ -112,7 +112,7 @@ func TestChaosAgents(t *testing.T) {
 	r := newRun(t, sz, seed)
 	r.scenario = agentsScenario()
 	r.startProcesses("")
-	r.progressive()
+	r.progressive(ringAgents, sessionAgents)
 	chaosStart := time.Now()
 	r.runFaults(r.plan())
 	r.settle()
@@ -145,16 +145,18 @@ func TestChaosAgents(t *testing.T) {
 	}
 }
 
-// progressive creates the agents, makes them available, and creates,
-// fills and starts the progressive campaign, all through the REST API.
-func (r *run) progressive() {
+// progressive creates the agents (ring of them rung per call, then
+// session of them in a session, from firstAgent on), makes them
+// available, and creates, fills and starts the progressive campaign, all
+// through the REST API.
+func (r *run) progressive(ring, session int) {
 	t := r.t
 	var agents []any
 	var ids []string
-	for i := range ringAgents + sessionAgents {
+	for i := range ring + session {
 		id := strconv.Itoa(firstAgent + i)
 		reach := store.ReachRing
-		if i >= ringAgents {
+		if i >= ring {
 			reach = store.ReachSession
 		}
 		ids = append(ids, id)
