@@ -22,8 +22,8 @@ func agentSizeOf(name string) (size, bool) {
 	switch name {
 	case "", "short":
 		return size{name: "short", members: 200, limit: 40, dialerKills: 3, eslDrops: 3, redisRestarts: 3,
-			redisDown: time.Second, redisUp: 1500 * time.Millisecond, deadline: 5 * time.Minute,
-			channelsPerMember: 1.5, stall: 30 * time.Second}, true
+			redisDown: time.Second, redisUp: 1500 * time.Millisecond, dialerDown: 1500 * time.Millisecond, dialerUp: 1500 * time.Millisecond,
+			deadline: 5 * time.Minute, channelsPerMember: 1.5, stall: 30 * time.Second}, true
 	case "full":
 		return size{name: "full", members: 2000, limit: 40, dialerKills: 20, eslDrops: 20, redisRestarts: 5,
 			redisDown: 3 * time.Second, deadline: 45 * time.Minute,

@@ -50,6 +50,12 @@ type size struct {
 	// and make test must pass until it is fixed. The full run's outages
 	// reach 60 s, a lease, and come back to back.
 	redisDown, redisUp time.Duration
+	// dialerDown bounds how long dialerd stays down after a kill (0: 2 s),
+	// dialerUp how long it runs before the next. The agents' short run
+	// keeps a dialer's absence within a lease (1.5 s down, then up 1.5 s,
+	// about 2 s in all with its start-up, below the 3 s of a 60 s lease):
+	// a longer one reaches the defect TestAdoptedAgentLegRungAgain shows.
+	dialerDown, dialerUp time.Duration
 	// deadline guards against a run that hangs; it is far above the time
 	// a run takes (the short one about 25 s, the full one about 2 min).
 	deadline time.Duration
@@ -406,7 +412,11 @@ func (r *run) plan() []fault {
 				down:  minDown + time.Duration(r.rng.Int64N(int64(maxDown-minDown)))})
 		}
 	}
-	add("dialer", r.size.dialerKills, 0, 2*time.Second)
+	dialerDown := r.size.dialerDown
+	if dialerDown == 0 {
+		dialerDown = 2 * time.Second
+	}
+	add("dialer", r.size.dialerKills, 0, dialerDown)
 	add("esl", r.size.eslDrops, 0, 2*time.Second)
 	add("redis", r.size.redisRestarts, 200*time.Millisecond, r.size.redisDown)
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].at < fs[j].at })
@@ -460,7 +470,7 @@ func (r *run) runFaults(faults []fault) {
 			if due.IsZero() && n >= f.at {
 				due = now.Add(f.delay)
 			}
-			ready := map[string]bool{"dialer": r.d.up(), "esl": now.After(eslBack),
+			ready := map[string]bool{"dialer": r.d.up() && now.Sub(r.d.since) >= r.size.dialerUp, "esl": now.After(eslBack),
 				"redis": r.redis.cmd != nil && now.Sub(r.redis.upSince) >= r.size.redisUp}[f.kind]
 			if !due.IsZero() && now.After(due) && ready {
 				switch f.kind {

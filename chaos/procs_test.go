@@ -182,6 +182,7 @@ type dialerd struct {
 	n                int // incarnations started
 	cmd              *exec.Cmd
 	exited           chan exited // the current incarnation's end
+	since            time.Time   // when it was started
 }
 
 type exited struct {
@@ -211,7 +212,7 @@ func (d *dialerd) start() error {
 		logf.Close()
 		return err
 	}
-	d.cmd = cmd
+	d.cmd, d.since = cmd, time.Now()
 	ch := make(chan exited, 1)
 	d.exited = ch
 	started := time.Now()
