@@ -292,6 +292,27 @@ func (r *run) agentReport(led sim.Ledger, rep AgentReport, run AgentRun, logs fr
 		byReach[reachOf[c.Bridges[0].Other]]++
 		waits = append(waits, c.Bridges[0].From.Sub(c.Answered))
 	}
+	// answers excused by a window's grace only: after what the fault broke
+	// was back (how wide the grace must be)
+	inGrace, latest := 0, time.Duration(0)
+	for _, c := range led.Calls {
+		if c.Variables["dialer_agent_id"] != "" || c.Variables["dialer_campaign_id"] != r.camp || c.Answered.IsZero() || len(c.Bridges) > 0 {
+			continue
+		}
+		after, inside := time.Duration(-1), false
+		for _, w := range run.Faults {
+			switch d := c.Answered.Sub(w.Until); {
+			case !c.Answered.Before(w.From) && d <= 0:
+				inside = true
+			case d > 0 && d <= run.Grace && (after < 0 || d < after):
+				after = d
+			}
+		}
+		if !inside && after >= 0 {
+			inGrace++
+			latest = max(latest, after)
+		}
+	}
 	sort.Slice(waits, func(i, j int) bool { return waits[i] < waits[j] })
 	q := func(p float64) string {
 		if len(waits) == 0 {
@@ -335,6 +356,7 @@ func (r *run) agentReport(led sim.Ledger, rep AgentReport, run AgentRun, logs fr
 		{"calls that ended unseen, classified by the switch's end record", strconv.Itoa(logs.byRecord)},
 		{"calls recorded DIALER_LOST_CALL", strconv.Itoa(rep.Lost)},
 		{"answered members never bridged, within a fault window (excused)", strconv.Itoa(len(rep.Excused))},
+		{"of which in a grace only (answered after what broke was back)", fmt.Sprintf("%d, the latest %v after (%v real)", inGrace, latest.Round(time.Millisecond), (latest / timeScale).Round(time.Millisecond))},
 		{"**abandoned members** (answered, never bridged, outside any window)", strconv.Itoa(len(rep.Abandoned))},
 		{"**agents in two bridges at once**", strconv.Itoa(len(rep.AgentOverlaps))},
 		{"**agents called twice at once**", strconv.Itoa(len(rep.AgentDoubles))},
