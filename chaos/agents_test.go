@@ -313,6 +313,39 @@ func (r *run) agentReport(led sim.Ledger, rep AgentReport, run AgentRun, logs fr
 			latest = max(latest, after)
 		}
 	}
+	// how much of the campaign the windows cover, and how many answers
+	// fall outside them all: those the abandon check holds to the rule
+	var first, last time.Time
+	outside := 0
+	for _, c := range led.Calls {
+		if c.Variables["dialer_agent_id"] != "" || c.Variables["dialer_campaign_id"] != r.camp {
+			continue
+		}
+		if first.IsZero() || c.Created.Before(first) {
+			first = c.Created
+		}
+		last = maxTime(last, c.Created, c.HungUp)
+		if !c.Answered.IsZero() && len(excuses(run, c.Answered)) == 0 {
+			outside++
+		}
+	}
+	spans := make([][2]time.Time, 0, len(run.Faults))
+	for _, w := range run.Faults {
+		spans = append(spans, [2]time.Time{w.From, w.Until.Add(run.Grace)})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i][0].Before(spans[j][0]) })
+	var covered time.Duration
+	var end time.Time
+	for _, sp := range spans {
+		from := sp[0]
+		if from.Before(end) {
+			from = end
+		}
+		if sp[1].After(from) {
+			covered += sp[1].Sub(from)
+			end = sp[1]
+		}
+	}
 	sort.Slice(waits, func(i, j int) bool { return waits[i] < waits[j] })
 	q := func(p float64) string {
 		if len(waits) == 0 {
@@ -352,11 +385,12 @@ func (r *run) agentReport(led sim.Ledger, rep AgentReport, run AgentRun, logs fr
 		{"ESL drops", strconv.Itoa(r.drops)},
 		{"Redis restarts (SIGKILL)", strconv.Itoa(r.restarts)},
 		{"dialerd processes", fmt.Sprintf("%d (%d start-ups refused while Redis was down)", logs.incarnations, r.refusals)},
-		{"fault windows, with grace (switch's clock)", fmt.Sprintf("%d, %s in all", len(run.Faults), down.Round(time.Second))},
+		{"fault windows, with grace (switch's clock)", fmt.Sprintf("%d, %s summed", len(run.Faults), down.Round(time.Second))},
 		{"calls that ended unseen, classified by the switch's end record", strconv.Itoa(logs.byRecord)},
 		{"calls recorded DIALER_LOST_CALL", strconv.Itoa(rep.Lost)},
 		{"answered members never bridged, within a fault window (excused)", strconv.Itoa(len(rep.Excused))},
 		{"of which in a grace only (answered after what broke was back)", fmt.Sprintf("%d, the latest %v after (%v real)", inGrace, latest.Round(time.Millisecond), (latest / timeScale).Round(time.Millisecond))},
+		{"answered members outside every window (held to the abandon rule)", fmt.Sprintf("%d of %d; the windows cover %.0f %% of the campaign's %v", outside, rep.MembersUp, 100*covered.Seconds()/max(last.Sub(first).Seconds(), 1), last.Sub(first).Round(time.Second))},
 		{"**abandoned members** (answered, never bridged, outside any window)", strconv.Itoa(len(rep.Abandoned))},
 		{"**agents in two bridges at once**", strconv.Itoa(len(rep.AgentOverlaps))},
 		{"**agents called twice at once**", strconv.Itoa(len(rep.AgentDoubles))},
@@ -381,4 +415,14 @@ func (r *run) agentReport(led sim.Ledger, rep AgentReport, run AgentRun, logs fr
 	}
 	r.t.Log(b.String())
 	_ = os.WriteFile(filepath.Join(r.dir, "report.md"), []byte(b.String()), 0o644)
+}
+
+func maxTime(ts ...time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
 }
