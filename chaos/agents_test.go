@@ -119,6 +119,7 @@ func TestChaosAgents(t *testing.T) {
 	took := time.Since(chaosStart)
 
 	rec := r.recorded()
+	rec.Agents = true
 	run := r.agentRun()
 	r.fs.stop()
 	led := r.ledger()

@@ -172,6 +172,7 @@ func TestAdoptedAgentLegRungAgain(t *testing.T) {
 	})
 	r.settle()
 	rec := r.recorded()
+	rec.Agents = true
 	run := r.agentRun()
 	r.fs.stop()
 	for _, p := range VerifyAgents(r.ledger(), rec, run).Problems() {
@@ -261,6 +262,7 @@ func TestAgentLegLeftUpAfterACut(t *testing.T) {
 	})
 	r.settle()
 	rec := r.recorded()
+	rec.Agents = true
 	run := r.agentRun()
 	r.fs.stop()
 	for _, p := range limit(VerifyAgents(r.ledger(), rec, run).Problems(), 20) {

@@ -17,6 +17,10 @@ type Recorded struct {
 	Records    []store.CallRecord   // the campaign's history
 	Attempts   int64                // the campaign's "attempts" counter
 	Open       int                  // journal entries left open
+	// Agents: the campaign's calls are for agents (progressive), so a
+	// call reached its member only when it was bridged to an agent, and a
+	// member whose answer no agent took may end ABANDONED.
+	Agents bool
 }
 
 // MemberEnd is where a member was left.
@@ -79,8 +83,10 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 		}
 	}
 	completes := func(c sim.CallRecord) bool {
-		return !c.Stillborn && !c.Answered.IsZero() && c.Billmsec >= int64(rec.MinBillSec)*1000
+		return !c.Stillborn && !c.Answered.IsZero() && c.Billmsec >= int64(rec.MinBillSec)*1000 &&
+			(!rec.Agents || len(c.Bridges) > 0)
 	}
+	abandoned := map[string]bool{} // members with an answer no agent took
 	channels := map[string]bool{}
 	perMember := map[string][]sim.CallRecord{}
 	for _, c := range memberCalls {
@@ -99,6 +105,9 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 		}
 		if completes(c) {
 			r.Completed++
+		}
+		if rec.Agents && !c.Stillborn && !c.Answered.IsZero() && len(c.Bridges) == 0 {
+			abandoned[member] = true
 		}
 		recs := byAttempt[c.UUID]
 		switch len(recs) {
@@ -147,6 +156,8 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 		case m.State == store.MemberDone:
 			if got, want := m.EndCause == "NORMAL_CLEARING", reached[id]; got != want {
 				r.EndCauses = append(r.EndCauses, fmt.Sprintf("member %s ended %s, but in truth it was reached: %v", id, m.EndCause, want))
+			} else if m.EndCause == "ABANDONED" && !abandoned[id] {
+				r.EndCauses = append(r.EndCauses, fmt.Sprintf("member %s ended ABANDONED, but every answer of theirs was bridged to an agent", id))
 			}
 		case (m.State == store.MemberWaiting && m.NextTryAt > 0) || m.State == store.MemberReady:
 			// scheduled: a run that stops before the campaign ends leaves some

@@ -168,7 +168,7 @@ func agentRun() (sim.Ledger, Recorded, AgentRun) {
 	r3 := call("R3", "1000", ring("r1", "m3", "a3"), 45, 46, 52, 0, "NORMAL_CLEARING")
 	a3 := call("a3", "380500000003", member("m3", "a3"), 47, 0, 50, 0, "USER_BUSY")
 	led := sim.Ledger{Calls: []sim.CallRecord{s1, a1, r2, a2, r3, a3}}
-	rec := Recorded{Campaign: "c1", MinBillSec: 5, Attempts: 3, Members: map[string]MemberEnd{
+	rec := Recorded{Campaign: "c1", MinBillSec: 5, Attempts: 3, Agents: true, Members: map[string]MemberEnd{
 		"m1": {State: store.MemberDone, EndCause: "NORMAL_CLEARING"},
 		"m2": {State: store.MemberDone, EndCause: "NORMAL_CLEARING"},
 		"m3": {State: store.MemberWaiting, NextTryAt: at(200).UnixMilli()},
@@ -268,6 +268,21 @@ func TestVerifyAgentsFindsEachFault(t *testing.T) {
 		}, "lost member", nil},
 		{"a member ended against the switch's record", func(_ *sim.Ledger, rec *Recorded, _ *AgentRun) {
 			rec.Members["m2"] = MemberEnd{State: store.MemberDone, EndCause: "MAX_TRY_COUNT"}
+		}, "wrong end cause", nil},
+		{"an abandoned member ended ABANDONED", func(led *sim.Ledger, rec *Recorded, run *AgentRun) {
+			abandon(led, rec)
+			callOf(led, "a2").Billmsec, rec.Records[1].BillMsec = 9000, 9000 // waited 9 s: still nobody heard
+			rec.Members["m2"] = MemberEnd{State: store.MemberDone, EndCause: "ABANDONED"}
+			run.Faults = []FaultWindow{{Kind: "esl", From: callOf(led, "a2").Created, Until: callOf(led, "a2").HungUp}}
+		}, "", nil},
+		{"an abandoned member ended as reached", func(led *sim.Ledger, rec *Recorded, run *AgentRun) {
+			abandon(led, rec)
+			callOf(led, "a2").Billmsec, rec.Records[1].BillMsec = 9000, 9000 // answered 9 s, heard nobody
+			rec.Members["m2"] = MemberEnd{State: store.MemberDone, EndCause: "NORMAL_CLEARING"}
+			run.Faults = []FaultWindow{{Kind: "esl", From: callOf(led, "a2").Created, Until: callOf(led, "a2").HungUp}}
+		}, "wrong end cause", nil},
+		{"a member ended ABANDONED whose answer was bridged", func(_ *sim.Ledger, rec *Recorded, _ *AgentRun) {
+			rec.Members["m3"] = MemberEnd{State: store.MemberDone, EndCause: "ABANDONED"}
 		}, "wrong end cause", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
