@@ -51,6 +51,10 @@ type Report struct {
 	Mismatches  []string      // a record whose cause, bill time or answer differ from the switch's
 	Redials     []string      // a member dialed again after a call that in truth completed
 	EndCauses   []string      // a member whose end cause is not what its calls earned
+	// AbandonedReached: in a campaign with agents, a member ended
+	// NORMAL_CLEARING whose only answers no agent took (one of them billed
+	// minBillSec): a silent call recorded as a success.
+	AbandonedReached []string
 }
 
 // Verify holds rec against the ledger led, the switch's record of every
@@ -87,6 +91,7 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 			(!rec.Agents || len(c.Bridges) > 0)
 	}
 	abandoned := map[string]bool{} // members with an answer no agent took
+	longAlone := map[string]bool{} // ... billed minBillSec
 	channels := map[string]bool{}
 	perMember := map[string][]sim.CallRecord{}
 	for _, c := range memberCalls {
@@ -108,6 +113,7 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 		}
 		if rec.Agents && !c.Stillborn && !c.Answered.IsZero() && len(c.Bridges) == 0 {
 			abandoned[member] = true
+			longAlone[member] = longAlone[member] || c.Billmsec >= int64(rec.MinBillSec)*1000
 		}
 		recs := byAttempt[c.UUID]
 		switch len(recs) {
@@ -154,7 +160,9 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 		m := rec.Members[id]
 		switch {
 		case m.State == store.MemberDone:
-			if got, want := m.EndCause == "NORMAL_CLEARING", reached[id]; got != want {
+			if got, want := m.EndCause == "NORMAL_CLEARING", reached[id]; got && !want && longAlone[id] {
+				r.AbandonedReached = append(r.AbandonedReached, fmt.Sprintf("member %s ended NORMAL_CLEARING, but no agent took any of their answers", id))
+			} else if got != want {
 				r.EndCauses = append(r.EndCauses, fmt.Sprintf("member %s ended %s, but in truth it was reached: %v", id, m.EndCause, want))
 			} else if m.EndCause == "ABANDONED" && !abandoned[id] {
 				r.EndCauses = append(r.EndCauses, fmt.Sprintf("member %s ended ABANDONED, but every answer of theirs was bridged to an agent", id))
@@ -186,7 +194,7 @@ func (r Report) Problems() []string {
 	}{
 		{"lost member", r.LostMembers}, {"unrecorded call", r.Unrecorded}, {"duplicated record", r.Duplicated},
 		{"record of no call", r.Phantoms}, {"outcome mismatch", r.Mismatches}, {"redial after a completed call", r.Redials},
-		{"wrong end cause", r.EndCauses},
+		{"wrong end cause", r.EndCauses}, {"abandoned, recorded reached", r.AbandonedReached},
 	} {
 		for _, s := range group.list {
 			out = append(out, group.what+": "+s)

@@ -280,7 +280,7 @@ func TestVerifyAgentsFindsEachFault(t *testing.T) {
 			callOf(led, "a2").Billmsec, rec.Records[1].BillMsec = 9000, 9000 // answered 9 s, heard nobody
 			rec.Members["m2"] = MemberEnd{State: store.MemberDone, EndCause: "NORMAL_CLEARING"}
 			run.Faults = []FaultWindow{{Kind: "esl", From: callOf(led, "a2").Created, Until: callOf(led, "a2").HungUp}}
-		}, "wrong end cause", nil},
+		}, "abandoned, recorded reached", nil},
 		{"a member ended ABANDONED whose answer was bridged", func(_ *sim.Ledger, rec *Recorded, _ *AgentRun) {
 			rec.Members["m3"] = MemberEnd{State: store.MemberDone, EndCause: "ABANDONED"}
 		}, "wrong end cause", nil},
