@@ -271,20 +271,20 @@ func TestAgentLegLeftUpAfterACut(t *testing.T) {
 }
 
 // TestAbandonedInAFaultRecordedReached: a member answers while dialerd is
-// away (killed, or its socket cut), hears nobody, and hangs up after
-// waiting longer than minBillSec. The dialer that comes back learns the
-// call's end from the switch's end record (answered, billmsec) and the
-// rules call it a success (dialer/rules.go classify: Answered and
-// BillMsec >= minBillSec), since the outcome says nothing of the bridge
-// that never came (Outcome.Abandoned is set only when the dialer saw the
-// answer go unbridged): the member ends NORMAL_CLEARING, is never called
-// again, and the silent call is counted in no abandon window. Main's rule
-// (ca58d5c) ends such a member ABANDONED, or retries them with
-// retryAbandoned, when the dialer saw it happen.
+// down (killed), hears nobody, and hangs up after waiting longer than
+// minBillSec. The dialer that comes back adopts the attempt and learns the
+// call's end from the switch's end record (cause, billmsec, answer time);
+// an adopted attempt is never taken for abandoned (dialer/attempt
+// classify: "an adopted one may have been bridged unseen", !a.adopted), so
+// the rules call it a success (Answered and BillMsec >= minBillSec): the
+// member ends NORMAL_CLEARING, is never called again, and the silent call
+// is counted in no abandon window. The end record could say whether the
+// call was ever bridged (a bridge variable in the api_hangup_hook's
+// record), and then the adopter would know.
 //
-// make chaos-agents finds it in every run once a call reaches its member
-// only by a bridge (TestChaosAgents reports the count and fails on it
-// only with CHAOS_DEFECTS=1): 6 members in the short run at 5a7bfa0.
+// TestChaosAgents meets it in every run once a call reaches its member
+// only by a bridge (it reports the count and fails on it only with
+// CHAOS_DEFECTS=1): 6 members in its first short run at 9ef2861.
 //
 // Here one agent and one member who answers 2 s after the call rings and
 // waits 8 s in silence: dialerd is killed as soon as the member's call is
