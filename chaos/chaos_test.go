@@ -1,12 +1,14 @@
 package chaos
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,9 +50,23 @@ type size struct {
 	// and make test must pass until it is fixed. The full run's outages
 	// reach 60 s, a lease, and come back to back.
 	redisDown, redisUp time.Duration
+	// dialerDown bounds how long dialerd stays down after a kill (0: 2 s),
+	// dialerUp how long it runs before the next. The agents' short run
+	// keeps a dialer's absence within a lease (1.5 s down, then up 1.5 s,
+	// about 2 s in all with its start-up, below the 3 s of a 60 s lease):
+	// a longer one reaches the defect TestAdoptedAgentLegRungAgain shows.
+	dialerDown, dialerUp time.Duration
 	// deadline guards against a run that hangs; it is far above the time
 	// a run takes (the short one about 25 s, the full one about 2 min).
 	deadline time.Duration
+	// channelsPerMember is how many channels the switch makes for a
+	// member, about, at the least: the faults fall within that many per
+	// member (0: 1), so the campaign is still running at the last.
+	channelsPerMember float64
+	// stall is how long the switch may make no channel before the run is
+	// taken for stuck: its dialer's metrics and goroutines are dumped and
+	// the run fails. 0: 3 minutes.
+	stall time.Duration
 }
 
 func sizeOf(name string) (size, bool) {
@@ -180,6 +196,19 @@ type run struct {
 	kills, drops, restarts int
 	refusals               int      // dialerd exits at start-up while Redis was down
 	crashes                []string // dialerd exits nobody caused
+	windows                []window // each fault applied, in real time
+
+	// simAt and simReal tie fsim's sped-up clock to the real one: the
+	// switch's time simAt was the real time simReal (calibrate).
+	simAt, simReal time.Time
+}
+
+// window is a fault in real time: when it struck and when what it broke
+// was back (dialerd started again, the socket let through, Redis
+// answering PING).
+type window struct {
+	kind       string
+	start, end time.Time
 }
 
 func newRun(t *testing.T, sz size, seed uint64) *run {
@@ -200,6 +229,13 @@ func newRun(t *testing.T, sz size, seed uint64) *run {
 // setUp builds and starts everything, creates the campaign and its members
 // through the REST API and starts it.
 func (r *run) setUp() {
+	r.startProcesses("")
+	r.broadcast()
+}
+
+// startProcesses builds and starts Redis, fsim, the proxy and dialerd, with
+// extra lines for dialerd's configuration, and waits until it is ready.
+func (r *run) startProcesses(extraConfig string) {
 	t := r.t
 	bins := filepath.Join(r.dir, "bin")
 	dialerBin := build(t, bins, "cmd/dialerd", raceBuild)
@@ -226,6 +262,7 @@ func (r *run) setUp() {
 	}
 	t.Cleanup(r.fs.stop)
 	r.tail = &ledgerTail{path: filepath.Join(r.dir, "ledger.jsonl")}
+	r.calibrate()
 	if r.proxy, err = tcpproxy.New(r.fs.addr); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +279,7 @@ http: {listen: %q, shutdown_timeout: 5s}
 api: {tokens: [%s]}
 dialer: {time_scale: %d, time_origin: %q}
 log: {level: info}
-`, r.redis.url(), r.proxy.Addr(), r.api, token, timeScale, r.origin.Format(time.RFC3339Nano))
+`, r.redis.url(), r.proxy.Addr(), r.api, token, timeScale, r.origin.Format(time.RFC3339Nano)) + extraConfig
 	configPath := filepath.Join(r.dir, "dialerd.yaml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -256,7 +293,12 @@ log: {level: info}
 		code, _ := r.call("GET", "/readyz", nil)
 		return code == 200
 	})
+}
 
+// broadcast creates the broadcast campaign and its members through the
+// REST API and starts it.
+func (r *run) broadcast() {
+	t := r.t
 	camp := map[string]any{
 		"name": "chaos", "type": "Voice Broadcasting",
 		"parameters": map[string]any{"limit": r.size.limit, "minBillSec": minBillSec, "originateTimeout": 15,
@@ -359,14 +401,22 @@ type fault struct {
 // running), a moment later, down for a random while.
 func (r *run) plan() []fault {
 	var fs []fault
+	perMember := r.size.channelsPerMember
+	if perMember == 0 {
+		perMember = 1
+	}
 	add := func(kind string, n int, minDown, maxDown time.Duration) {
 		for range n {
-			fs = append(fs, fault{kind: kind, at: int(float64(r.size.members) * (0.02 + 0.9*r.rng.Float64())),
+			fs = append(fs, fault{kind: kind, at: int(float64(r.size.members) * perMember * (0.02 + 0.9*r.rng.Float64())),
 				delay: time.Duration(r.rng.Int64N(int64(500 * time.Millisecond))),
 				down:  minDown + time.Duration(r.rng.Int64N(int64(maxDown-minDown)))})
 		}
 	}
-	add("dialer", r.size.dialerKills, 0, 2*time.Second)
+	dialerDown := r.size.dialerDown
+	if dialerDown == 0 {
+		dialerDown = 2 * time.Second
+	}
+	add("dialer", r.size.dialerKills, 0, dialerDown)
 	add("esl", r.size.eslDrops, 0, 2*time.Second)
 	add("redis", r.size.redisRestarts, 200*time.Millisecond, r.size.redisDown)
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].at < fs[j].at })
@@ -390,6 +440,7 @@ func (r *run) runFaults(faults []fault) {
 			// dialerd exits when Redis does not answer at its start (down,
 			// or loading its AOF), and systemd starts it again; any other
 			// exit, or that one while Redis was up, is a fault of its own.
+			r.windows = append(r.windows, window{kind: "dialer", start: now})
 			redisAway := r.redis.cmd == nil || e.started.Before(r.redis.upSince)
 			if redisAway && strings.Contains(tail(e.log, 5), "cannot reach Redis") {
 				r.refusals++
@@ -402,11 +453,13 @@ func (r *run) runFaults(faults []fault) {
 			if err := r.d.start(); err != nil {
 				t.Fatal(err)
 			}
+			r.restored("dialer", time.Now())
 		}
 		if r.redis.cmd == nil && now.After(redisBack) {
 			if err := r.redis.start(); err != nil {
 				t.Fatal(err)
 			}
+			r.restored("redis", time.Now())
 		}
 		n := r.tail.channels()
 		if n != last {
@@ -417,7 +470,7 @@ func (r *run) runFaults(faults []fault) {
 			if due.IsZero() && n >= f.at {
 				due = now.Add(f.delay)
 			}
-			ready := map[string]bool{"dialer": r.d.up(), "esl": now.After(eslBack),
+			ready := map[string]bool{"dialer": r.d.up() && now.Sub(r.d.since) >= r.size.dialerUp, "esl": now.After(eslBack),
 				"redis": r.redis.cmd != nil && now.Sub(r.redis.upSince) >= r.size.redisUp}[f.kind]
 			if !due.IsZero() && now.After(due) && ready {
 				switch f.kind {
@@ -434,6 +487,11 @@ func (r *run) runFaults(faults []fault) {
 					r.restarts++
 					redisBack = now.Add(f.down)
 				}
+				w := window{kind: f.kind, start: now}
+				if f.kind == "esl" {
+					w.end = eslBack
+				}
+				r.windows = append(r.windows, w)
 				next, due = next+1, time.Time{}
 			}
 		}
@@ -449,11 +507,106 @@ func (r *run) runFaults(faults []fault) {
 				}
 			}
 		}
-		if now.Sub(moved) > 3*time.Minute || now.Sub(begun) > r.size.deadline {
-			t.Fatalf("no end after %v: %d channels, the last made %v ago, %d of %d faults applied; dialerd's last lines:\n%s",
-				now.Sub(begun).Round(time.Second), n, now.Sub(moved).Round(time.Second), next, len(faults), tail(r.d.logPath(r.d.n), 40))
+		stall := r.size.stall
+		if stall == 0 {
+			stall = 3 * time.Minute
+		}
+		if now.Sub(moved) > stall || now.Sub(begun) > r.size.deadline {
+			r.stalled(fmt.Sprintf("no end after %v: %d channels, the last made %v ago, %d of %d faults applied",
+				now.Sub(begun).Round(time.Second), n, now.Sub(moved).Round(time.Second), next, len(faults)))
 		}
 	}
+}
+
+// restored closes the open window of a kind: what it broke is back.
+func (r *run) restored(kind string, at time.Time) {
+	for i := len(r.windows) - 1; i >= 0; i-- {
+		if w := &r.windows[i]; w.kind == kind && w.end.IsZero() {
+			w.end = at
+			return
+		}
+	}
+}
+
+// calibrate ties fsim's clock to the real one: it sends the switch a
+// command of its own, before dialerd connects, and finds it in the ledger
+// with the switch's time.
+func (r *run) calibrate() {
+	t := r.t
+	c, err := net.DialTimeout("tcp", r.fs.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	rd := bufio.NewReader(c)
+	readMsg := func() {
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("calibrating fsim's clock: %v", err)
+			}
+			if line == "\n" {
+				return
+			}
+		}
+	}
+	readMsg() // auth/request
+	before := time.Now()
+	if _, err := c.Write([]byte("auth ClueCon\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	readMsg() // command/reply: the command is in the ledger
+	for _, cmd := range r.ledgerNow().Commands {
+		if cmd.Line == "auth ClueCon" {
+			r.simAt, r.simReal = cmd.At, before.Add(after.Sub(before)/2)
+			return
+		}
+	}
+	t.Fatal("calibrating fsim's clock: the command is not in its ledger")
+}
+
+// simTime is the switch's time at a real moment.
+func (r *run) simTime(real time.Time) time.Time {
+	return r.simAt.Add(time.Duration(float64(real.Sub(r.simReal)) * timeScale))
+}
+
+// stalled fails a run that makes no progress, with what the dialer knew:
+// its metrics (the dialer_ series, histograms aside) and its goroutines
+// (SIGQUIT: the Go runtime writes them to its log as it exits).
+func (r *run) stalled(msg string) {
+	t := r.t
+	t.Helper()
+	var b strings.Builder
+	if r.d.up() {
+		code, body := r.call("GET", "/metrics", nil)
+		_ = os.WriteFile(filepath.Join(r.dir, "stall-metrics.txt"), body, 0o644)
+		fmt.Fprintf(&b, "\n--- dialerd's /metrics (%d), the dialer_ series without histograms:\n", code)
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "dialer_") && !strings.Contains(line, "_bucket{") {
+				b.WriteString(line + "\n")
+			}
+		}
+		log := r.d.logPath(r.d.n)
+		r.d.quit()
+		whole, _ := os.ReadFile(log)
+		dump := string(whole)
+		if i := strings.Index(dump, "SIGQUIT"); i >= 0 {
+			dump = dump[i:] // the goroutines, first the one that took the signal
+		}
+		if lines := strings.SplitAfter(dump, "\n"); len(lines) > 400 {
+			dump = strings.Join(lines[:400], "") + fmt.Sprintf("... %d more lines in the log\n", len(lines)-400)
+		}
+		fmt.Fprintf(&b, "\n--- dialerd's goroutines (SIGQUIT), %s:\n%s\n", log, dump)
+	} else {
+		fmt.Fprintf(&b, "\n--- dialerd is down; its last lines:\n%s\n", tail(r.d.logPath(r.d.n), 40))
+	}
+	_ = os.WriteFile(filepath.Join(r.dir, "stall.txt"), []byte(msg+b.String()), 0o644)
+	if os.Getenv(envDir) == "" {
+		msg += fmt.Sprintf(" (keep the run's files with %s=DIR)", envDir)
+	}
+	t.Fatalf("%s%s", msg, b.String())
 }
 
 // finish stops dialerd and fsim in order: fsim's ledger is then complete,

@@ -182,6 +182,7 @@ type dialerd struct {
 	n                int // incarnations started
 	cmd              *exec.Cmd
 	exited           chan exited // the current incarnation's end
+	since            time.Time   // when it was started
 }
 
 type exited struct {
@@ -206,11 +207,12 @@ func (d *dialerd) start() error {
 	}
 	cmd := exec.Command(d.bin, "run", "-config", d.config)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all") // a SIGQUIT dumps every goroutine
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return err
 	}
-	d.cmd = cmd
+	d.cmd, d.since = cmd, time.Now()
 	ch := make(chan exited, 1)
 	d.exited = ch
 	started := time.Now()
@@ -229,6 +231,22 @@ func (d *dialerd) kill() {
 	}
 	_ = d.cmd.Process.Kill()
 	<-d.exited
+	d.cmd = nil
+}
+
+// quit asks the daemon for its goroutines (SIGQUIT: the Go runtime
+// writes them to its log and exits) and waits for it to be gone.
+func (d *dialerd) quit() {
+	if d.cmd == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
 	d.cmd = nil
 }
 

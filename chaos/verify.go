@@ -17,6 +17,10 @@ type Recorded struct {
 	Records    []store.CallRecord   // the campaign's history
 	Attempts   int64                // the campaign's "attempts" counter
 	Open       int                  // journal entries left open
+	// Agents: the campaign's calls are for agents (progressive), so a
+	// call reached its member only when it was bridged to an agent, and a
+	// member whose answer no agent took may end ABANDONED.
+	Agents bool
 }
 
 // MemberEnd is where a member was left.
@@ -47,6 +51,10 @@ type Report struct {
 	Mismatches  []string      // a record whose cause, bill time or answer differ from the switch's
 	Redials     []string      // a member dialed again after a call that in truth completed
 	EndCauses   []string      // a member whose end cause is not what its calls earned
+	// AbandonedReached: in a campaign with agents, a member ended
+	// NORMAL_CLEARING whose only answers no agent took (one of them billed
+	// minBillSec): a silent call recorded as a success.
+	AbandonedReached []string
 }
 
 // Verify holds rec against the ledger led, the switch's record of every
@@ -59,7 +67,17 @@ type Report struct {
 // double dial and completes nothing.
 func Verify(led sim.Ledger, rec Recorded) Report {
 	r := Report{Members: len(rec.Members), Records: len(rec.Records), Attempts: rec.Attempts, Open: rec.Open}
-	r.DoubleDials = led.Overlaps()
+	// An agent's leg (rung for one call, or a persistent session) is not a
+	// member call: it has no record of its own, counts as no attempt, and
+	// its agent is called again and again by design. VerifyAgents holds
+	// the agents' legs to their own rules.
+	var memberCalls []sim.CallRecord
+	for _, c := range led.Calls {
+		if !isAgentLeg(c) {
+			memberCalls = append(memberCalls, c)
+		}
+	}
+	r.DoubleDials = sim.Ledger{Calls: memberCalls}.Overlaps()
 
 	byAttempt := map[string][]store.CallRecord{}
 	for _, cr := range rec.Records {
@@ -69,11 +87,14 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 		}
 	}
 	completes := func(c sim.CallRecord) bool {
-		return !c.Stillborn && !c.Answered.IsZero() && c.Billmsec >= int64(rec.MinBillSec)*1000
+		return !c.Stillborn && !c.Answered.IsZero() && c.Billmsec >= int64(rec.MinBillSec)*1000 &&
+			(!rec.Agents || len(c.Bridges) > 0)
 	}
+	abandoned := map[string]bool{} // members with an answer no agent took
+	longAlone := map[string]bool{} // ... billed minBillSec
 	channels := map[string]bool{}
 	perMember := map[string][]sim.CallRecord{}
-	for _, c := range led.Calls {
+	for _, c := range memberCalls {
 		if c.Variables["dialer_campaign_id"] != rec.Campaign {
 			continue
 		}
@@ -89,6 +110,10 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 		}
 		if completes(c) {
 			r.Completed++
+		}
+		if rec.Agents && !c.Stillborn && !c.Answered.IsZero() && len(c.Bridges) == 0 {
+			abandoned[member] = true
+			longAlone[member] = longAlone[member] || c.Billmsec >= int64(rec.MinBillSec)*1000
 		}
 		recs := byAttempt[c.UUID]
 		switch len(recs) {
@@ -135,8 +160,12 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 		m := rec.Members[id]
 		switch {
 		case m.State == store.MemberDone:
-			if got, want := m.EndCause == "NORMAL_CLEARING", reached[id]; got != want {
+			if got, want := m.EndCause == "NORMAL_CLEARING", reached[id]; got && !want && longAlone[id] {
+				r.AbandonedReached = append(r.AbandonedReached, fmt.Sprintf("member %s ended NORMAL_CLEARING, but no agent took any of their answers", id))
+			} else if got != want {
 				r.EndCauses = append(r.EndCauses, fmt.Sprintf("member %s ended %s, but in truth it was reached: %v", id, m.EndCause, want))
+			} else if m.EndCause == "ABANDONED" && !abandoned[id] {
+				r.EndCauses = append(r.EndCauses, fmt.Sprintf("member %s ended ABANDONED, but every answer of theirs was bridged to an agent", id))
 			}
 		case (m.State == store.MemberWaiting && m.NextTryAt > 0) || m.State == store.MemberReady:
 			// scheduled: a run that stops before the campaign ends leaves some
@@ -146,6 +175,11 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 	}
 	return r
 }
+
+// isAgentLeg tells an agent's leg (the dialer sets dialer_agent_id on
+// every originate to an agent: rung for one call, or a session) from a
+// member's call.
+func isAgentLeg(c sim.CallRecord) bool { return c.Variables["dialer_agent_id"] != "" }
 
 // Problems lists every fault found, the attempts counter that disagrees
 // with the switch's channels, and journal entries left open.
@@ -160,7 +194,7 @@ func (r Report) Problems() []string {
 	}{
 		{"lost member", r.LostMembers}, {"unrecorded call", r.Unrecorded}, {"duplicated record", r.Duplicated},
 		{"record of no call", r.Phantoms}, {"outcome mismatch", r.Mismatches}, {"redial after a completed call", r.Redials},
-		{"wrong end cause", r.EndCauses},
+		{"wrong end cause", r.EndCauses}, {"abandoned, recorded reached", r.AbandonedReached},
 	} {
 		for _, s := range group.list {
 			out = append(out, group.what+": "+s)
