@@ -52,6 +52,9 @@ type runner struct {
 	gate     sync.RWMutex
 	// starting is set until the first plan is built (or the loop ends).
 	starting atomic.Bool
+	// adoptDone: the calls in the journal at the start hold their agents
+	// again (see Engine.adopting).
+	adoptDone atomic.Bool
 
 	updMu   sync.Mutex
 	update  *store.Campaign // the newest campaign document (nil: none pending)
@@ -88,8 +91,12 @@ type runner struct {
 	// order; seeking: the seeker has a round of them.
 	waiting []*flight
 	seeking bool
-	seeker  *fifo.Queue[func(context.Context)]
-	recon   reconcileRound
+	// unkilled are hangups the switch may not have got (its socket was
+	// down): sent again until it answers, by node, leg -> cause. A leg
+	// left up would hold its agent, whom the store has freed.
+	unkilled map[string]map[string]string
+	seeker   *fifo.Queue[func(context.Context)]
+	recon    reconcileRound
 	// unreconciled: the journal has not been read since the runner
 	// started (it holds the calls a dead or restarted dialer left).
 	unreconciled bool
@@ -196,7 +203,7 @@ func (r *runner) run(ctx context.Context) {
 		case <-hk.C:
 			r.housekeep()
 		}
-		if !r.dialing && !r.building && !r.unreconciled && len(r.flights) == 0 && len(r.held) == 0 && r.placing == 0 {
+		if !r.dialing && !r.building && !r.unreconciled && len(r.flights) == 0 && len(r.held) == 0 && r.placing == 0 && !r.killsPending() {
 			r.e.log.Info("dialer: campaign runner stopped", "campaign", r.id, "state", r.camp.State)
 			return
 		}
@@ -286,7 +293,7 @@ func (r *runner) step(f *flight, in attempt.Input) {
 		case attempt.Bridge:
 			r.bridge(f)
 		case attempt.HangupLeg:
-			r.query(f, "uuid_kill "+c.Leg+" "+c.Cause)
+			r.hangup(f.a.Member.Node, c.Leg, c.Cause)
 		case attempt.AgentEvent:
 			r.agentEvent(f, c.Event, now)
 		case attempt.FindAgent:
@@ -319,6 +326,47 @@ func (r *runner) originateAgent(f *flight) {
 			}
 		},
 	})
+}
+
+// hangup hangs a leg up; one the switch may not have got is sent again
+// when its node is back (and every second while it is up), whatever
+// became of the call: uuid_kill of a leg already gone does no harm.
+func (r *runner) hangup(node, leg, cause string) {
+	r.e.executor(node).query(leg, command{text: "uuid_kill " + leg + " " + cause, done: func(_ string, err error) {
+		r.post(func() {
+			if err == nil || legGone(err) {
+				if r.unkilled[node] != nil {
+					delete(r.unkilled[node], leg)
+				}
+				return
+			}
+			r.e.log.Warn("dialer: hangup not sent; it is sent again when the switch answers", "campaign", r.id, "node", node, "leg", leg, "error", err)
+			if r.unkilled == nil {
+				r.unkilled = map[string]map[string]string{}
+			}
+			if r.unkilled[node] == nil {
+				r.unkilled[node] = map[string]string{}
+			}
+			r.unkilled[node][leg] = cause
+		})
+	}})
+}
+
+// killsPending reports whether a hangup waits to get through.
+func (r *runner) killsPending() bool {
+	for _, legs := range r.unkilled {
+		if len(legs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// rekill sends a node's hangups that did not get through again.
+func (r *runner) rekill(node string) {
+	for leg, cause := range r.unkilled[node] {
+		r.hangup(node, leg, cause)
+	}
 }
 
 // query sends a command about a flight's legs; a failure is told by the
@@ -844,6 +892,9 @@ func (r *runner) storeOK() bool {
 // nodeState suspends the attempts of a node that went away, and has the
 // switch asked about each when it is back: events were lost meanwhile.
 func (r *runner) nodeState(node string, up bool) {
+	if up {
+		r.rekill(node)
+	}
 	for _, f := range r.flights {
 		if f.a.Member.Node != node || f.a.State >= attempt.Classified {
 			continue

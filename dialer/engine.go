@@ -22,6 +22,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsdialer/fsdialer/clock"
@@ -104,6 +105,12 @@ type Engine struct {
 	wake     chan struct{} // run the scheduler now
 	syncNow  chan struct{} // look at the campaigns now
 	runnerWG sync.WaitGroup
+	// adopting counts the campaign loops that have not yet taken back the
+	// agents of the calls their journal holds. No campaign dials before
+	// they have: a dialer away longer than a lease finds those agents'
+	// reservations lapsed, and a new call could ring an agent still on an
+	// adopted call's leg.
+	adopting atomic.Int64
 }
 
 // New returns an engine; Run starts it.
@@ -244,6 +251,7 @@ func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
 		return // another dialer runs it
 	}
 	r := newRunner(e, c, lease)
+	e.adopting.Add(1)
 	e.mu.Lock()
 	e.runners[c.ID] = r
 	if e.totals[c.ID] == nil {
@@ -254,6 +262,7 @@ func (e *Engine) startRunner(ctx context.Context, c *store.Campaign) {
 	go func() {
 		defer e.runnerWG.Done()
 		r.run(ctx)
+		r.adopted() // if it never got there
 		e.lines.drop(r)
 		e.mu.Lock()
 		if e.runners[c.ID] == r {

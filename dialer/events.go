@@ -53,6 +53,12 @@ func inputOf(ev *esl.Event) (in attempt.Input, ok bool) {
 		if us, err := strconv.ParseInt(ev.Var("answer_uepoch"), 10, 64); err == nil && us > 0 {
 			in.AnsweredAt = time.UnixMicro(us)
 		}
+		if b := ev.Var("bridge_uepoch"); b != "" {
+			in.BridgeKnown = true
+			if us, err := strconv.ParseInt(b, 10, 64); err == nil && us > 0 {
+				in.BridgedAt = time.UnixMicro(us) // its CHANNEL_BRIDGE may have been lost in a cut
+			}
+		}
 	case attempt.JobResult:
 		in.Cause = jobCause(ev.Body())
 	}
@@ -78,27 +84,35 @@ const endRecordRealm = "fsdialer"
 
 // endRecordHook makes the switch record a channel's end itself, whether
 // or not a dialer listens when it ends, under the channel's uuid (the
-// attempt id for a member's leg): cause, billmsec and answer time in
-// microseconds (0 when unanswered), read back with "db select". Verified on
-// FreeSWITCH 1.10.12 (docs/architecture.md); it needs
-// origination_nested_vars=true on the originate, or the switch refuses a
-// value holding "${".
-const endRecordHook = "db::insert/" + endRecordRealm + "/${uuid}/${hangup_cause}:${billmsec}:${answer_uepoch}"
+// attempt id for a member's leg): cause, billmsec, and the answer and the
+// bridge times in microseconds (0 when none: bridge_uepoch is one of the
+// channel's CDR times, set by switch_channel.c), read back with "db
+// select". Verified on FreeSWITCH 1.10.12 with the first three
+// (docs/architecture.md); it needs origination_nested_vars=true on the
+// originate, or the switch refuses a value holding "${".
+const endRecordHook = "db::insert/" + endRecordRealm + "/${uuid}/${hangup_cause}:${billmsec}:${answer_uepoch}:${bridge_uepoch}"
 
-// parseEndRecord reads "CAUSE:BILLMSEC:ANSWER_UEPOCH".
+// parseEndRecord reads "CAUSE:BILLMSEC:ANSWER_UEPOCH[:BRIDGE_UEPOCH]" (a
+// record of an older dialer has no bridge time).
 func parseEndRecord(s string) (*attempt.EndRecord, bool) {
 	parts := strings.Split(strings.TrimSpace(s), ":")
-	if len(parts) != 3 || parts[0] == "" {
+	if len(parts) < 3 || len(parts) > 4 || parts[0] == "" {
 		return nil, false
 	}
-	bill, err1 := strconv.ParseInt(parts[1], 10, 64)
-	us, err2 := strconv.ParseInt(parts[2], 10, 64)
-	if err1 != nil || err2 != nil {
-		return nil, false
+	times := make([]int64, 3)
+	for i, p := range parts[1:] {
+		n, err := strconv.ParseInt(p, 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		times[i] = n
 	}
-	r := &attempt.EndRecord{Cause: parts[0], BillMsec: bill}
-	if us > 0 {
-		r.AnsweredAt = time.UnixMicro(us)
+	r := &attempt.EndRecord{Cause: parts[0], BillMsec: times[0], BridgeKnown: len(parts) == 4}
+	if times[1] > 0 {
+		r.AnsweredAt = time.UnixMicro(times[1])
+	}
+	if times[2] > 0 {
+		r.BridgedAt = time.UnixMicro(times[2])
 	}
 	return r, true
 }

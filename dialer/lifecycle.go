@@ -128,7 +128,7 @@ func (r *runner) planBuilt(p *plan, err error) {
 
 // canDial reports whether the campaign dials now.
 func (r *runner) canDial() bool {
-	return r.dialing && r.plan != nil && r.plan.broken == nil && !r.stopping.Load() && r.storeOK()
+	return r.dialing && r.plan != nil && r.plan.broken == nil && !r.stopping.Load() && r.storeOK() && r.e.adopting.Load() == 0
 }
 
 // periodic runs a store job at most once per period, never two at once:
@@ -159,6 +159,11 @@ func (r *runner) periodic(name string, period time.Duration, prepare func() func
 // runs between inbox batches, never inside one.
 func (r *runner) housekeep() {
 	r.e.m.InFlight.WithLabelValues(r.id).Set(float64(r.inFlight.Load()))
+	for node := range r.unkilled {
+		if r.e.sw.Connected(node) {
+			r.rekill(node)
+		}
+	}
 	if !r.storeOK() {
 		return
 	}

@@ -163,7 +163,19 @@ func (r *runner) reconcile() func(ctx context.Context) func() {
 					r.adopt(f.a, f.m)
 				}
 			}
+			// After the adoptions' AdoptAgent on the same worker: the
+			// agents are back in their calls' hands.
+			r.do(func(context.Context) { r.adopted() })
 		}
+	}
+}
+
+// adopted notes, once, that the loop's adopted calls hold their agents
+// again: the engine's campaigns may dial when every loop has.
+func (r *runner) adopted() {
+	if r.adoptDone.CompareAndSwap(false, true) {
+		r.e.adopting.Add(-1)
+		r.e.Wake()
 	}
 }
 
@@ -177,6 +189,9 @@ func (r *runner) adopt(a *store.Attempt, m *store.Member) {
 		slot:   a.Gateway, release: r.e.sw.Hold(a.Node)}
 	if f.choice.index >= len(m.Communications) {
 		f.choice.index = 0
+	}
+	if predictive(r.camp) && a.Agent == "" { // still waiting for an agent, or not yet answered
+		f.a.Connect = connectOf(r.camp)
 	}
 	if a.Agent != "" {
 		// A call for an agent: this runner takes its agent's reservation

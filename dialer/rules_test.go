@@ -418,3 +418,27 @@ func TestUSCallingHours(t *testing.T) {
 		}
 	}
 }
+
+func TestParseEndRecord(t *testing.T) {
+	for _, tc := range []struct {
+		in                string
+		ok                bool
+		cause             string
+		bill              int64
+		answered, bridged bool
+	}{
+		{"NORMAL_CLEARING:5020:1796064825145537:1796064825345537", true, "NORMAL_CLEARING", 5020, true, true},
+		{"NORMAL_CLEARING:5020:1796064825145537:0", true, "NORMAL_CLEARING", 5020, true, false},
+		{"NORMAL_CLEARING:5020:1796064825145537", true, "NORMAL_CLEARING", 5020, true, false}, // an older dialer's record
+		{"USER_BUSY:0:0:0", true, "USER_BUSY", 0, false, false},
+		{"USER_BUSY:0", false, "", 0, false, false},
+		{":0:0:0", false, "", 0, false, false},
+		{"NORMAL_CLEARING:x:0:0", false, "", 0, false, false},
+		{"A:1:2:3:4", false, "", 0, false, false},
+	} {
+		r, ok := parseEndRecord(tc.in)
+		if ok != tc.ok || ok && (r.Cause != tc.cause || r.BillMsec != tc.bill || r.AnsweredAt.IsZero() == tc.answered || r.BridgedAt.IsZero() == tc.bridged) {
+			t.Errorf("%q: %+v %v", tc.in, r, ok)
+		}
+	}
+}

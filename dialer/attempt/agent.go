@@ -188,6 +188,16 @@ func (a *Attempt) bridge(now time.Time) []Command {
 	return []Command{{Kind: Bridge, Leg: a.Member.UUID}}
 }
 
+// bridgedUnseen takes a bridge the switch reports at the end (its
+// CHANNEL_BRIDGE lost in a cut of the event socket): the member talked to
+// the agent, so the call is not abandoned and the agent wraps up.
+func (a *Attempt) bridgedUnseen(at time.Time, known bool) {
+	a.bridgeKnown = a.bridgeKnown || known
+	if a.Agent != nil && a.bridgedAt.IsZero() && !at.IsZero() {
+		a.bridgedAt = at
+	}
+}
+
 // bridged records the bridge (CHANNEL_BRIDGE of either leg).
 func (a *Attempt) bridged(at, now time.Time) []Command {
 	if !a.bridgedAt.IsZero() {

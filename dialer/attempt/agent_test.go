@@ -377,7 +377,12 @@ func TestAbandonedIsAnUnbridgedLiveAnswer(t *testing.T) {
 		return a
 	}
 	adopted := Adopt(id, "fs1", t0, true)
+	adopted.Agent, adopted.AgentID, adopted.AgentKept = &Leg{UUID: agentLeg, Node: "fs1", Session: true, Answered: true}, "7", true
 	Step(adopted, ev(Answer), t0.Add(time.Second))
+	told := Adopt(id, "fs1", t0, true) // the end's event says it was never bridged
+	told.Agent, told.AgentID, told.AgentKept = &Leg{UUID: agentLeg, Node: "fs1", Session: true, Answered: true}, "7", true
+	Step(told, ev(Answer), t0.Add(time.Second))
+	Step(told, Input{Kind: Destroy, Leg: id, BridgeKnown: true}, t0.Add(2*time.Second)) // variable_bridge_uepoch 0
 	for _, tc := range []struct {
 		name string
 		a    *Attempt
@@ -388,7 +393,8 @@ func TestAbandonedIsAnUnbridgedLiveAnswer(t *testing.T) {
 		{"predictive, no agent", answer(NewPredictive(id, "fs1", 2*time.Second, false, true)), "", true},
 		{"predictive, a machine", answer(NewPredictive(id, "fs1", 2*time.Second, false, true)), "MACHINE", false},
 		{"predictive, not sure", answer(NewPredictive(id, "fs1", 2*time.Second, false, true)), "NOTSURE", true},
-		{"adopted", adopted, "", false},
+		{"adopted, the end not saying whether it was bridged", adopted, "", false},
+		{"adopted, the end saying it was never bridged", told, "", true},
 	} {
 		if got := end(tc.a, tc.amd, t0.Add(3*time.Second)).Abandoned; got != tc.want {
 			t.Errorf("%s: abandoned %v, want %v", tc.name, got, tc.want)
@@ -539,5 +545,27 @@ func TestPreviewPaths(t *testing.T) {
 				t.Fatalf("ends %s, skipped %q; want %s, %q", a.State, skipped, tc.state, tc.reason)
 			}
 		})
+	}
+}
+
+// A bridge whose CHANNEL_BRIDGE was lost (a cut of the event socket) is
+// learned from the end: the member talked to the agent, which is no
+// abandoned call, and the agent wraps up.
+func TestBridgeLearnedAtTheEnd(t *testing.T) {
+	for _, byRecord := range []bool{false, true} {
+		a := NewForSession(id, "fs1", "7", agentLeg, false, true)
+		Step(a, Input{Kind: Place}, t0)
+		Step(a, ev(Answer), t0.Add(time.Second))
+		bridged := t0.Add(1100 * time.Millisecond)
+		in := hangupComplete("NORMAL_CLEARING", 30000, true)
+		in.BridgedAt = bridged
+		if byRecord {
+			in = Input{Kind: SwitchAnswer, Leg: id, Known: true, End: &EndRecord{Cause: "NORMAL_CLEARING", BillMsec: 30000, AnsweredAt: t0.Add(time.Second), BridgedAt: bridged}}
+		}
+		for _, c := range Step(a, in, t0.Add(time.Minute)) {
+			if c.Kind == Classify && (c.Outcome.Abandoned || c.Outcome.Agent != AgentEnded || !c.Outcome.BridgedAt.Equal(bridged)) {
+				t.Errorf("end record %v: outcome %+v", byRecord, c.Outcome)
+			}
+		}
 	}
 }

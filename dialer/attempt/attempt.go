@@ -138,6 +138,7 @@ type Attempt struct {
 	abandoned    bool      // the safe-harbor message was played
 	agentSentAt  time.Time // the agent's phone was rung (found after the answer)
 	adopted      bool      // taken from the journal: what happened before is unknown
+	bridgeKnown  bool      // the switch said at the end whether the member was bridged
 	judgedAt     time.Time // the AMD verdict came, or the wait for it ended
 	amdNone      bool      // no verdict came in time
 	// missing counts the switch's answers that it has neither the
@@ -212,8 +213,11 @@ type Input struct {
 	Cause      string    // Hangup-Cause; the -ERR cause of a failed job
 	BillMsec   int64     // variable_billmsec
 	AnsweredAt time.Time // variable_answer_uepoch, when not zero
-	App        string    // the application that completed
-	AMD        string    // amd_result
+	BridgedAt  time.Time // variable_bridge_uepoch, when not zero
+	// BridgeKnown: the event carried variable_bridge_uepoch (0 or not).
+	BridgeKnown bool
+	App         string // the application that completed
+	AMD         string // amd_result
 
 	Timer Timer // TimerFired: the deadline that passed
 
@@ -242,6 +246,10 @@ type EndRecord struct {
 	Cause      string
 	BillMsec   int64
 	AnsweredAt time.Time // zero: never answered
+	BridgedAt  time.Time // zero: never bridged
+	// BridgeKnown: the record says whether it was bridged (one of an
+	// older dialer does not).
+	BridgeKnown bool
 }
 
 // CommandKind is what the campaign loop must do.
@@ -513,6 +521,7 @@ func (a *Attempt) memberLeg(in Input, now time.Time) []Command {
 		if !in.AnsweredAt.IsZero() && !leg.Answered {
 			leg.Answered, leg.AnsweredAt = true, in.AnsweredAt
 		}
+		a.bridgedUnseen(in.BridgedAt, in.BridgeKnown)
 		a.advance(HungUp, now)
 		return a.ended(in.At, now)
 	case JobResult:
@@ -583,6 +592,7 @@ func (a *Attempt) switchAnswer(in Input, now time.Time) []Command {
 		a.advance(Ringing, now)
 		return []Command{a.arm(CheckTimer, now.Add(Quiet))}
 	case in.End != nil:
+		a.bridgedUnseen(in.End.BridgedAt, in.End.BridgeKnown)
 		o := Outcome{Cause: in.End.Cause, BillMsec: in.End.BillMsec, EndedAt: now, AMD: a.AMD, From: "end record"}
 		if !in.End.AnsweredAt.IsZero() {
 			o.Answered, o.AnsweredAt = true, in.End.AnsweredAt
@@ -633,9 +643,10 @@ func (a *Attempt) classify(o Outcome, now time.Time) []Command {
 	if o.EndedAt.IsZero() {
 		o.EndedAt = now
 	}
-	// What became of the attempt's answer is known only to one that saw
-	// it from the start: an adopted one may have been bridged unseen.
-	o.Abandoned = o.Answered && o.AMD != "MACHINE" && a.bridgedAt.IsZero() && !a.adopted && (a.Agent != nil || a.Connect > 0)
+	// What became of the attempt's answer is known to one that saw it
+	// from the start, or that the switch told at the end whether it was
+	// bridged: an adopted one may have been bridged unseen.
+	o.Abandoned = o.Answered && o.AMD != "MACHINE" && a.bridgedAt.IsZero() && (!a.adopted || a.bridgeKnown) && (a.Agent != nil || a.Connect > 0)
 	o.SafeHarbor = a.abandoned
 	if !a.judgedAt.IsZero() && !a.Member.AnsweredAt.IsZero() {
 		o.AMDWait, o.AMDNone = a.judgedAt.Sub(a.Member.AnsweredAt), a.amdNone
