@@ -600,6 +600,11 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 				})
 			}
 		}
+		if o.AMD == "MACHINE" && o.Answered {
+			r.abandon.MachineHour++
+			r.abandon.MachineDay++
+			r.abandon.MachineMonth++
+		}
 		if o.Abandoned {
 			r.e.m.Abandoned.WithLabelValues(r.id).Inc()
 			r.abandon.AbandonedHour++
@@ -778,6 +783,7 @@ func (r *runner) view() pacing.View {
 	v := pacing.View{Lines: r.camp.Parameters.Limit, Abandon: r.abandon,
 		Target: r.camp.Parameters.TargetPredictiveSilentCalls, Max: r.camp.Parameters.MaxPredictiveSilentCalls,
 		Window: r.camp.ComplianceWindow(), Completed: r.completed, PredictAdjust: r.camp.Parameters.PredictAdjust}
+	v.Abandon.FalseMachine = r.camp.FalseMachineShare()
 	now := r.now()
 	if needsAgent(r.camp) || predictive(r.camp) {
 		v.Agents.Idle = r.e.agents.ready(r.camp, now)

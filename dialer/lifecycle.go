@@ -287,7 +287,8 @@ func (r *runner) gauges() func(ctx context.Context) func() {
 			r.abandon.LiveDay, r.abandon.AbandonedDay = live.Day, ab.Day
 			r.abandon.LiveMonth, r.abandon.AbandonedMonth = live.Month, ab.Month
 			r.completed = st.Counters["attempts"]
-			for window, rate := range st.AbandonRates() {
+			r.abandon.MachineHour, r.abandon.MachineDay, r.abandon.MachineMonth = st.Windows["machine"].Hour, st.Windows["machine"].Day, st.Windows["machine"].Month
+			for window, rate := range st.AbandonRates(r.camp.FalseMachineShare()) {
 				r.e.m.AbandonRate.WithLabelValues(r.id, window).Set(rate)
 			}
 			for window, n := range map[string][2]int64{"1h": {live.Hour, ab.Hour}, "24h": {live.Day, ab.Day}, "30d": {live.Month, ab.Month}} {

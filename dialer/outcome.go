@@ -318,6 +318,9 @@ func attemptCounters(o attempt.Outcome, v verdict, m *store.Member, now time.Tim
 			stats["abandoned"] = 1
 			window = store.MergeCounters(window, store.WindowFields("abandoned", now, 1))
 		}
+		if o.AMD == "MACHINE" { // some may be people (store.AMD.FalseMachineRate)
+			window = store.MergeCounters(window, store.WindowFields("machine", now, 1))
+		}
 	}
 	for k, n := range endStats(m) {
 		stats[k] = n

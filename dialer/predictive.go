@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/fsdialer/fsdialer/dialer/attempt"
@@ -60,9 +61,12 @@ func lockoutOf(c *store.Campaign) time.Duration {
 	return time.Duration(h) * time.Hour
 }
 
-// findAgent queues a live answer for an agent.
+// findAgent queues a live answer for an agent (once: an answer whose
+// rung agent did not take it may still be in the queue).
 func (r *runner) findAgent(f *flight) {
-	r.waiting = append(r.waiting, f)
+	if !slices.Contains(r.waiting, f) {
+		r.waiting = append(r.waiting, f)
+	}
 	r.seek()
 }
 

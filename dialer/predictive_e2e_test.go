@@ -254,6 +254,9 @@ func TestPredictiveWithAMD(t *testing.T) {
 	if machines == 0 || noVerdict == 0 {
 		t.Fatalf("the scenario gave %d machines and %d answers without a verdict: it tests nothing", machines, noVerdict)
 	}
+	if got := st.Windows["machine"].Day; got != int64(machines) {
+		t.Errorf("the 24 h window holds %d machine verdicts, the switch's amd gave %d", got, machines)
+	}
 	if got := st.Counters["outcome:machine"]; got != int64(machines) {
 		t.Errorf("%d attempts classified machine, the switch's amd said MACHINE %d times", got, machines)
 	}

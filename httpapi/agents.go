@@ -129,8 +129,11 @@ func (a *api) getOffer(c echo.Context) error {
 	return ok(c, o)
 }
 
-func (a *api) acceptOffer(c echo.Context) error {
-	o, err := a.eng.AnswerOffer(c.Request().Context(), c.Param("id"), store.PreviewAccept, "")
+func (a *api) acceptOffer(c echo.Context) error { return a.answerOffer(c, store.PreviewAccept, "") }
+
+// answerOffer passes an agent's answer to their offer on.
+func (a *api) answerOffer(c echo.Context, decision, reason string) error {
+	o, err := a.eng.AnswerOffer(c.Request().Context(), c.Param("id"), decision, reason)
 	if err != nil {
 		return err
 	}
@@ -156,11 +159,7 @@ func (a *api) skipOffer(c echo.Context) error {
 		}
 		reason = in.Reason
 	}
-	o, err := a.eng.AnswerOffer(c.Request().Context(), c.Param("id"), store.PreviewSkip, reason)
-	if err != nil {
-		return err
-	}
-	return ok(c, o)
+	return a.answerOffer(c, store.PreviewSkip, reason)
 }
 
 func (a *api) deleteAgent(c echo.Context) error {

@@ -150,7 +150,8 @@ func schemas() obj {
 			"amd": object(obj{"enabled": boolean(), "allowNotSure": boolean(), "maximumWordLength": integer(), "maximumNumberOfWords": integer(),
 				"betweenWordsSilence": integer(), "minWordLength": integer(), "totalAnalysisTime": integer(), "silenceThreshold": integer(),
 				"afterGreetingSilence": integer(), "greeting": integer(), "initialSilence": integer(),
-				"machineMessage": obj{"type": "string", "description": "played to a machine (and a not-sure answer not allowed to agents) after the verdict, then the call ends; unset: hung up"}}),
+				"falseMachineRate": obj{"type": "number", "description": "percent of MACHINE verdicts taken for people in the abandon rate (AMD's false positives; required with AMD under the UK profile)"},
+				"machineMessage":   obj{"type": "string", "description": "played to a machine (and a not-sure answer not allowed to agents) after the verdict, then the call ends; unset: hung up"}}),
 			"predictive": object(obj{
 				"connectThreshold":    obj{"type": "number", "description": "seconds a live answer may wait for an agent, from the answer or the AMD verdict (default 2)"},
 				"safeHarborFile":      obj{"type": "string", "description": "what a live answer no agent took in time hears (default ${sounds_dir}/fsdialer/safe-harbor.wav)"},

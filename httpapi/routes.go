@@ -349,14 +349,15 @@ type statsOut struct {
 
 func (a *api) stats(c echo.Context) error {
 	ctx, id := c.Request().Context(), c.Param("id")
-	if _, err := a.st.GetCampaign(ctx, id); err != nil {
+	camp, err := a.st.GetCampaign(ctx, id)
+	if err != nil {
 		return err
 	}
 	st, err := a.st.CampaignStats(ctx, id, a.clock.Now())
 	if err != nil {
 		return err
 	}
-	return ok(c, statsOut{Stats: st, AbandonRate: st.AbandonRates()})
+	return ok(c, statsOut{Stats: st, AbandonRate: st.AbandonRates(camp.FalseMachineShare())})
 }
 
 func (a *api) history(c echo.Context) error {

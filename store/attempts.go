@@ -211,16 +211,20 @@ type Stats struct {
 
 // AbandonRates are the campaign's abandoned calls over its live answers
 // (pacing.md: never over all calls) in each window, "1h", "24h" and
-// "30d"; 0 in a window without live answers.
-func (st *Stats) AbandonRates() map[string]float64 {
-	live, ab := st.Windows["live"], st.Windows["abandoned"]
-	rate := func(abandoned, live int64) float64 {
-		if live == 0 {
+// "30d"; 0 in a window without live answers. falseMachine is the share
+// (0..1) of AMD's MACHINE verdicts estimated to be people: they are added
+// to both (the UK rule).
+func (st *Stats) AbandonRates(falseMachine float64) map[string]float64 {
+	live, ab, machine := st.Windows["live"], st.Windows["abandoned"], st.Windows["machine"]
+	rate := func(abandoned, live, machines int64) float64 {
+		people := falseMachine * float64(machines)
+		if float64(live)+people == 0 {
 			return 0
 		}
-		return float64(abandoned) / float64(live)
+		return (float64(abandoned) + people) / (float64(live) + people)
 	}
-	return map[string]float64{"1h": rate(ab.Hour, live.Hour), "24h": rate(ab.Day, live.Day), "30d": rate(ab.Month, live.Month)}
+	return map[string]float64{"1h": rate(ab.Hour, live.Hour, machine.Hour), "24h": rate(ab.Day, live.Day, machine.Day),
+		"30d": rate(ab.Month, live.Month, machine.Month)}
 }
 
 // CampaignStats reads a campaign's counters, member counts and windows.

@@ -118,6 +118,11 @@ type AMD struct {
 	AfterGreetingSilence int  `json:"afterGreetingSilence,omitempty"`
 	Greeting             int  `json:"greeting,omitempty"`
 	InitialSilence       int  `json:"initialSilence,omitempty"`
+	// FalseMachineRate is the share, in percent, of MACHINE verdicts
+	// estimated to be people (AMD's false positives): they count as live
+	// answers and as abandoned calls in the abandon rate, as the UK rule
+	// wants. 0: none counted.
+	FalseMachineRate float64 `json:"falseMachineRate,omitempty"`
 	// MachineMessage, when set, is played to a machine (and to a not-sure
 	// answer that may not reach an agent) after the verdict, then the call
 	// ends: a voicemail drop. Unset, such calls are hung up.
@@ -271,6 +276,15 @@ const (
 	ComplianceUS   = "us"
 	ComplianceUK   = "uk"
 )
+
+// FalseMachineShare is the share (0..1) of AMD's MACHINE verdicts the
+// abandon rate counts as people.
+func (c *Campaign) FalseMachineShare() float64 {
+	if !c.AMD.Enabled {
+		return 0
+	}
+	return c.AMD.FalseMachineRate / 100
+}
 
 // ComplianceWindow is the window a campaign's abandon rate is held over:
 // "30d" (us), else "24h".

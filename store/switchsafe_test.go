@@ -185,6 +185,9 @@ func TestComplianceProfiles(t *testing.T) {
 			c.Compliance = "us"
 			c.Parameters.TargetPredictiveSilentCalls, c.Parameters.MaxPredictiveSilentCalls = 4, 5
 		}, "parameters.maxPredictiveSilentCalls", "at most 3 under the US profile"},
+		{"uk, AMD without its false-positive estimate", func(c *store.Campaign) { c.Compliance = "uk"; c.AMD.Enabled = true },
+			"amd.falseMachineRate", "is required with AMD under the UK profile"},
+		{"uk, AMD with its estimate", func(c *store.Campaign) { c.Compliance = "uk"; c.AMD = store.AMD{Enabled: true, FalseMachineRate: 5} }, "", ""},
 		{"none, short ring", func(c *store.Campaign) { c.Compliance = "none"; c.Parameters.OriginateTimeout = 10 }, "", ""},
 		{"unknown profile", func(c *store.Campaign) { c.Compliance = "eu" }, "compliance", `"eu" is not one of`},
 		{"negative threshold", func(c *store.Campaign) { c.Predictive.ConnectThreshold = -1 }, "predictive.connectThreshold", "between 0"},

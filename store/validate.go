@@ -274,6 +274,7 @@ func checkCompliance(v *validator, c *Campaign) {
 	v.check(p.MaxPredictiveSilentCalls <= 3, "parameters.maxPredictiveSilentCalls", "must be at most 3 under the %s profile, is %g", profile, p.MaxPredictiveSilentCalls)
 	if c.Compliance == ComplianceUK {
 		v.check(pr.AbandonLockoutHours == 0 || pr.AbandonLockoutHours >= 72, "predictive.abandonLockoutHours", "must be at least 72 hours under the UK profile, is %d", pr.AbandonLockoutHours)
+		v.check(!c.AMD.Enabled || c.AMD.FalseMachineRate > 0, "amd.falseMachineRate", "is required with AMD under the UK profile: the abandon rate includes an estimate of AMD's false positives")
 	}
 }
 
@@ -291,6 +292,7 @@ func checkAMD(v *validator, a AMD) {
 	} {
 		v.check(p.value >= 0 && p.value <= 60000, "amd."+p.field, "must be between 0 (mod_amd's default) and 60000, is %d", p.value)
 	}
+	v.check(a.FalseMachineRate >= 0 && a.FalseMachineRate <= 100, "amd.falseMachineRate", "must be a percentage, is %g", a.FalseMachineRate)
 	if a.MachineMessage != "" {
 		checkFile(v, "amd.machineMessage", a.MachineMessage)
 	}

@@ -354,7 +354,11 @@ func (w *watcher) silentLine(ctx context.Context, now time.Time) string {
 	if err != nil {
 		return "abandon rate: not known"
 	}
-	rates := st.AbandonRates()
+	c, err := w.d.store.GetCampaign(ctx, w.campaign)
+	if err != nil {
+		return "abandon rate: not known"
+	}
+	rates := st.AbandonRates(c.FalseMachineShare())
 	var p dialer.Progress
 	for _, pr := range w.d.engine.Progress() {
 		if pr.Campaign == w.campaign {

@@ -56,6 +56,9 @@ type Agents struct {
 // windows (pacing.md: abandon rate = abandoned / live answers).
 type Windows struct {
 	CallsHour                 int64 // attempts classified in the last hour
+	MachineHour, MachineDay   int64 // AMD's MACHINE verdicts
+	MachineMonth              int64
+	FalseMachine              float64 // the share of those taken for people (the UK rule)
 	LiveHour, AbandonedHour   int64
 	LiveDay, AbandonedDay     int64
 	LiveMonth, AbandonedMonth int64
@@ -79,17 +82,18 @@ func (Progressive) Calls(v View) int { return max(min(v.Agents.Idle, v.Lines-len
 // Rate is the abandon rate in percent over a window ("1h", "24h", "30d");
 // 0 with no live answer.
 func (w Windows) Rate(window string) float64 {
-	live, abandoned := w.LiveHour, w.AbandonedHour
+	live, abandoned, machines := w.LiveHour, w.AbandonedHour, w.MachineHour
 	switch window {
 	case "24h":
-		live, abandoned = w.LiveDay, w.AbandonedDay
+		live, abandoned, machines = w.LiveDay, w.AbandonedDay, w.MachineDay
 	case "30d":
-		live, abandoned = w.LiveMonth, w.AbandonedMonth
+		live, abandoned, machines = w.LiveMonth, w.AbandonedMonth, w.MachineMonth
 	}
-	if live == 0 {
+	people := w.FalseMachine * float64(machines)
+	if float64(live)+people == 0 {
 		return 0
 	}
-	return 100 * float64(abandoned) / float64(live)
+	return 100 * (float64(abandoned) + people) / (float64(live) + people)
 }
 
 // Predictive is a first policy of predictive dialing, correct rather than

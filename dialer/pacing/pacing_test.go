@@ -80,4 +80,10 @@ func TestAbandonRate(t *testing.T) {
 			t.Errorf("%s: %g, want %g", window, got, want)
 		}
 	}
+	// The UK rule: a tenth of 100 machine verdicts taken for people, who
+	// heard nobody: 10 more live answers, 10 more abandoned.
+	w.MachineDay, w.FalseMachine = 100, 0.1
+	if got, want := w.Rate("24h"), 100*20.0/410; got != want {
+		t.Errorf("with AMD's estimated false positives: %g, want %g", got, want)
+	}
 }
