@@ -369,17 +369,24 @@ func (r *runner) rekill(node string) {
 	}
 }
 
+// commandFailed logs a command the switch refused: a warning, but a debug
+// line for a leg gone meanwhile (a race with its hangup, whose events
+// tell the rest).
+func (r *runner) commandFailed(msg string, f *flight, cmd string, err error) {
+	level := slog.LevelWarn
+	if legGone(err) {
+		level = slog.LevelDebug
+	}
+	r.e.log.Log(context.Background(), level, msg, "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
+}
+
 // query sends a command about a flight's legs; a failure is told by the
 // legs' events (a leg that is gone ends the call).
 func (r *runner) query(f *flight, cmd string) {
 	r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: cmd, done: func(out string, err error) {
 		if err != nil {
 			r.post(func() {
-				level := slog.LevelWarn
-				if legGone(err) { // hung up meanwhile: its events say so
-					level = slog.LevelDebug
-				}
-				r.e.log.Log(context.Background(), level, "dialer: switch command failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
+				r.commandFailed("dialer: switch command failed", f, cmd, err)
 			})
 		}
 	}})
@@ -394,11 +401,7 @@ func (r *runner) bridge(f *flight) {
 	r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: cmd, background: true, done: func(_ string, err error) {
 		if err != nil {
 			r.post(func() {
-				level := slog.LevelWarn
-				if legGone(err) {
-					level = slog.LevelDebug
-				}
-				r.e.log.Log(context.Background(), level, "dialer: bridge failed", "campaign", r.id, "attempt", f.a.ID, "command", cmd, "error", err)
+				r.commandFailed("dialer: bridge failed", f, cmd, err)
 				if r.flights[f.a.ID] == f && !f.a.Agent.Ended {
 					r.check(f, f.a.Agent.UUID)
 				}
@@ -573,45 +576,7 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		if o.Cause == CauseLost {
 			r.e.m.LostCalls.WithLabelValues(r.id).Inc()
 		}
-		r.completed++
-		r.abandon.CallsHour++
-		if o.AMD != "" && o.AMDWait > 0 {
-			result := o.AMD
-			if o.AMDNone {
-				result = "none"
-			}
-			r.e.m.AMDWait.WithLabelValues(result).Observe(o.AMDWait.Seconds())
-		}
-		if liveAnswer(o) {
-			r.e.m.LiveAnswered.WithLabelValues(r.id).Inc()
-			r.abandon.LiveHour++
-			r.abandon.LiveDay++
-			r.abandon.LiveMonth++
-			if f.a.Agent != nil || f.a.Connect > 0 {
-				inTime := connectedInTime(o, connectOf(r.camp))
-				if inTime {
-					r.e.m.ConnectedInTime.WithLabelValues(r.id).Inc()
-				}
-				r.e.count(r.id, func(p *Progress) {
-					p.Live++
-					if inTime {
-						p.ConnectedInTime++
-					}
-				})
-			}
-		}
-		if o.AMD == "MACHINE" && o.Answered {
-			r.abandon.MachineHour++
-			r.abandon.MachineDay++
-			r.abandon.MachineMonth++
-		}
-		if o.Abandoned {
-			r.e.m.Abandoned.WithLabelValues(r.id).Inc()
-			r.abandon.AbandonedHour++
-			r.abandon.AbandonedDay++
-			r.abandon.AbandonedMonth++
-			r.e.count(r.id, func(p *Progress) { p.Abandoned++ })
-		}
+		r.countAttempt(f, o)
 		mw = withStats(attemptWrite(r.plan, f, o), agentStats(f, o))
 		mw = withEvents(mw, func(m *store.Member, v verdict, now time.Time) [][]byte {
 			return r.e.outcomeEvents(camp, m, f.journal, f, o, v, now) // on the writer's goroutine: no loop state
@@ -622,6 +587,44 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 	if f.a.Agent != nil {
 		r.agentDone(f, o)
 	}
+}
+
+// countAttempt adds an attempt that placed a call to the loop's own
+// counts: the pacer's windows until the store's are read again, the
+// metrics and the progress line. (The store's counts are the writer's.)
+func (r *runner) countAttempt(f *flight, o attempt.Outcome) {
+	r.completed++
+	live, machine := liveAnswer(o), o.Answered && o.AMD == "MACHINE"
+	r.abandon.Count(live, o.Abandoned, machine)
+	if o.AMD != "" && o.AMDWait > 0 {
+		result := o.AMD
+		if o.AMDNone {
+			result = "none"
+		}
+		r.e.m.AMDWait.WithLabelValues(result).Observe(o.AMDWait.Seconds())
+	}
+	if live {
+		r.e.m.LiveAnswered.WithLabelValues(r.id).Inc()
+	}
+	if o.Abandoned {
+		r.e.m.Abandoned.WithLabelValues(r.id).Inc()
+	}
+	if !live || f.a.Agent == nil && f.a.Connect == 0 {
+		return // no agent was meant to take it
+	}
+	inTime := connectedInTime(o, connectOf(r.camp))
+	if inTime {
+		r.e.m.ConnectedInTime.WithLabelValues(r.id).Inc()
+	}
+	r.e.count(r.id, func(p *Progress) {
+		p.Live++
+		if inTime {
+			p.ConnectedInTime++
+		}
+		if o.Abandoned {
+			p.Abandoned++
+		}
+	})
 }
 
 // agentDone tells the store what the call meant for its agent: wrap-up

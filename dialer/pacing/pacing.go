@@ -79,6 +79,20 @@ type Progressive struct{}
 // Calls returns the ready agents, at most the free lines.
 func (Progressive) Calls(v View) int { return max(min(v.Agents.Idle, v.Lines-len(v.InFlight)), 0) }
 
+// Count adds a classified attempt to the windows: a live answer, an
+// abandoned call, an AMD machine verdict.
+func (w *Windows) Count(live, abandoned, machine bool) {
+	w.CallsHour++
+	add := func(b bool, hour, day, month *int64) {
+		if b {
+			*hour, *day, *month = *hour+1, *day+1, *month+1
+		}
+	}
+	add(live, &w.LiveHour, &w.LiveDay, &w.LiveMonth)
+	add(abandoned, &w.AbandonedHour, &w.AbandonedDay, &w.AbandonedMonth)
+	add(machine, &w.MachineHour, &w.MachineDay, &w.MachineMonth)
+}
+
 // Rate is the abandon rate in percent over a window ("1h", "24h", "30d");
 // 0 with no live answer.
 func (w Windows) Rate(window string) float64 {

@@ -87,3 +87,15 @@ func TestAbandonRate(t *testing.T) {
 		t.Errorf("with AMD's estimated false positives: %g, want %g", got, want)
 	}
 }
+
+func TestCountFillsEveryWindow(t *testing.T) {
+	var w pacing.Windows
+	w.Count(true, false, false)
+	w.Count(true, true, false)
+	w.Count(false, false, true)
+	want := pacing.Windows{CallsHour: 3, LiveHour: 2, LiveDay: 2, LiveMonth: 2, AbandonedHour: 1, AbandonedDay: 1, AbandonedMonth: 1,
+		MachineHour: 1, MachineDay: 1, MachineMonth: 1}
+	if w != want {
+		t.Fatalf("%+v, want %+v", w, want)
+	}
+}
