@@ -310,6 +310,8 @@ func (r *runner) step(f *flight, in attempt.Input) {
 			r.offer(f, now)
 		case attempt.Withdraw:
 			r.withdraw(f)
+		case attempt.ExpireOffer:
+			r.expireOffer(f)
 		}
 	}
 }
@@ -317,12 +319,13 @@ func (r *runner) step(f *flight, in attempt.Input) {
 // originateAgent hands the originate that rings a flight's agent to its
 // node's executor.
 func (r *runner) originateAgent(f *flight) {
+	leg := f.a.Agent.UUID // the attempt may have another agent by the time it is sent
 	r.e.executor(f.a.Agent.Node).originate(command{
-		text: "originate " + f.agentArgs, jobID: f.a.Agent.UUID,
+		text: "originate " + f.agentArgs, jobID: leg,
 		gate: &r.gate, send: func() bool { return !r.stopping.Load() },
 		done: func(_ string, err error) {
 			if notSent(err) {
-				r.post(func() { r.step(f, attempt.Input{Kind: attempt.NotSent, Leg: f.a.Agent.UUID}) })
+				r.post(func() { r.step(f, attempt.Input{Kind: attempt.NotSent, Leg: leg}) })
 			}
 		},
 	})

@@ -88,8 +88,8 @@ type agentOffer struct {
 // round at a time. A round that found nobody waits for the next turn or a
 // change of the agents (the scheduler runs a turn on either).
 func (r *runner) seek() {
-	if r.seeking || len(r.waiting) == 0 {
-		return
+	if r.seeking || len(r.waiting) == 0 || r.e.adopting.Load() > 0 {
+		return // (while adoptions take their agents back, a free-looking agent may be on an adopted call)
 	}
 	var reqs []seekRequest
 	keep := r.waiting[:0]
@@ -182,6 +182,10 @@ func (e *Engine) reserveFor(ctx context.Context, r *runner, c *store.Campaign, r
 				e.m.ReserveLat.Observe(took)
 				cand := cands[next+i]
 				switch {
+				case res.Err == nil && res.Session != "" && res.SessionNode != node:
+					// the view was older than the session: it is on another switch
+					e.releaseAgent(ctx, cand.ID, pending[i].journal.ID)
+					again = append(again, pending[i])
 				case res.Err == nil:
 					e.agents.reserved(cand.ID, pending[i].journal.ID, until)
 					cand.leg = res.Reserved

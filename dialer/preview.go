@@ -2,6 +2,7 @@ package dialer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,6 +51,30 @@ func (r *runner) withdraw(f *flight) {
 		if err := r.e.st.DropOffer(ctx, agent, id); err != nil {
 			r.e.log.Warn("dialer: offer left up", "agent", agent, "attempt", id, "error", err)
 		}
+	})
+}
+
+// expireOffer answers an offer whose time is up as the campaign says,
+// through the store's first-answer-stands: an agent's answer stored just
+// before wins (the API told them it was taken).
+func (r *runner) expireOffer(f *flight) {
+	decision := store.PreviewSkip
+	if f.a.DialOnTimeout {
+		decision = store.PreviewAccept
+	}
+	agent, id := f.a.AgentID, f.a.ID
+	r.do(func(ctx context.Context) {
+		o, err := r.e.st.DecideOffer(ctx, agent, decision, "no answer")
+		d, why := decision, "no answer"
+		switch {
+		case err == nil || errors.Is(err, store.ErrConflict) && o != nil && o.Attempt == id:
+			d, why = o.Decision, o.Reason
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
+			// no offer stored (or another's): the campaign's answer
+		default:
+			r.post(func() { r.storeFailed("offer", err) })
+		}
+		r.post(func() { r.answered(id, d, why) })
 	})
 }
 

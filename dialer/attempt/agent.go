@@ -98,6 +98,10 @@ func (a *Attempt) agentLeg(in Input, now time.Time) []Command {
 func (a *Attempt) agentGone(at, now time.Time) []Command {
 	ag := a.Agent
 	switch {
+	case a.abandoned:
+		// The dialer gave up on this agent and hung them up: the member
+		// hears the safe-harbor message to its end.
+		return nil
 	case !ag.Answered && a.waitsForAgent():
 		// The agent rung for a live answer did not take it: another may,
 		// in time.

@@ -511,12 +511,12 @@ func TestPreviewPaths(t *testing.T) {
 		{"skipped: no call, the agent free", false,
 			[]Input{{Kind: Place}, {Kind: Skipped, Cause: "wrong number"}, {Kind: Accepted}},
 			[]string{"offer", "withdraw, classify PREVIEW_SKIPPED/released not placed", ""}, Classified, "wrong number"},
-		{"unanswered, skipped", false,
-			[]Input{{Kind: Place}, deadline},
-			[]string{"offer", "withdraw, classify PREVIEW_SKIPPED/released not placed"}, Classified, "no answer"},
+		{"unanswered, skipped (the store's first answer stands)", false,
+			[]Input{{Kind: Place}, deadline, {Kind: Skipped, Cause: "no answer"}},
+			[]string{"offer", "expire offer", "withdraw, classify PREVIEW_SKIPPED/released not placed"}, Classified, "no answer"},
 		{"unanswered, dialed", true,
-			[]Input{{Kind: Place}, deadline},
-			[]string{"offer", "withdraw, originate agent"}, WaitingAgent, ""},
+			[]Input{{Kind: Place}, deadline, {Kind: Accepted}},
+			[]string{"offer", "expire offer", "withdraw, originate agent"}, WaitingAgent, ""},
 		{"a reconnect does not end an offer", false,
 			[]Input{{Kind: Place}, {Kind: Verify}, {Kind: Accepted}},
 			[]string{"offer", "", "withdraw, originate agent"}, WaitingAgent, ""},
@@ -567,5 +567,55 @@ func TestBridgeLearnedAtTheEnd(t *testing.T) {
 				t.Errorf("end record %v: outcome %+v", byRecord, c.Outcome)
 			}
 		}
+	}
+}
+
+// Deadlines outlive a switch that went away: AMD's verdict and a preview
+// offer are still waited for only so long once it is back, and the
+// switch's word that the member's leg exists does not move AMD's.
+func TestDeadlinesOutliveASwitchAway(t *testing.T) {
+	a := NewPredictive(id, "fs1", 2*time.Second, false, true)
+	a.AMDWait = 6 * time.Second
+	Step(a, Input{Kind: Place}, t0)
+	Step(a, ev(Answer), t0.Add(time.Second))
+	Step(a, Input{Kind: NodeLost}, t0.Add(2*time.Second))
+	if cmds := Step(a, Input{Kind: TimerFired, Timer: a.Deadline}, t0.Add(7*time.Second)); len(cmds) != 0 {
+		t.Fatalf("AMD deadline while away: %q", kinds(cmds))
+	}
+	Step(a, Input{Kind: Verify}, t0.Add(20*time.Second))
+	Step(a, Input{Kind: SwitchAnswer, Leg: id, Known: true, Exists: true}, t0.Add(20*time.Second))
+	if a.Deadline.Kind != AMDTimer || a.Deadline.At != t0.Add(20*time.Second) {
+		t.Fatalf("after the switch came back: deadline %v at %v", a.Deadline.Kind, a.Deadline.At.Sub(t0))
+	}
+	if got := kinds(Step(a, Input{Kind: TimerFired, Timer: a.Deadline}, a.Deadline.At)); got != "hangup member NORMAL_CLEARING" {
+		t.Fatalf("no verdict: %q", got)
+	}
+
+	p := NewForAgent(id, "fs1", "7", agentLeg, 15*time.Second, false, true)
+	p.OfferFor = 30 * time.Second
+	Step(p, Input{Kind: Place}, t0)
+	Step(p, Input{Kind: NodeLost}, t0.Add(time.Second))
+	Step(p, Input{Kind: TimerFired, Timer: p.Deadline}, t0.Add(30*time.Second))
+	if got := kinds(Step(p, Input{Kind: Verify}, t0.Add(40*time.Second))); got != "" || p.Deadline.Kind != OfferTimer {
+		t.Fatalf("offer after the switch came back: %q, deadline %v", got, p.Deadline.Kind)
+	}
+	if got := kinds(Step(p, Input{Kind: TimerFired, Timer: p.Deadline}, p.Deadline.At)); got != "expire offer" {
+		t.Fatalf("offer's deadline: %q", got)
+	}
+}
+
+// A rung agent who answers just as the dialer gives up is hung up; the
+// member hears the safe-harbor message to its end.
+func TestSafeHarborNotCutByTheAgentsHangup(t *testing.T) {
+	a := NewPredictive(id, "fs1", 2*time.Second, false, true)
+	Step(a, Input{Kind: Place}, t0)
+	Step(a, ev(Answer), t0.Add(time.Second))
+	Step(a, Input{Kind: AgentFound, Found: &Found{Agent: "7", Leg: agentLeg, Ring: 15 * time.Second}}, t0.Add(1100*time.Millisecond))
+	if got := kinds(Step(a, Input{Kind: TimerFired, Timer: a.Deadline}, a.Deadline.At)); got != "safe harbor, hangup agent ORIGINATOR_CANCEL" {
+		t.Fatalf("at the threshold: %q", got)
+	}
+	Step(a, ag(Answer), t0.Add(3*time.Second)) // it was on its way
+	if got := kinds(Step(a, agentEnd("ORIGINATOR_CANCEL"), t0.Add(3100*time.Millisecond))); got != "" {
+		t.Fatalf("the agent's hangup: %q", got)
 	}
 }

@@ -273,10 +273,11 @@ const (
 	Resume                            // AMD gave no verdict and holds the call: play the campaign's message
 	Offer                             // show the member to the agent (preview)
 	Withdraw                          // the offer is answered or over: take it down
+	ExpireOffer                       // the offer's time is up: the campaign's answer, unless the agent's came first
 )
 
 var commandNames = [...]string{"originate", "record", "check switch", "arm", "classify", "originate agent", "bridge", "hangup",
-	"agent event", "find agent", "release agent", "safe harbor", "machine message", "resume", "offer", "withdraw"}
+	"agent event", "find agent", "release agent", "safe harbor", "machine message", "resume", "offer", "withdraw", "expire offer"}
 
 func (k CommandKind) String() string {
 	if int(k) < len(commandNames) {
@@ -547,7 +548,9 @@ func (a *Attempt) memberLeg(in Input, now time.Time) []Command {
 		case a.waitsForAgent() && !now.Before(a.connectBy):
 			return a.abandon(now)
 		case in.Timer.Kind == OfferTimer && a.State == Offered:
-			return a.decided(a.DialOnTimeout, "no answer", now)
+			// The agent's answer may be on its way: the timeout's
+			// decision must win the store's first-answer-stands over it.
+			return []Command{{Kind: ExpireOffer, Leg: leg.UUID}}
 		case in.Timer.Kind == AMDTimer && a.State == Detecting:
 			a.AMD, a.amdNone = "NOTSURE", true // no verdict in time: not sure (pacing.md)
 			return a.judged(now, true, now)
@@ -557,10 +560,14 @@ func (a *Attempt) memberLeg(in Input, now time.Time) []Command {
 		return []Command{{Kind: CheckSwitch, Leg: leg.UUID}}
 	case Verify:
 		a.Suspended = false
-		if a.State == Offered {
-			return nil // nothing is on the switch yet
-		}
 		var cmds []Command
+		if k := a.Deadline.Kind; k == AMDTimer || k == OfferTimer {
+			// it may have passed unheeded while the switch was away
+			cmds = append(cmds, a.arm(k, maxTime(a.Deadline.At, now)))
+		}
+		if a.State == Offered {
+			return cmds // nothing is on the switch yet
+		}
 		if a.State != WaitingAgent || leg.Answered { // the member is not dialed before the agent answers
 			cmds = append(cmds, Command{Kind: CheckSwitch, Leg: leg.UUID})
 		}
@@ -590,6 +597,9 @@ func (a *Attempt) switchAnswer(in Input, now time.Time) []Command {
 	case in.Exists:
 		leg.Session, a.missing = true, 0
 		a.advance(Ringing, now)
+		if a.State == Detecting {
+			return nil // the verdict's deadline stands
+		}
 		return []Command{a.arm(CheckTimer, now.Add(Quiet))}
 	case in.End != nil:
 		a.bridgedUnseen(in.End.BridgedAt, in.End.BridgeKnown)
@@ -670,6 +680,13 @@ func (a *Attempt) advance(s State, now time.Time) bool {
 	}
 	a.State, a.LastChange = s, now
 	return true
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // arm sets the attempt's one deadline. A live answer waiting for an agent
