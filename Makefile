@@ -100,6 +100,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzScanCSV -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHook -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz FuzzOriginateArgs -fuzztime $(FUZZTIME) ./dialer
+	$(GO) test -run '^$$' -fuzz FuzzParseEndRecord -fuzztime $(FUZZTIME) ./dialer
 
 clean:
 	rm -rf bin $(BENCHOUT)

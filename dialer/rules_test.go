@@ -1,6 +1,7 @@
 package dialer
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -441,4 +442,24 @@ func TestParseEndRecord(t *testing.T) {
 			t.Errorf("%q: %+v %v", tc.in, r, ok)
 		}
 	}
+}
+
+// FuzzParseEndRecord: whatever the switch's db holds, the end record's
+// reader does not panic, and what it accepts reads back as written.
+func FuzzParseEndRecord(f *testing.F) {
+	for _, s := range []string{"NORMAL_CLEARING:5020:1796064825145537:1796064825345537", "USER_BUSY:0:0", "-ERR no reply", "", ":::", "A:-1:-2:-3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, ok := parseEndRecord(s)
+		if !ok {
+			return
+		}
+		parts := strings.Split(strings.TrimSpace(s), ":")
+		bill, _ := strconv.ParseInt(parts[1], 10, 64)
+		answered, _ := strconv.ParseInt(parts[2], 10, 64)
+		if r.Cause != parts[0] || r.Cause == "" || r.BillMsec != bill || r.AnsweredAt.IsZero() != (answered <= 0) || r.BridgeKnown != (len(parts) == 4) {
+			t.Fatalf("%q read as %+v", s, r)
+		}
+	})
 }
