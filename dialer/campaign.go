@@ -544,11 +544,18 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		f.release = nil
 	}
 	if f.slot != "" {
+		// The line is free once Redis says so: counted sooner, a campaign
+		// woken by it could find the gateway still full, and wait.
 		gw, id := f.slot, f.a.ID
-		r.do(func(context.Context) { r.e.releaseSlot(gw, id) })
+		r.do(func(context.Context) {
+			r.e.releaseSlot(gw, id)
+			r.e.lines.release()
+			r.e.Wake()
+		})
+	} else {
+		r.e.lines.release()
+		r.e.Wake()
 	}
-	r.e.lines.release()
-	r.e.Wake()
 	if !f.createdAt.IsZero() && !f.a.Member.Answered {
 		r.e.m.RingTime.WithLabelValues("false").Observe(o.EndedAt.Sub(f.createdAt).Seconds())
 	}

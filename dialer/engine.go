@@ -312,6 +312,12 @@ func (e *Engine) pacer(c *store.Campaign) pacing.Pacer {
 // schedule offers every running campaign the chance to dial, highest
 // priority first.
 func (e *Engine) schedule(ctx context.Context) {
+	if e.adopting.Load() > 0 {
+		// Adoptions are taking their agents back (see adopting). Decided
+		// once for the whole pass: were it decided by each campaign, one
+		// of low priority could dial first, the hold lifting in between.
+		return
+	}
 	e.mu.Lock()
 	rs := make([]*runner, 0, len(e.runners))
 	for _, r := range e.runners {

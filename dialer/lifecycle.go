@@ -128,7 +128,7 @@ func (r *runner) planBuilt(p *plan, err error) {
 
 // canDial reports whether the campaign dials now.
 func (r *runner) canDial() bool {
-	return r.dialing && r.plan != nil && r.plan.broken == nil && !r.stopping.Load() && r.storeOK() && r.e.adopting.Load() == 0
+	return r.dialing && r.plan != nil && r.plan.broken == nil && !r.stopping.Load() && r.storeOK()
 }
 
 // periodic runs a store job at most once per period, never two at once:
