@@ -203,6 +203,24 @@ func (r *run) progressive(ring, session int) {
 	r.mustCall("PUT", "/api/v2/dialer/"+r.camp+"/state/1", nil, nil)
 }
 
+// campaignFinished reports whether the run's campaign has finished.
+func (r *run) campaignFinished() bool {
+	c, err := r.st.GetCampaign(context.Background(), r.camp)
+	return err == nil && c.State == store.StateFinished
+}
+
+// agentProblems waits for the campaign to finish, lets dialerd stop and
+// holds what it recorded against the switch's ledger (VerifyAgents).
+func (r *run) agentProblems() []string {
+	r.waitFor("the campaign to finish", 2*time.Minute, r.campaignFinished)
+	r.settle()
+	rec := r.recorded()
+	rec.Agents = true
+	run := r.agentRun()
+	r.fs.stop()
+	return VerifyAgents(r.ledger(), rec, run).Problems()
+}
+
 // settle lets the last call's agent leg go (the campaign is finished once
 // its members are; the agent's leg is hung up just after), then stops
 // dialerd in order. fsim runs on: the agents' sessions are still up.

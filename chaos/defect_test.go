@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fsdialer/fsdialer/sim"
-	"github.com/fsdialer/fsdialer/store"
 )
 
 // TestEndRecordOutlivesALostWrite: a member's lease is taken from the
@@ -142,7 +141,6 @@ func TestAdoptedAgentLegRungAgain(t *testing.T) {
 	}
 	r.startProcesses("")
 	r.progressive(agents, 0)
-	ctx := context.Background()
 	// ringing counts the agents' phones that ring now.
 	ringing := func() (n int) {
 		for _, c := range r.ledgerNow().Calls {
@@ -168,16 +166,7 @@ func TestAdoptedAgentLegRungAgain(t *testing.T) {
 			break
 		}
 	}
-	r.waitFor("the campaign to finish", 2*time.Minute, func() bool {
-		c, err := r.st.GetCampaign(ctx, r.camp)
-		return err == nil && c.State == store.StateFinished
-	})
-	r.settle()
-	rec := r.recorded()
-	rec.Agents = true
-	run := r.agentRun()
-	r.fs.stop()
-	for _, p := range VerifyAgents(r.ledger(), rec, run).Problems() {
+	for _, p := range r.agentProblems() {
 		t.Error(p)
 	}
 }
@@ -220,7 +209,6 @@ func TestAgentLegLeftUpAfterACut(t *testing.T) {
 	}
 	r.startProcesses("")
 	r.progressive(agents, 0)
-	ctx := context.Background()
 	// stranded counts the agents' legs up with no member on them and
 	// none coming: answered, unbridged, older than 2 s real.
 	stranded := func() (n int) {
@@ -248,10 +236,6 @@ func TestAgentLegLeftUpAfterACut(t *testing.T) {
 	}
 	for round := 1; round <= 8; round++ {
 		seen := len(r.ledgerNow().Calls)
-		finished := func() bool {
-			c, err := r.st.GetCampaign(ctx, r.camp)
-			return err == nil && c.State == store.StateFinished
-		}
 		if round%2 == 1 {
 			// a cut as a phone rings: its answer is missed
 			r.waitFor("an agent's phone to ring", time.Minute, func() bool {
@@ -260,7 +244,7 @@ func TestAgentLegLeftUpAfterACut(t *testing.T) {
 						return true
 					}
 				}
-				return finished()
+				return r.campaignFinished()
 			})
 		} else {
 			// a cut as a phone answers: the member's originate may be
@@ -269,7 +253,7 @@ func TestAgentLegLeftUpAfterACut(t *testing.T) {
 			for end := time.Now().Add(20 * time.Second); !answered() && time.Now().Before(end); {
 			}
 		}
-		if finished() {
+		if r.campaignFinished() {
 			break
 		}
 		r.proxy.Cut(3 * time.Second)
@@ -280,16 +264,7 @@ func TestAgentLegLeftUpAfterACut(t *testing.T) {
 			break
 		}
 	}
-	r.waitFor("the campaign to finish", 2*time.Minute, func() bool {
-		c, err := r.st.GetCampaign(ctx, r.camp)
-		return err == nil && c.State == store.StateFinished
-	})
-	r.settle()
-	rec := r.recorded()
-	rec.Agents = true
-	run := r.agentRun()
-	r.fs.stop()
-	for _, p := range limit(VerifyAgents(r.ledger(), rec, run).Problems(), 20) {
+	for _, p := range limit(r.agentProblems(), 20) {
 		t.Error(p)
 	}
 }
@@ -325,7 +300,6 @@ agents: [{extension: "1000", answer_delay: 1}]
 `
 	r.startProcesses("")
 	r.progressive(1, 0)
-	ctx := context.Background()
 	member := func() (sim.CallRecord, bool) {
 		for _, c := range r.ledgerNow().Calls {
 			if c.Variables["dialer_agent_id"] == "" && c.Variables["dialer_campaign_id"] == r.camp {
@@ -342,16 +316,7 @@ agents: [{extension: "1000", answer_delay: 1}]
 		t.Fatal(err)
 	}
 	r.restored("dialer", time.Now())
-	r.waitFor("the campaign to finish", 2*time.Minute, func() bool {
-		c, err := r.st.GetCampaign(ctx, r.camp)
-		return err == nil && c.State == store.StateFinished
-	})
-	r.settle()
-	rec := r.recorded()
-	rec.Agents = true
-	run := r.agentRun()
-	r.fs.stop()
-	for _, p := range VerifyAgents(r.ledger(), rec, run).Problems() {
+	for _, p := range r.agentProblems() {
 		t.Error(p)
 	}
 }
@@ -388,7 +353,6 @@ func TestBridgeLostInACutRecordedAbandoned(t *testing.T) {
 	}
 	r.startProcesses("")
 	r.progressive(0, agents)
-	ctx := context.Background()
 	path := filepath.Join(r.dir, "ledger.jsonl")
 	var off int64
 	bridged := func() bool { // a bridge written since the last look
@@ -401,11 +365,7 @@ func TestBridgeLostInACutRecordedAbandoned(t *testing.T) {
 		off += int64(len(b))
 		return bytes.Contains(b, []byte(`{"kind":"bridge"`))
 	}
-	finished := func() bool {
-		c, err := r.st.GetCampaign(ctx, r.camp)
-		return err == nil && c.State == store.StateFinished
-	}
-	for round := 1; round <= 10 && !finished(); round++ {
+	for round := 1; round <= 10 && !r.campaignFinished(); round++ {
 		time.Sleep(time.Second)
 		bridged()
 		for end := time.Now().Add(20 * time.Second); !bridged() && time.Now().Before(end); {
@@ -413,13 +373,7 @@ func TestBridgeLostInACutRecordedAbandoned(t *testing.T) {
 		r.proxy.Cut(time.Second)
 		r.windows = append(r.windows, window{kind: "esl", start: time.Now(), end: time.Now().Add(time.Second)})
 	}
-	r.waitFor("the campaign to finish", 2*time.Minute, finished)
-	r.settle()
-	rec := r.recorded()
-	rec.Agents = true
-	run := r.agentRun()
-	r.fs.stop()
-	for _, p := range VerifyAgents(r.ledger(), rec, run).Problems() {
+	for _, p := range r.agentProblems() {
 		if !strings.HasPrefix(p, "abandoned, recorded reached") { // the third defect
 			t.Error(p)
 		}

@@ -123,17 +123,9 @@ const machineMessageVar = "dialer_machine_message"
 // (an unknown key stops it from starting); those not set keep amd.conf's.
 func amdArgs(a store.AMD) string {
 	var pairs []string
-	for _, p := range []struct {
-		name  string
-		value int
-	}{
-		{"silence_threshold", a.SilenceThreshold}, {"maximum_word_length", a.MaximumWordLength},
-		{"maximum_number_of_words", a.MaximumNumberOfWords}, {"between_words_silence", a.BetweenWordsSilence},
-		{"minimum_word_length", a.MinWordLength}, {"total_analysis_time", a.TotalAnalysisTime},
-		{"after_greeting_silence", a.AfterGreetingSilence}, {"greeting", a.Greeting}, {"initial_silence", a.InitialSilence},
-	} {
-		if p.value > 0 {
-			pairs = append(pairs, p.name+"="+strconv.Itoa(p.value))
+	for _, p := range a.Params() {
+		if p.Value > 0 {
+			pairs = append(pairs, p.ModAMD+"="+strconv.Itoa(p.Value))
 		}
 	}
 	return strings.Join(pairs, ",")

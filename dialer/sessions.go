@@ -67,20 +67,7 @@ func (k *sessions) post(fn func())                   { k.inbox.Push(fn) }
 func (k *sessions) do(job func(ctx context.Context)) { k.work.Push(job) }
 
 func (k *sessions) run(ctx context.Context) {
-	go func() {
-		var buf []func(context.Context)
-		for {
-			jobs, ok := k.work.Take(buf)
-			if !ok {
-				return
-			}
-			for i, job := range jobs {
-				job(ctx)
-				jobs[i] = nil
-			}
-			buf = jobs
-		}
-	}()
+	go worker(ctx, k.work)
 	defer k.work.Close()
 	tick := clock.NewTicker(k.e.clock, sessionTick)
 	defer tick.Stop()

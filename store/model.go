@@ -129,6 +129,29 @@ type AMD struct {
 	MachineMessage string `json:"machineMessage,omitempty"`
 }
 
+// AMDParam is one AMD parameter: its field in the campaign's amd, the
+// name mod_amd's amd application reads it by, and its value in ms (0:
+// amd.conf's own).
+type AMDParam struct {
+	Field, ModAMD string
+	Value         int
+}
+
+// Params lists the AMD parameters.
+func (a AMD) Params() []AMDParam {
+	return []AMDParam{
+		{"silenceThreshold", "silence_threshold", a.SilenceThreshold},
+		{"maximumWordLength", "maximum_word_length", a.MaximumWordLength},
+		{"maximumNumberOfWords", "maximum_number_of_words", a.MaximumNumberOfWords},
+		{"betweenWordsSilence", "between_words_silence", a.BetweenWordsSilence},
+		{"minWordLength", "minimum_word_length", a.MinWordLength},
+		{"totalAnalysisTime", "total_analysis_time", a.TotalAnalysisTime},
+		{"afterGreetingSilence", "after_greeting_silence", a.AfterGreetingSilence},
+		{"greeting", "greeting", a.Greeting},
+		{"initialSilence", "initial_silence", a.InitialSilence},
+	}
+}
+
 // DefaultAMDAnalysis is mod_amd's total_analysis_time (ms) when the
 // campaign sets none.
 const DefaultAMDAnalysis = 5000

@@ -281,16 +281,8 @@ func checkCompliance(v *validator, c *Campaign) {
 // checkAMD checks the AMD parameters (milliseconds; 0 keeps mod_amd's own)
 // and the machine's message.
 func checkAMD(v *validator, a AMD) {
-	for _, p := range []struct {
-		field string
-		value int
-	}{
-		{"maximumWordLength", a.MaximumWordLength}, {"maximumNumberOfWords", a.MaximumNumberOfWords},
-		{"betweenWordsSilence", a.BetweenWordsSilence}, {"minWordLength", a.MinWordLength},
-		{"totalAnalysisTime", a.TotalAnalysisTime}, {"silenceThreshold", a.SilenceThreshold},
-		{"afterGreetingSilence", a.AfterGreetingSilence}, {"greeting", a.Greeting}, {"initialSilence", a.InitialSilence},
-	} {
-		v.check(p.value >= 0 && p.value <= 60000, "amd."+p.field, "must be between 0 (mod_amd's default) and 60000, is %d", p.value)
+	for _, p := range a.Params() {
+		v.check(p.Value >= 0 && p.Value <= 60000, "amd."+p.Field, "must be between 0 (mod_amd's default) and 60000, is %d", p.Value)
 	}
 	v.check(a.FalseMachineRate >= 0 && a.FalseMachineRate <= 100, "amd.falseMachineRate", "must be a percentage, is %g", a.FalseMachineRate)
 	if a.MachineMessage != "" {
