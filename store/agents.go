@@ -424,9 +424,17 @@ if op == 'adopt' then
 elseif op == 'offer' then
   redis.call('HSET', live, 'state', 'Offering', 'loc', nowSec)
 elseif op == 'bridge' then
-  redis.call('HSET', live, 'state', 'In a queue call', 'lbs', nowSec, 'noans', 0)
-  redis.call('HINCRBY', live, 'calls', 1)
+  if redis.call('HGET', live, 'bridged') ~= attempt then -- once per call, though told twice
+    redis.call('HSET', live, 'state', 'In a queue call', 'lbs', nowSec, 'noans', 0, 'bridged', attempt)
+    redis.call('HINCRBY', live, 'calls', 1)
+  end
 elseif op == 'end' then
+  if redis.call('HGET', live, 'bridged') ~= attempt then
+    -- The bridge was never told (its dialer died just after it): the
+    -- call is counted from its end.
+    redis.call('HSET', live, 'lbs', nowSec - tonumber(ARGV[6]), 'noans', 0, 'bridged', attempt)
+    redis.call('HINCRBY', live, 'calls', 1)
+  end
   clear()
   redis.call('HSET', live, 'state', 'Wrap-up', 'lbe', nowSec, 'ready', nowSec + tonumber(ARGV[5]))
   redis.call('HINCRBY', live, 'talk', tonumber(ARGV[6]))
