@@ -435,6 +435,33 @@ func (s *Store) claim(ctx context.Context, campaign string, n int, now, leaseUnt
 	return s.decodeTaken(ctx, campaign, vals, token, false)
 }
 
+// ClaimMember leases one member by id until leaseUntil, from wherever it
+// is (ready, waiting, awaiting a result, or done); ErrConflict when it is
+// leased already (in a call), ErrNotFound when there is no such member.
+// The member keeps its counters; a done member's end is the caller's to
+// clear before it writes the member back.
+func (s *Store) ClaimMember(ctx context.Context, campaign, id string, leaseUntil time.Time) (Claimed, error) {
+	k := keysOf(campaign)
+	token := NewToken()
+	vals, err := claimOneScript.Run(ctx, s.rdb, []string{k.ready, k.waiting, k.rank, k.leased, k.lease, k.result, k.done, k.members},
+		id, leaseUntil.UnixMilli(), token).StringSlice()
+	if err != nil {
+		return Claimed{}, wrapRedis("claim member "+id+" of "+campaign, err)
+	}
+	switch vals[0] {
+	case "OK":
+		m, err := decodeMember(id, []byte(vals[1]))
+		if err != nil {
+			return Claimed{}, err
+		}
+		return Claimed{Member: m, Token: token}, nil
+	case "LEASED":
+		return Claimed{}, fmt.Errorf("%w: member %s of %s is in a call", ErrConflict, id, campaign)
+	default:
+		return Claimed{}, fmt.Errorf("%w: member %s of %s", ErrNotFound, id, campaign)
+	}
+}
+
 // TakeLapsedLeases re-leases members whose lease ran out (their dialer died
 // or lost Redis too long): they must be reconciled with the switches.
 func (s *Store) TakeLapsedLeases(ctx context.Context, campaign string, limit int, now, leaseUntil time.Time) ([]Claimed, error) {

@@ -330,3 +330,28 @@ func isNoScript(cmds []*redis.Cmd) bool {
 	}
 	return false
 }
+
+// claimOneScript leases one member by id, wherever it waits: ready, due
+// later, awaiting a call result, or done (a click-to-call dials a member
+// again on demand). A member already leased is refused, unless by this
+// very token (the call ran before: a client resent it).
+// KEYS: ready waiting rank leased lease result done members
+// ARGV: id leaseUntil token
+// Returns {"OK", json}, {"LEASED"} or {"NOT_FOUND"}.
+var claimOneScript = redis.NewScript(`
+local id = ARGV[1]
+local body = redis.call('HGET', KEYS[8], id)
+if not body then return {'NOT_FOUND'} end
+if redis.call('ZSCORE', KEYS[4], id) then
+  if redis.call('HGET', KEYS[5], id) == ARGV[3] then return {'OK', body} end
+  return {'LEASED'}
+end
+redis.call('ZREM', KEYS[1], id)
+redis.call('ZREM', KEYS[2], id)
+redis.call('HDEL', KEYS[3], id)
+redis.call('ZREM', KEYS[6], id)
+redis.call('ZREM', KEYS[7], id)
+redis.call('ZADD', KEYS[4], ARGV[2], id)
+redis.call('HSET', KEYS[5], id, ARGV[3])
+return {'OK', body}
+`)

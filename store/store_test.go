@@ -680,3 +680,52 @@ func TestClaimAndTakeAnswerTheSameWhenRunTwice(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimMemberByID takes one member by id from each place it may wait
+// (click-to-call dials a member on demand), and refuses one in a call.
+func TestClaimMemberByID(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newCampaign(t, s, store.MembersNextTries)
+		ids := insert(t, s, c, member(0, "2001"), member(0, "2002"), member(0, "2003"))
+		// ids[1] waits for a retry, ids[2] is done.
+		for _, id := range ids[1:] {
+			m, _, _ := s.GetMember(ctx, c.ID, id)
+			cl, err := s.ClaimMember(ctx, c.ID, id, t0.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			place := store.Placement{Place: store.MemberWaiting, Score: float64(t0.Add(time.Hour).UnixMilli())}
+			if id == ids[2] {
+				m.EndCause = "SUCCESS"
+				place = store.Placement{Place: store.MemberDone, Score: float64(t0.UnixMilli())}
+			}
+			if err := s.WriteMember(ctx, c.ID, &store.Write{Member: m, ExpectV: m.V, Token: cl.Token, Placement: place}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, id := range ids {
+			cl, err := s.ClaimMember(ctx, c.ID, id, t0.Add(time.Minute))
+			if err != nil || cl.Member.ID != id || cl.Token == "" {
+				t.Fatalf("member %d: %+v %v", i, cl, err)
+			}
+			if _, state, _ := s.GetMember(ctx, c.ID, id); state != store.MemberLeased {
+				t.Fatalf("member %d is %s after its claim", i, state)
+			}
+			if _, err := s.ClaimMember(ctx, c.ID, id, t0.Add(time.Minute)); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("member %d claimed twice: %v", i, err)
+			}
+			m := cl.Member
+			m.EndCause = ""
+			if err := s.WriteMember(ctx, c.ID, &store.Write{Member: m, ExpectV: m.V, Token: cl.Token, Placement: store.Placement{Place: store.MemberDone}}); err != nil {
+				t.Fatalf("member %d: the claim's token does not write it: %v", i, err)
+			}
+		}
+		if counts, _ := s.MemberCounts(ctx, c.ID); counts[store.MemberDone] != 3 || counts[store.MemberReady]+counts[store.MemberWaiting]+counts[store.MemberLeased] != 0 {
+			t.Fatalf("counts %v", counts)
+		}
+		if _, err := s.ClaimMember(ctx, c.ID, "nobody", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown member: %v", err)
+		}
+	})
+}

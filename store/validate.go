@@ -354,6 +354,18 @@ func checkVariables(v *validator, vars map[string]any) {
 	}
 }
 
+// ValidateVariables checks channel variables as a member's are checked,
+// naming each field under prefix (params.variables.NAME for prefix
+// "params.variables").
+func ValidateVariables(prefix string, vars map[string]any) error {
+	var v validator
+	checkVariables(&v, vars)
+	for i := range v.errs {
+		v.errs[i].Field = prefix + strings.TrimPrefix(v.errs[i].Field, "variables")
+	}
+	return v.err()
+}
+
 func hasAnyPrefix(s string, prefixes []string) bool {
 	for _, p := range prefixes {
 		if strings.HasPrefix(s, p) {
