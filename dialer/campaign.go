@@ -55,6 +55,9 @@ type runner struct {
 	// adoptDone: the calls in the journal at the start hold their agents
 	// again (see Engine.adopting).
 	adoptDone atomic.Bool
+	// calls: its plan says it is the calls campaign (click-to-call finds
+	// it by this from other goroutines).
+	calls atomic.Bool
 
 	updMu   sync.Mutex
 	update  *store.Campaign // the newest campaign document (nil: none pending)
@@ -758,8 +761,8 @@ func (r *runner) hold(mw *memberWrite) {
 // the store worker claims and prepares them, and done is closed once the
 // lines are taken, so campaigns of lower priority come after.
 func (r *runner) turn(done chan struct{}) {
-	r.seek() // live answers come before new calls
-	if !r.canDial() {
+	r.seek()                           // live answers come before new calls
+	if !r.canDial() || r.plan.direct { // the calls campaign dials on request only
 		close(done)
 		return
 	}
@@ -828,44 +831,60 @@ func (r *runner) placed(p *plan, n int, res placement) {
 		r.hold(w)
 	}
 	for _, pl := range res.calls {
-		cl := store.Claimed{Member: pl.member, Token: pl.token}
-		if r.stopping.Load() {
-			// stopped meanwhile: nobody is called
-			if pl.agent != nil {
-				agent, id := pl.agent.ID, pl.journal.ID
-				r.do(func(ctx context.Context) { r.e.releaseAgent(ctx, agent, id) })
-			}
-			pl.release()
-			gw, id := pl.target.GwName, pl.journal.ID
-			r.do(func(context.Context) { r.e.releaseSlot(gw, id) })
-			r.hold(putBack(p, cl, pl.journal.ID, 0))
+		if r.stopping.Load() { // stopped meanwhile: nobody is called
+			r.unplace(p, pl)
 			continue
 		}
-		f := &flight{a: attempt.New(pl.journal.ID, pl.journal.Node, p.camp.Parameters.RecordSession, pl.journal.EndRecord),
-			journal: pl.journal, member: pl.member, lease: newLease(pl.token), choice: pl.choice,
-			slot: pl.target.GwName, release: pl.release, args: pl.args,
-			agent: pl.agent, terms: pl.terms, waited: pl.waited, agentArgs: pl.agentArgs}
-		switch {
-		case pl.journal.AgentSession:
-			r.e.m.AgentWait.Observe(pl.waited.Seconds())
-			f.a = attempt.NewForSession(pl.journal.ID, pl.journal.Node, pl.agent.ID, pl.journal.AgentLeg,
-				p.camp.Parameters.RecordSession, pl.journal.EndRecord)
-		case pl.agent != nil:
-			r.e.m.AgentWait.Observe(pl.waited.Seconds())
-			f.a = attempt.NewForAgent(pl.journal.ID, pl.journal.Node, pl.agent.ID, pl.journal.AgentLeg,
-				time.Duration(pl.terms.callTimeout)*time.Second, p.camp.Parameters.RecordSession, pl.journal.EndRecord)
-		case predictive(p.camp):
-			f.a = attempt.NewPredictive(pl.journal.ID, pl.journal.Node, connectOf(p.camp), p.camp.Parameters.RecordSession, pl.journal.EndRecord)
-		}
-		if p.camp.Type == store.TypePreview {
-			f.a.OfferFor, f.a.DialOnTimeout = offerTimeoutOf(p.camp), p.camp.Preview.OnTimeout == store.PreviewDial
-		}
-		if amd := p.camp.AMD; amd.Enabled {
-			f.a.AMDWait, f.a.AllowNotSure, f.a.MachineMessage = amdWait(amd), amd.AllowNotSure, amd.MachineMessage != ""
-		}
+		r.launch(p, pl, p.camp.Parameters.RecordSession)
+	}
+}
+
+// unplace gives back what a call placed but not sent holds: its agent,
+// its lines and its member.
+func (r *runner) unplace(p *plan, pl *placed) {
+	if pl.agent != nil {
+		agent, id := pl.agent.ID, pl.journal.ID
+		r.do(func(ctx context.Context) { r.e.releaseAgent(ctx, agent, id) })
+	}
+	pl.release()
+	gw, id := pl.target.GwName, pl.journal.ID
+	r.do(func(context.Context) { r.e.releaseSlot(gw, id) })
+	r.hold(putBack(p, store.Claimed{Member: pl.member, Token: pl.token}, pl.journal.ID, 0))
+}
+
+// launch makes a placed call a flight of the campaign and sends it. A
+// click-to-call (direct) is a call for its agent whatever the campaign's
+// type: never an offer, never judged by AMD (an agent is on the line).
+func (r *runner) launch(p *plan, pl *placed, record bool) {
+	f := &flight{a: attempt.New(pl.journal.ID, pl.journal.Node, record, pl.journal.EndRecord),
+		journal: pl.journal, member: pl.member, lease: newLease(pl.token), choice: pl.choice,
+		slot: pl.target.GwName, release: pl.release, args: pl.args,
+		agent: pl.agent, terms: pl.terms, waited: pl.waited, agentArgs: pl.agentArgs}
+	switch {
+	case pl.journal.AgentSession:
+		r.e.m.AgentWait.Observe(pl.waited.Seconds())
+		f.a = attempt.NewForSession(pl.journal.ID, pl.journal.Node, pl.agent.ID, pl.journal.AgentLeg,
+			record, pl.journal.EndRecord)
+	case pl.agent != nil:
+		r.e.m.AgentWait.Observe(pl.waited.Seconds())
+		f.a = attempt.NewForAgent(pl.journal.ID, pl.journal.Node, pl.agent.ID, pl.journal.AgentLeg,
+			time.Duration(pl.terms.callTimeout)*time.Second, record, pl.journal.EndRecord)
+	case predictive(p.camp):
+		f.a = attempt.NewPredictive(pl.journal.ID, pl.journal.Node, connectOf(p.camp), record, pl.journal.EndRecord)
+	}
+	if p.direct {
 		r.track(f)
 		r.step(f, attempt.Input{Kind: attempt.Place})
+		return
 	}
+	if p.camp.Type == store.TypePreview {
+		f.a.OfferFor, f.a.DialOnTimeout = offerTimeoutOf(p.camp), p.camp.Preview.OnTimeout == store.PreviewDial
+	}
+	if amd := p.camp.AMD; amd.Enabled {
+		f.a.AMDWait, f.a.AllowNotSure, f.a.MachineMessage = amdWait(amd), amd.AllowNotSure, amd.MachineMessage != ""
+	}
+	r.track(f)
+	r.step(f, attempt.Input{Kind: attempt.Place})
 }
 
 // track makes a flight the campaign's and routes its leg's events here.

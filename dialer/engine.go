@@ -71,6 +71,11 @@ type Config struct {
 	// Hooks takes the call events for CRMs' webhooks (nil: none are
 	// stored).
 	Hooks Hooks
+	// CallsCampaign is the id or the name of the campaign of
+	// click-to-calls (Engine.Call): its resources route them, its agent
+	// parameters and webhooks apply, and each destination is one of its
+	// members. It dials on request only.
+	CallsCampaign string
 }
 
 // Engine runs the campaigns.

@@ -94,6 +94,9 @@ func (r *runner) applyCampaign(c *store.Campaign, done chan struct{}) {
 	r.building = true
 	r.do(func(ctx context.Context) {
 		p, err := buildPlan(ctx, r.e.st, c)
+		if err == nil {
+			p.direct = r.e.isCalls(c)
+		}
 		r.post(func() { r.planBuilt(p, err) })
 	})
 }
@@ -110,6 +113,7 @@ func (r *runner) planBuilt(p *plan, err error) {
 		r.e.log.Error("dialer: campaign cannot dial", "campaign", r.id, "error", p.broken)
 	}
 	r.plan = p
+	r.calls.Store(p.direct)
 	r.starting.Store(false)
 	if first {
 		// the journal's calls need the rules to be classified
@@ -229,7 +233,7 @@ func (r *runner) checkFinished() func(ctx context.Context) func() {
 		r.finish("calendar period over")
 		return nil
 	}
-	if r.inFlight.Load() > 0 || r.camp.Parameters.EternalQueue {
+	if r.inFlight.Load() > 0 || r.camp.Parameters.EternalQueue || r.plan.direct {
 		return nil
 	}
 	return func(ctx context.Context) func() {

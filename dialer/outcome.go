@@ -1,10 +1,12 @@
 package dialer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -264,6 +266,12 @@ func attemptWrite(p *plan, f *flight, o attempt.Outcome) *memberWrite {
 func outcomeWrite(p *plan, m *store.Member, a *store.Attempt, ch choice, o attempt.Outcome, recording string, now time.Time) (*store.Write, verdict) {
 	before := cloneMember(m)
 	v := p.rules.classify(m, a.ID, ch, o, now)
+	if p.direct && m.EndCause == "" && m.WaitingResult == "" {
+		// A click-to-call is tried once: the agent clicks again to
+		// call again (the calls campaign never dials on its own).
+		m.EndCause = cmp.Or(strings.ToUpper(o.Cause), EndStopped)
+		v.EndCause = m.EndCause
+	}
 	rec := &store.CallRecord{
 		Attempt: a.ID, Campaign: a.Campaign, Member: m.ID, Number: a.Number,
 		Node: a.Node, Gateway: a.Gateway, StartedAt: a.StartedAt,

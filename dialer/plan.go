@@ -18,6 +18,9 @@ type plan struct {
 	camp   *store.Campaign
 	rules  *rules
 	router *router
+	// direct: the campaign is the dialer's calls campaign, whose calls
+	// are click-to-calls: placed on request only, each tried once.
+	direct bool
 	// broken says why this version cannot dial (stored before a check
 	// the API now makes, its calendar gone); its attempts in flight are
 	// still classified by its rules.
@@ -193,6 +196,16 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 			res.writes = append(res.writes, putBack(p, cl, "", 0))
 			return
 		}
+	}
+	e.dial(ctx, r, p, cl, m, a, ch, targets, agent, now, res)
+}
+
+// dial takes a gateway slot and a switch line for an attempt of a claimed
+// member, builds its originates and journals it: the end of every
+// placement, the campaign's turns' and click-to-call's. The agent, if
+// any, is reserved already; it is given back if the call cannot be placed.
+func (e *Engine) dial(ctx context.Context, r *runner, p *plan, cl store.Claimed, m *store.Member, a *store.Attempt, ch choice, targets []target, agent *candidate, now time.Time, res *placement) {
+	if agent != nil {
 		a.Agent, a.AgentLeg = agent.ID, esl.NewUUID()
 		if agent.leg.Session != "" { // the member is bridged into the agent's session
 			a.AgentLeg, a.AgentSession = agent.leg.Session, true

@@ -36,6 +36,10 @@ type fixture struct {
 	clk   *clock.Fake
 	redis *storetest.Server
 	sw    *sim.Switch // the switch's own record proves what reached it
+	// engine edits the engine's configuration before it starts; agents
+	// are the switch's agent phones (a scenario's agents: section).
+	engine func(*dialer.Config)
+	agents string
 }
 
 func newFixture(t *testing.T, edit ...func(*httpapi.Config)) *fixture {
@@ -60,7 +64,8 @@ func newEmbeddedFixture(t *testing.T) *fixture {
 func (f *fixture) start(edit ...func(*httpapi.Config)) {
 	t := f.t
 	t.Helper()
-	sc, err := sim.ParseScenario([]byte("gateways: [{name: testDialer}, {name: gw}]\ndefault: {answer: 1, ring: 1, talk: 30}\nplayback: 5\n"))
+	scenario := "gateways: [{name: testDialer}, {name: gw}]\ndefault: {answer: 1, ring: 1, talk: 30}\nplayback: 5\n"
+	sc, err := sim.ParseScenario([]byte(scenario + f.agents))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +82,11 @@ func (f *fixture) start(edit ...func(*httpapi.Config)) {
 		Name: "fs1", Address: l.Addr().String(), Events: dialer.Events(), MinBackoff: 5 * time.Millisecond,
 		OnState: func(n string, s esl.State, err error) { eng.HandleState(n, s, err) }})
 	pool := esl.NewPool(esl.NewNode(client, 0))
-	eng = dialer.New(dialer.Config{Store: f.st, Switches: dialer.PoolSwitches(pool), Clock: f.clk, Instance: "api-test"})
+	ecfg := dialer.Config{Store: f.st, Switches: dialer.PoolSwitches(pool), Clock: f.clk, Instance: "api-test"}
+	if f.engine != nil {
+		f.engine(&ecfg)
+	}
+	eng = dialer.New(ecfg)
 	f.eng = eng
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -29,6 +29,8 @@ func FuzzDecodeBodies(f *testing.F) {
 		`{"next_after_sec":"x","stop_communications":[{}],"stop.communications":true,"success":"yes"}`,
 		`{"week":[{"day":"mon"},"x"],"holidays":"2026-12-25","Name":1}`,
 		`{"expire":"2026-12-31T18:00:00+02:00","communications":[{"destination":"1","type":{"ID":2}}]}`,
+		`{"destination":"+380501112233","from":{"extension":"1001"},"params":{"audio":true,"auto_answer":true,"record":true,"variables":{"a":"b"}}}`,
+		`{"destination":5,"from":"1001","params":{"audio":"yes","variables":[1]}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -54,6 +56,9 @@ func FuzzDecodeBodies(f *testing.F) {
 		var cal store.Calendar
 		fuzzDecode(t, b, &cal)
 		_ = cal.Validate()
+		var call callIn
+		fuzzDecode(t, b, &call)
+		_ = store.ValidateVariables("params.variables", call.Params.Variables)
 	})
 }
 

@@ -83,10 +83,13 @@ func buildOpenAPI() obj {
 		default:
 			op["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": ref(r.body)}}}
 		}
-		responses := obj{"200": obj{"description": "OK", "content": obj{"application/json": obj{"schema": obj{
-			"type": "object", "required": []string{"status", "data"},
+		schema := obj{"type": "object", "required": []string{"status", "data"},
 			"properties": obj{"status": obj{"type": "string", "enum": []string{"OK"}}, "data": ref(r.response),
-				"total": obj{"type": "integer"}, "next": obj{"type": "string"}}}}}}}
+				"total": obj{"type": "integer"}, "next": obj{"type": "string"}}}
+		if bareResponses[r.response] {
+			schema = ref(r.response)
+		}
+		responses := obj{"200": obj{"description": "OK", "content": obj{"application/json": obj{"schema": schema}}}}
 		statuses := append([]int{401, 500, 503}, r.statuses...)
 		if r.write {
 			statuses = append(statuses, 403)
@@ -239,6 +242,14 @@ func schemas() obj {
 			"offered_at": integer(), "expires_at": integer(),
 			"on_timeout": obj{"type": "string", "enum": []string{"skip", "dial"}, "description": "what happens when the agent does not answer by expires_at"},
 			"decision":   obj{"type": "string", "enum": []string{"accept", "skip"}}, "reason": str()}),
+		"CallIn": object(obj{"destination": obj{"type": "string", "description": "the number to call, routed by the calls campaign's resources"},
+			"from": object(obj{"extension": obj{"type": "string", "description": "the agent: its id, or the user of its contact (1001 for user/1001)"}}, "extension"),
+			"params": object(obj{"audio": obj{"type": "boolean", "description": "true or left out: every call is a voice call"},
+				"auto_answer": obj{"type": "boolean", "description": "ask the agent's phone to answer by itself (sip_auto_answer)"},
+				"record":      obj{"type": "boolean", "description": "record the call"},
+				"variables":   obj{"type": "object", "description": "channel variables of the destination's leg, checked as a member's"}})},
+			"destination", "from"),
+		"CallOut":     object(obj{"id": obj{"type": "string", "description": "the call's uuid: the destination leg's, the webhooks' uuid and attempt"}}),
 		"OfferSkip":   object(obj{"reason": obj{"type": "string", "maxLength": 256, "description": "why (optional; the body may be empty)"}}),
 		"AgentStatus": object(obj{"status": obj{"type": "string", "enum": []string{"Logged Out", "Available", "Available (On Demand)", "On Break"}}}, "status"),
 		"AgentState":  object(obj{"state": obj{"type": "string", "enum": []string{"Waiting"}}}, "state"),

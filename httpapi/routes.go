@@ -31,7 +31,7 @@ type route struct {
 }
 
 // allRoutes is every endpoint, in the order the OpenAPI document lists them.
-func allRoutes() []route { return slices.Concat(routes, agentRoutes) }
+func allRoutes() []route { return slices.Concat(routes, agentRoutes, callRoutes) }
 
 // MaxBulkMembers is the most members one request may add.
 const MaxBulkMembers = 100000

@@ -92,6 +92,8 @@ func New(cfg Config) *echo.Echo {
 	read := v2.Group("", a.auth(true, false))
 	write := v2.Group("", a.auth(true, true))
 	a.routes(read, write)
+	// Webitel's path of click-to-call, which CRMs written for it call.
+	e.Group("/api", a.auth(true, true)).POST("/calls", func(c echo.Context) error { return a.createCall(c) })
 	allowOthers(e)
 	return e
 }
