@@ -57,6 +57,7 @@ type Config struct {
 		Region         string        `mapstructure:"region"`
 		TimeScale      float64       `mapstructure:"time_scale"`
 		TimeOrigin     string        `mapstructure:"time_origin"`
+		CallsCampaign  string        `mapstructure:"calls_campaign"`
 	} `mapstructure:"dialer"`
 	Hooks struct {
 		Enabled  bool          `mapstructure:"enabled"`

@@ -107,6 +107,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for i := len(sc.Agents); i < f.agents; i++ { // the default world has 20 phones
 		sc.Agents = append(sc.Agents, sim.AgentSpec{Extension: fmt.Sprint(1000 + i), AnswerDelay: sc.Agents[0].AnswerDelay})
 	}
+	// The desk phone, whose agent takes no campaign call: click-to-call's.
+	sc.Agents = append(sc.Agents, sim.AgentSpec{Extension: demoDeskExtension, AnswerDelay: sc.Agents[0].AnswerDelay})
+	cfg.Dialer.CallsCampaign = demoCallsCampaign
 	sw := sim.New(sc, clk, sim.Options{DiscardLedger: true}) // a demo runs for hours: the record would only grow
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -138,6 +141,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "  REST API  http://%s/api/v2/dialer   (X-Access-Token: %s)\n", api, token)
 	fmt.Fprintf(stdout, "  metrics   http://%s/metrics\n", api)
 	fmt.Fprintf(stdout, "  try       curl -H 'X-Access-Token: %s' http://%s/api/v2/dialer/%s/stats\n", token, api, c.ID)
+	fmt.Fprintf(stdout, "  call      curl -H 'X-Access-Token: %s' -d '{\"destination\":\"+380501234567\",\"from\":{\"extension\":\"%s\"}}' http://%s/api/calls\n", token, demoDeskExtension, api)
 	fmt.Fprintf(stdout, "  stop      Ctrl-C\n")
 
 	runCtx, stop := context.WithCancelCause(ctx)
@@ -168,8 +172,19 @@ func demoListenHint(_, addr string) (name, advice string) {
 	return "-listen", fmt.Sprintf("choose a free one, such as -listen %s (make run ARGS='-listen %s')", free, free)
 }
 
-// seedDemo creates the demo's agents and campaign, and starts it.
+// The demo's click-to-call: its campaign (by name) and the extension of
+// the desk agent who clicks.
+const (
+	demoCallsCampaign = "click-to-call"
+	demoDeskExtension = "2000"
+)
+
+// seedDemo creates the demo's agents and campaigns (the demo's and
+// click-to-call's), and starts them.
 func seedDemo(ctx context.Context, d *daemon, f *demoFlags) (*store.Campaign, error) {
+	if err := seedClickToCall(ctx, d); err != nil {
+		return nil, err
+	}
 	n := f.members
 	c := &store.Campaign{
 		Name: "Demo voice broadcast", Description: "members of the simulator's default world", Type: store.TypeBroadcast,
@@ -218,6 +233,30 @@ func seedDemo(ctx context.Context, d *daemon, f *demoFlags) (*store.Campaign, er
 		}
 	}
 	return d.engine.StartCampaign(ctx, c.ID)
+}
+
+// seedClickToCall creates the click-to-call campaign and its desk agent,
+// who serves no other campaign (no skill), and runs the campaign.
+func seedClickToCall(ctx context.Context, d *daemon) error {
+	desk := &store.Agent{ID: "desk", Name: "Demo desk", Contact: "user/" + demoDeskExtension}
+	if _, err := d.store.PutAgent(ctx, desk, d.clock.Now()); err != nil {
+		return err
+	}
+	if err := d.store.SetAgentStatus(ctx, desk.ID, store.AgentAvailable, d.clock.Now()); err != nil {
+		return err
+	}
+	c := &store.Campaign{Name: demoCallsCampaign, Description: "POST /api/calls: the desk agent's calls", Type: store.TypeProgressive,
+		Parameters: store.Parameters{Limit: 10, MinBillSec: 5, OriginateTimeout: 30},
+		Resources: []store.Resource{{DialledNumber: `^\+?(\d+)$`, Destinations: []store.Destination{
+			{GwName: "subscribers", DialString: "$1", GwProto: "sip", Limit: 10, Enabled: true, CallerIDNumber: "380440000000"},
+		}}},
+		Agents: []string{desk.ID},
+	}
+	if err := d.store.CreateCampaign(ctx, c, d.clock.Now()); err != nil {
+		return err
+	}
+	_, err := d.engine.StartCampaign(ctx, c.ID)
+	return err
 }
 
 // watcher follows the demo campaign: a progress line with an estimate of
