@@ -64,6 +64,14 @@ chaos: need-redis
 chaos-agents: need-redis
 	CHAOS=full $(GO) test -race -count=1 -timeout 60m -run '^TestChaosAgents$$' -v ./chaos
 
+## chaos-predictive: chaos-agents on a predictive campaign (dialed ahead
+## of the agents, 2 s connect threshold, a safe-harbor message): also
+## checks that every answer outside a fault was bridged within the
+## threshold or told the message in time. CHAOS_SEED, CHAOS_DIR as above.
+.PHONY: chaos-predictive
+chaos-predictive: need-redis
+	CHAOS=full $(GO) test -race -count=1 -timeout 60m -run '^TestChaosPredictive$$' -v ./chaos
+
 ## lint: formatting and vet.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -92,7 +92,17 @@ const (
 // dialer that just came back reconciles its calls with the switch before
 // it bridges a member who answered meanwhile, and a member who answered
 // in the window waits up to 12 s before hanging up).
-func TestChaosAgents(t *testing.T) {
+func TestChaosAgents(t *testing.T) { chaosAgents(t, store.TypeProgressive) }
+
+// TestChaosPredictive is TestChaosAgents on a predictive campaign: the
+// members are dialed ahead of the agents, and each answer is bridged to
+// an agent within the connect threshold or hears the safe-harbor message
+// (abandoned, and ended ABANDONED). VerifyAgents holds it to that too: a
+// member answered and neither bridged nor told, or told late, outside the
+// fault windows, fails the run.
+func TestChaosPredictive(t *testing.T) { chaosAgents(t, store.TypePredictive) }
+
+func chaosAgents(t *testing.T, kind string) {
 	sz, ok := agentSizeOf(os.Getenv(envSize))
 	if !ok {
 		t.Fatalf("%s=%q: want short or full", envSize, os.Getenv(envSize))
@@ -107,12 +117,12 @@ func TestChaosAgents(t *testing.T) {
 			t.Fatalf("%s=%q: want a number", envSeed, s)
 		}
 	}
-	t.Logf("chaos agents run %s, seed %d (replay: %s=%s %s=%d)", sz.name, seed, envSize, sz.name, envSeed, seed)
+	t.Logf("chaos agents run %s (%s), seed %d (replay: %s=%s %s=%d)", sz.name, kind, seed, envSize, sz.name, envSeed, seed)
 	began := time.Now()
 	r := newRun(t, sz, seed)
 	r.scenario = agentsScenario()
 	r.startProcesses("")
-	r.progressive(ringAgents, sessionAgents)
+	r.agentCampaign(kind, ringAgents, sessionAgents)
 	chaosStart := time.Now()
 	r.runFaults(r.plan())
 	r.settle()
@@ -121,6 +131,9 @@ func TestChaosAgents(t *testing.T) {
 	rec := r.recorded()
 	rec.Agents = true
 	run := r.agentRun()
+	if kind == store.TypePredictive {
+		run.SafeHarbor, run.Connect = safeHarborFile, connectThreshold
+	}
 	r.fs.stop()
 	led := r.ledger()
 	rep := VerifyAgents(led, rec, run)
@@ -146,11 +159,21 @@ func TestChaosAgents(t *testing.T) {
 	}
 }
 
-// progressive creates the agents (ring of them rung per call, then
+// The predictive campaign's message and connect threshold.
+const (
+	safeHarborFile   = "/sounds/safe-harbor.wav"
+	connectThreshold = 2 * time.Second
+)
+
+// progressive creates the agents and a progressive campaign (see
+// agentCampaign).
+func (r *run) progressive(ring, session int) { r.agentCampaign(store.TypeProgressive, ring, session) }
+
+// agentCampaign creates the agents (ring of them rung per call, then
 // session of them in a session, from firstAgent on), makes them
-// available, and creates, fills and starts the progressive campaign, all
-// through the REST API.
-func (r *run) progressive(ring, session int) {
+// available, and creates, fills and starts a campaign of kind
+// (progressive or predictive) for them, all through the REST API.
+func (r *run) agentCampaign(kind string, ring, session int) {
 	t := r.t
 	var agents []any
 	var ids []string
@@ -168,14 +191,21 @@ func (r *run) progressive(ring, session int) {
 	for _, id := range ids {
 		r.mustCall("POST", "/api/v2/callcenter/agent/"+id+"/status", map[string]any{"status": store.AgentAvailable}, nil)
 	}
+	params := map[string]any{"limit": r.size.limit, "minBillSec": minBillSec, "originateTimeout": 15,
+		"maxTryCount": 3, "intervalTryCount": 30}
 	camp := map[string]any{
-		"name": "chaos agents", "type": store.TypeProgressive,
-		"parameters": map[string]any{"limit": r.size.limit, "minBillSec": minBillSec, "originateTimeout": 15,
-			"maxTryCount": 3, "intervalTryCount": 30},
+		"name": "chaos agents", "type": kind,
+		"parameters": params,
 		"resources": []any{map[string]any{"dialledNumber": `^\+(\d+)$`, "destinations": []any{
 			map[string]any{"gwProto": "sip", "gwName": "gw", "dialString": "$1", "order": 1, "limit": r.size.limit, "enabled": true}}}},
 		"agents":        ids,
 		"agentStrategy": "longest-idle-agent",
+	}
+	if kind == store.TypePredictive {
+		// Dial ahead from the 30th call, aiming at 3 % abandoned; answers
+		// no agent takes within 2 s hear the message, and end ABANDONED.
+		params["predictAdjust"], params["targetPredictiveSilentCalls"], params["maxPredictiveSilentCalls"] = 30, 3, 5
+		camp["predictive"] = map[string]any{"safeHarborFile": safeHarborFile, "connectThreshold": connectThreshold.Seconds()}
 	}
 	var created struct {
 		Data struct {
@@ -400,6 +430,15 @@ func (r *run) agentReport(led sim.Ledger, rep AgentReport, run AgentRun, logs fr
 		{"agent legs", fmt.Sprintf("%d rung for a call, %d session calls (%d sessions up at the end)", rep.RingLegs, rep.SessionLegs, rep.SessionsUp)},
 		{"members bridged to an agent", fmt.Sprintf("%d (%d to a rung agent, %d into a session), by %d agents", rep.Bridged, byReach["ring"], byReach["session"], rep.AgentsBridged)},
 		{"answer to bridge, real time (p50 / p99 / max)", fmt.Sprintf("%s / %s / %s", q(0.5), q(0.99), q(1))},
+	}
+	if run.SafeHarbor != "" {
+		rows = append(rows, [][2]string{
+			{"members bridged within the connect threshold (2 s, switch's clock)", fmt.Sprintf("%d of %d bridged", rep.ConnectedInTime, rep.Bridged)},
+			{"members answered and told the safe-harbor message (abandoned)", fmt.Sprintf("%d (%.1f %% of the %d answered)", rep.SafeHarbor, 100*float64(rep.SafeHarbor)/max(float64(rep.MembersUp), 1), rep.MembersUp)},
+			{"**late safe-harbor messages** (past the threshold + " + LateSlack.String() + ", outside any window)", strconv.Itoa(len(rep.LateMessages))},
+		}...)
+	}
+	rows = append(rows, [][2]string{
 		{"dialer kills (SIGKILL)", strconv.Itoa(r.kills)},
 		{"ESL drops", strconv.Itoa(r.drops)},
 		{"Redis restarts (SIGKILL)", strconv.Itoa(r.restarts)},
@@ -421,7 +460,7 @@ func (r *run) agentReport(led sim.Ledger, rep AgentReport, run AgentRun, logs fr
 		{"**redials after a completed call**", strconv.Itoa(len(rep.Redials))},
 		{"attempts counted / member channels", fmt.Sprintf("%d / %d", rep.Attempts, rep.Channels)},
 		{"wall time", fmt.Sprintf("%s of chaos, %s in all (builds included)", chaos.Round(time.Second), total.Round(time.Second))},
-	}
+	}...)
 	var b strings.Builder
 	b.WriteString("\n| | |\n|---|---|\n")
 	for _, row := range rows {

@@ -25,7 +25,18 @@ type AgentRun struct {
 	// catching up (see Abandoned).
 	Faults []FaultWindow
 	Grace  time.Duration
+	// SafeHarbor is the message of a predictive campaign ("" for a
+	// progressive one): a member answered and not bridged must hear it,
+	// within Connect of the answer (the connect threshold) plus
+	// LateSlack.
+	SafeHarbor string
+	Connect    time.Duration
 }
+
+// LateSlack is how much later than the connect threshold the
+// safe-harbor message may start: the switch's playback starts one
+// command after the dialer gave up, on a loaded machine.
+const LateSlack = 2 * time.Second
 
 // AgentEnd is an agent as the store left it.
 type AgentEnd struct {
@@ -61,9 +72,16 @@ type AgentReport struct {
 
 	AgentOverlaps []string // an agent (or a member) in two bridges at once
 	AgentDoubles  []string // an agent with two legs live at once
-	Abandoned     []string // a member answered, never bridged, far from any fault
-	Stranded      []string // an agent's leg up at the end that no session explains
-	Ghosts        []string // a session the store holds up whose leg is gone
+	Abandoned     []string // a member answered, never bridged (nor told, if predictive), far from any fault
+	// A predictive campaign: members answered and told the safe-harbor
+	// message (abandoned, as the rules allow); those whose message started
+	// later than the threshold allows, far from any fault; members
+	// bridged within the connect threshold of their answer.
+	SafeHarbor      int
+	LateMessages    []string
+	ConnectedInTime int
+	Stranded        []string // an agent's leg up at the end that no session explains
+	Ghosts          []string // a session the store holds up whose leg is gone
 }
 
 // VerifyAgents holds a progressive campaign with agents against the
@@ -76,10 +94,12 @@ type AgentReport struct {
 //   - an agent never has two legs live at once: one call rung at a time,
 //     one session;
 //   - a member call answered is bridged to an agent (a progressive
-//     campaign dials a member only for an agent who is on the line),
-//     unless it answered within a fault window or its grace: a dialer
-//     killed, its socket cut or Redis away between the answer and the
-//     bridge can leave the member alone until they hang up;
+//     campaign dials a member only for an agent who is on the line), or
+//     in a predictive campaign hears the safe-harbor message within the
+//     connect threshold (plus LateSlack), unless it answered within a
+//     fault window or its grace: a dialer killed, its socket cut or
+//     Redis away between the answer and the bridge can leave the member
+//     alone until they hang up;
 //   - no agent leg is up at the end of the run unless it is the session
 //     the store holds for its agent; and every session the store holds
 //     up is a leg still up on the switch.
@@ -198,6 +218,17 @@ func VerifyAgents(led sim.Ledger, rec Recorded, run AgentRun) AgentReport {
 		r.MembersUp++
 		if len(c.Bridges) > 0 {
 			r.Bridged++
+			if run.SafeHarbor != "" && c.Bridges[0].From.Sub(c.Answered) <= run.Connect {
+				r.ConnectedInTime++
+			}
+			continue
+		}
+		if msg, ok := playedMessage(c, run.SafeHarbor); ok {
+			r.SafeHarbor++
+			if late := msg.Sub(c.Answered); late > run.Connect+LateSlack && len(excuses(run, c.Answered)) == 0 {
+				r.LateMessages = append(r.LateMessages, fmt.Sprintf("%s (member %s): answered %s, the safe-harbor message %v later",
+					c.UUID, c.Variables["dialer_member_id"], c.Answered.Format(time.RFC3339Nano), late))
+			}
 			continue
 		}
 		what := fmt.Sprintf("%s (member %s): answered %s, hung up %s (%s) after %d ms, never bridged",
@@ -209,6 +240,20 @@ func VerifyAgents(led sim.Ledger, rec Recorded, run AgentRun) AgentReport {
 		r.Abandoned = append(r.Abandoned, what)
 	}
 	return r
+}
+
+// playedMessage returns when the switch started playing file to a call,
+// if it did ("" plays nothing).
+func playedMessage(c sim.CallRecord, file string) (time.Time, bool) {
+	if file == "" {
+		return time.Time{}, false
+	}
+	for _, app := range c.Applications {
+		if app.Name == "playback" && app.Arg == file {
+			return app.Started, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // excuses returns the fault windows whose span, or grace after it, holds t.
@@ -238,7 +283,7 @@ func (r AgentReport) Problems() []string {
 		list []string
 	}{
 		{"agent in two bridges", r.AgentOverlaps}, {"agent called twice at once", r.AgentDoubles},
-		{"abandoned member", r.Abandoned}, {"stranded agent leg", r.Stranded}, {"ghost session", r.Ghosts},
+		{"abandoned member", r.Abandoned}, {"late safe-harbor message", r.LateMessages}, {"stranded agent leg", r.Stranded}, {"ghost session", r.Ghosts},
 	} {
 		for _, s := range group.list {
 			out = append(out, group.what+": "+s)
