@@ -398,6 +398,16 @@ func (r *runner) query(f *flight, cmd string) {
 	}})
 }
 
+// urgent is query for a command the member waits for on the line: a job,
+// which never waits behind another call's command.
+func (r *runner) urgent(f *flight, cmd string) {
+	r.e.executor(f.a.Member.Node).query(f.a.ID, command{text: cmd, background: true, done: func(out string, err error) {
+		if err != nil {
+			r.post(func() { r.commandFailed("dialer: switch command failed", f, cmd, err) })
+		}
+	}})
+}
+
 // bridge joins a flight's member to its agent. It goes as a job, so it
 // never waits behind another call's command. When it fails, the agent's
 // leg is asked about: a leg that is gone ends the member's call (the legs'

@@ -302,7 +302,9 @@ func (r *runner) safeHarbor(f *flight) {
 // transferInline plays a file to the member, then hangs up: an inline
 // dialplan runs both on the switch, so the member is not left on the line
 // if the dialer goes away. A file that cannot go in one (stored before
-// the API checked it) ends the call instead.
+// the API checked it) ends the call instead. It goes as a job, like a
+// bridge: the safe-harbor message is due within the connect threshold
+// too, and must not wait behind other calls' commands.
 func (r *runner) transferInline(f *flight, file string) {
 	var cb commandBuilder
 	cb.raw("uuid_transfer ")
@@ -315,7 +317,7 @@ func (r *runner) transferInline(f *flight, file string) {
 		r.e.log.Error("dialer: message not played: fix the campaign's file", "campaign", r.id, "error", err)
 		cmd = "uuid_kill " + f.a.Member.UUID + " NORMAL_CLEARING"
 	}
-	r.query(f, cmd)
+	r.urgent(f, cmd)
 }
 
 // resume plays a broadcast's message to a person the amd application
