@@ -74,11 +74,12 @@ type AgentReport struct {
 	AgentDoubles  []string // an agent with two legs live at once
 	Abandoned     []string // a member answered, never bridged (nor told, if predictive), far from any fault
 	// A predictive campaign: members answered and told the safe-harbor
-	// message (abandoned, as the rules allow); those whose message started
-	// later than the threshold allows, far from any fault; members
-	// bridged within the connect threshold of their answer.
+	// message (abandoned, as the rules allow); those whose message, or
+	// bridge, came later than the threshold allows, far from any fault;
+	// members bridged within the connect threshold of their answer.
 	SafeHarbor      int
 	LateMessages    []string
+	LateBridges     []string
 	ConnectedInTime int
 	Stranded        []string // an agent's leg up at the end that no session explains
 	Ghosts          []string // a session the store holds up whose leg is gone
@@ -218,8 +219,13 @@ func VerifyAgents(led sim.Ledger, rec Recorded, run AgentRun) AgentReport {
 		r.MembersUp++
 		if len(c.Bridges) > 0 {
 			r.Bridged++
-			if run.SafeHarbor != "" && c.Bridges[0].From.Sub(c.Answered) <= run.Connect {
+			switch wait := c.Bridges[0].From.Sub(c.Answered); {
+			case run.SafeHarbor == "":
+			case wait <= run.Connect:
 				r.ConnectedInTime++
+			case wait > run.Connect+LateSlack && len(excuses(run, c.Answered)) == 0:
+				r.LateBridges = append(r.LateBridges, fmt.Sprintf("%s (member %s): answered %s, bridged %v later",
+					c.UUID, c.Variables["dialer_member_id"], c.Answered.Format(time.RFC3339Nano), wait))
 			}
 			continue
 		}
@@ -283,7 +289,7 @@ func (r AgentReport) Problems() []string {
 		list []string
 	}{
 		{"agent in two bridges", r.AgentOverlaps}, {"agent called twice at once", r.AgentDoubles},
-		{"abandoned member", r.Abandoned}, {"late safe-harbor message", r.LateMessages}, {"stranded agent leg", r.Stranded}, {"ghost session", r.Ghosts},
+		{"abandoned member", r.Abandoned}, {"late safe-harbor message", r.LateMessages}, {"late bridge", r.LateBridges}, {"stranded agent leg", r.Stranded}, {"ghost session", r.Ghosts},
 	} {
 		for _, s := range group.list {
 			out = append(out, group.what+": "+s)
