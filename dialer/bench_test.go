@@ -35,8 +35,15 @@ func cpuTime() time.Duration {
 // process's CPU is the engine's (with its ESL and Redis clients). It
 // reports the sustained originates per second between the 2,000th and the
 // 12,000th call, and the engine's CPU per 1,000 calls. Run with
-// -benchtime 1x.
+// -benchtime 1x. "dnc=1M" has a million numbers and a thousand prefixes
+// on the global do-not-call list (none of them a member's), which every
+// placement checks: the check's cost, side by side with "dnc=none".
 func BenchmarkEngineThroughput(b *testing.B) {
+	b.Run("dnc=none", func(b *testing.B) { benchThroughput(b, 0) })
+	b.Run("dnc=1M", func(b *testing.B) { benchThroughput(b, 1000000) })
+}
+
+func benchThroughput(b *testing.B, dncNumbers int) {
 	const (
 		members = 16000
 		from    = 2000
@@ -81,6 +88,9 @@ default: {answer: 1, ring: 0, talk: 3600}
 		if _, err := st.InsertMembers(ctx, c, ms, time.Now()); err != nil {
 			b.Fatal(err)
 		}
+		if err := loadDNC(ctx, st, dncNumbers); err != nil {
+			b.Fatal(err)
+		}
 		placed := func() int64 {
 			for _, p := range eng.Progress() {
 				if p.Campaign == c.ID {
@@ -116,6 +126,25 @@ default: {answer: 1, ring: 0, talk: 3600}
 		cancel()
 		<-done
 	}
+}
+
+// loadDNC lists n numbers (+38099...) and n/1000 prefixes (4470...) on
+// the global do-not-call list.
+func loadDNC(ctx context.Context, st *store.Store, n int) error {
+	const step = store.MaxDNCBatch / 2 // with the prefixes, under the most one call adds
+	for start := 0; start < n; start += step {
+		var batch []string
+		for i := start; i < min(start+step, n); i++ {
+			batch = append(batch, fmt.Sprintf("+38099%07d", i))
+			if i%1000 == 0 {
+				batch = append(batch, fmt.Sprintf("4470%04d*", i/1000))
+			}
+		}
+		if _, err := st.AddDNC(ctx, "", batch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BenchmarkProgressive: 1,000 agents and 1,000 calls in flight (2,000

@@ -222,6 +222,13 @@ func (e *Engine) placeDirect(ctx context.Context, r *runner, p *plan, req CallRe
 	now := e.clock.Now()
 	until := now.Add(e.cfg.LeaseTTL)
 	attemptID := esl.NewUUID()
+	listed, err := e.st.CheckDNC(ctx, r.id, []string{number})
+	if err != nil {
+		return res, fmt.Errorf("click-to-call: %w", err)
+	}
+	if hit, ok := listed[number]; ok {
+		return res, fieldError("destination", "%s is on the %s do-not-call list (%s)", number, dncListName(hit), hit.Entry)
+	}
 	leg, err := e.st.ReserveAgent(ctx, agent.ID, store.AgentReservation{Attempt: attemptID, Campaign: r.id, Owner: r.owner(), Until: until}, now)
 	if err != nil {
 		return res, fmt.Errorf("click-to-call: %w", err)
@@ -302,4 +309,12 @@ func (e *Engine) directMember(ctx context.Context, r *runner, p *plan, req CallR
 		m.Variables = req.Variables
 	}
 	return cl, idx, nil
+}
+
+// dncListName names a do-not-call list in a message.
+func dncListName(h store.DNCHit) string {
+	if h.List == "" {
+		return "global"
+	}
+	return "campaign's"
 }

@@ -184,22 +184,23 @@ func (e *Engine) ResetRetries(ctx context.Context, campaignID, memberID string) 
 
 // SubmitResult applies a call result (seed 000/002/003) to a member. A
 // member awaiting one gets it at once; one still in its call gets it when
-// the call ends; one that ended refuses it.
-func (e *Engine) SubmitResult(ctx context.Context, campaignID, memberID string, res store.CallResult) (*store.Member, string, error) {
+// the call ends; one that ended refuses it. Numbers to stop that are not
+// the member's are ignored: ignored says which, and why.
+func (e *Engine) SubmitResult(ctx context.Context, campaignID, memberID string, res store.CallResult) (m *store.Member, state string, ignored []string, err error) {
 	if res.NextCommunication != "" {
 		n, err := store.NormalizeNumber(res.NextCommunication)
 		if err != nil {
-			return nil, "", &store.ValidationError{Errors: []store.FieldError{{Field: "next_communication", Message: err.Error()}}}
+			return nil, "", nil, &store.ValidationError{Errors: []store.FieldError{{Field: "next_communication", Message: err.Error()}}}
 		}
 		owner, err := e.st.MemberIDByNumber(ctx, campaignID, n)
 		switch {
 		case err == nil && owner != memberID:
-			return nil, "", fmt.Errorf("next_communication: %w", &store.DuplicateNumberError{Number: n, Member: owner})
+			return nil, "", nil, fmt.Errorf("next_communication: %w", &store.DuplicateNumberError{Number: n, Member: owner})
 		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return nil, "", err
+			return nil, "", nil, err
 		}
 	}
-	return e.editMember(ctx, campaignID, memberID, func(m *store.Member, state string, r *rules) error {
+	m, state, err = e.editMember(ctx, campaignID, memberID, func(m *store.Member, state string, r *rules) error {
 		if err := refuseDone(m, state); err != nil {
 			return err
 		}
@@ -209,7 +210,8 @@ func (e *Engine) SubmitResult(ctx context.Context, campaignID, memberID string, 
 			// the member as written over, so no call starts or ends between.
 			return &NoResultAwaitedError{Member: m.ID, State: state}
 		}
-		if err := checkResult(m, res); err != nil {
+		var err error
+		if ignored, err = checkResult(m, res); err != nil {
 			var re *ResultError
 			errors.As(err, &re)
 			return &store.ValidationError{Errors: []store.FieldError{{Field: re.Field, Message: re.Message}}}
@@ -222,6 +224,7 @@ func (e *Engine) SubmitResult(ctx context.Context, campaignID, memberID string, 
 		r.applyResult(m, res, e.clock.Now())
 		return nil
 	})
+	return m, state, ignored, err
 }
 
 // NoResultAwaitedError refuses a call result for a member that is neither

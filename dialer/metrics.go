@@ -35,6 +35,7 @@ type Metrics struct {
 	Members         *prometheus.GaugeVec   // campaign, state
 	WriteConflicts  prometheus.Counter
 	LostCalls       *prometheus.CounterVec // campaign
+	DNCListed       *prometheus.CounterVec // campaign, list (global, campaign)
 	PendingWrites   prometheus.Gauge
 	EventsProcessed prometheus.Counter
 }
@@ -88,13 +89,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Members:         g("members", "Members by state.", "campaign", "state"),
 		WriteConflicts:  prometheus.NewCounter(prometheus.CounterOpts{Name: "dialer_member_write_conflicts_total", Help: "Member writes retried because the member changed meanwhile."}),
 		LostCalls:       c("calls_lost_total", "Attempts whose end could not be learned (no channel, no end record).", "campaign"),
+		DNCListed:       c("dnc_listed_total", "Numbers not dialed because a do-not-call list has them (list: global or campaign).", "campaign", "list"),
 		PendingWrites:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "dialer_pending_writes", Help: "Member writes queued or waiting for Redis to come back."}),
 		EventsProcessed: prometheus.NewCounter(prometheus.CounterOpts{Name: "dialer_events_total", Help: "Channel events applied to attempts."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.OriginateLat, m.RingTime,
 			m.Refused, m.RedisLat, m.ReserveLat, m.Bridged, m.AnswerToBridge, m.AMDWait, m.AgentWait, m.AgentMissed, m.Agents, m.Occupancy, m.AgentSessions, m.ESLConnected, m.AbandonRate, m.AbandonCounts, m.Abandoned, m.SafeHarbor, m.ConnectedInTime, m.Members, m.WriteConflicts, m.LostCalls,
-			m.PendingWrites, m.EventsProcessed)
+			m.DNCListed, m.PendingWrites, m.EventsProcessed)
 	}
 	return m
 }
@@ -104,7 +106,7 @@ func (m *Metrics) forgetCampaign(id string) {
 	only := prometheus.Labels{"campaign": id}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.AbandonRate, m.AbandonCounts, m.Abandoned, m.SafeHarbor,
-		m.ConnectedInTime, m.Members, m.LostCalls, m.Bridged,
+		m.ConnectedInTime, m.Members, m.LostCalls, m.Bridged, m.DNCListed,
 	} {
 		v.DeletePartialMatch(only)
 	}

@@ -1,6 +1,7 @@
 package dialer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,13 +63,14 @@ func buildPlan(ctx context.Context, st *store.Store, c *store.Campaign) (*plan, 
 
 // placement is what one dial turn made of the members it claimed.
 type placement struct {
-	calls   []*placed       // journaled, with a line: originate them
-	writes  []*memberWrite  // members put back or ended without a call
-	blocked bool            // the lines or the switches ran out
-	err     error           // the store failed
-	op      string          // where it failed
-	invalid []invalidMember // members whose data cannot go in a command
-	agents  *agentPicker    // who takes the calls, for campaigns with agents
+	calls   []*placed               // journaled, with a line: originate them
+	writes  []*memberWrite          // members put back or ended without a call
+	blocked bool                    // the lines or the switches ran out
+	err     error                   // the store failed
+	op      string                  // where it failed
+	invalid []invalidMember         // members whose data cannot go in a command
+	agents  *agentPicker            // who takes the calls, for campaigns with agents
+	dnc     map[string]store.DNCHit // the claimed numbers that a do-not-call list has
 }
 
 type invalidMember struct {
@@ -115,6 +117,13 @@ func (e *Engine) place(ctx context.Context, r *runner, p *plan, n int) placement
 		e.lines.drop(r) // nothing to dial: no claim on anyone's lines
 		return res
 	}
+	if err := e.timed("dnc", func() (err error) { res.dnc, err = e.st.CheckDNC(ctx, r.id, dialable(claimed)); return err }); err != nil {
+		res.err, res.op = err, "do-not-call check"
+		for _, cl := range claimed {
+			res.writes = append(res.writes, putBack(p, cl, "", 0))
+		}
+		return res
+	}
 	for i, cl := range claimed {
 		if r.stopping.Load() || res.blocked || res.err != nil {
 			res.writes = append(res.writes, putBack(p, cl, "", 0))
@@ -148,9 +157,23 @@ func (e *Engine) placeOne(ctx context.Context, r *runner, p *plan, cl store.Clai
 		return
 	}
 	ch, ok, wait := p.rules.chooseNumber(m, localTime)
+	for ok { // a listed number is stopped, on the member written back
+		hit, listed := res.dnc[m.Communications[ch.index].Number]
+		if !listed {
+			break
+		}
+		stopListed(cl.Member, ch.index, now)
+		m.Communications[ch.index].Stopped = true
+		e.m.DNCListed.WithLabelValues(r.id, cmp.Or(hit.List, "global")).Inc()
+		ch, ok, wait = p.rules.chooseNumber(m, localTime)
+	}
 	if !ok {
 		if wait.IsZero() { // no number left at all
-			res.writes = append(res.writes, e.memberEnd(p, endMember(p, cl, "")))
+			cause := ""
+			if everyNumberListed(cl.Member) {
+				cause = EndDNCListed
+			}
+			res.writes = append(res.writes, e.memberEnd(p, endMember(p, cl, cause)))
 		} else { // none allowed at this hour
 			res.writes = append(res.writes, putBackAt(p, cl, wait))
 		}
@@ -288,6 +311,38 @@ func (e *Engine) dial(ctx context.Context, r *runner, p *plan, cl store.Claimed,
 		return
 	}
 	res.calls = append(res.calls, pl)
+}
+
+// dialable lists the numbers claimed members may still be called on.
+func dialable(claimed []store.Claimed) []string {
+	var out []string
+	for _, cl := range claimed {
+		for _, cm := range cl.Member.Communications {
+			if !cm.Stopped {
+				out = append(out, cm.Number)
+			}
+		}
+	}
+	return out
+}
+
+// stopListed stops a member's number that a do-not-call list has, and
+// says so in its history.
+func stopListed(m *store.Member, idx int, now time.Time) {
+	cm := &m.Communications[idx]
+	cm.Stopped, cm.LastCause = true, EndDNCListed
+	m.History = appendHistory(m.History, store.CallSummary{At: now.UnixMilli(), Number: cm.Number, Cause: EndDNCListed, Outcome: "dnc"})
+}
+
+// everyNumberListed reports whether each of a member's numbers was stopped
+// for a do-not-call list.
+func everyNumberListed(m *store.Member) bool {
+	for _, cm := range m.Communications {
+		if !cm.Stopped || cm.LastCause != EndDNCListed {
+			return false
+		}
+	}
+	return len(m.Communications) > 0
 }
 
 // memberEnd stores a member_end event with a write that may end a member

@@ -23,6 +23,9 @@ const (
 	// EndAbandoned: the member's call was abandoned (no agent took their
 	// answer) and the campaign does not retry abandoned members.
 	EndAbandoned = "ABANDONED"
+	// EndDNCListed: every number of the member is on a do-not-call list
+	// (each was stopped with this cause when it came up).
+	EndDNCListed = "DNC_LISTED"
 )
 
 // CauseLost is recorded for an attempt whose end could not be learned:
@@ -356,26 +359,29 @@ type ResultError struct {
 
 func (e *ResultError) Error() string { return e.Field + ": " + e.Message }
 
-// checkResult validates a call result against the member before applying it.
-func checkResult(m *store.Member, res store.CallResult) error {
+// checkResult validates a call result against the member before applying
+// it. Numbers to stop that are not the member's are ignored, not refused
+// (seed 003's own example names such numbers, and refusing them would
+// lose the whole result): it returns what it ignores, each saying why.
+func checkResult(m *store.Member, res store.CallResult) (ignored []string, err error) {
 	for i, n := range res.StopCommunications {
 		norm, err := store.NormalizeNumber(n)
 		if err != nil {
-			return &ResultError{fmt.Sprintf("stop_communications[%d]", i), err.Error()}
+			return nil, &ResultError{fmt.Sprintf("stop_communications[%d]", i), err.Error()}
 		}
 		if indexOfNumber(m, norm) < 0 {
-			return &ResultError{fmt.Sprintf("stop_communications[%d]", i), fmt.Sprintf("%s is not a number of member %s", norm, m.ID)}
+			ignored = append(ignored, fmt.Sprintf("stop_communications[%d]: %s is not a number of member %s", i, norm, m.ID))
 		}
 	}
 	if res.NextCommunication != "" {
 		if _, err := store.NormalizeNumber(res.NextCommunication); err != nil {
-			return &ResultError{"next_communication", err.Error()}
+			return nil, &ResultError{"next_communication", err.Error()}
 		}
 	}
 	if res.NextAfterSec != nil && *res.NextAfterSec < 0 {
-		return &ResultError{"next_after_sec", "must not be negative"}
+		return nil, &ResultError{"next_after_sec", "must not be negative"}
 	}
-	return nil
+	return ignored, nil
 }
 
 func indexOfNumber(m *store.Member, number string) int {

@@ -147,12 +147,12 @@ func TestWaitingForResult(t *testing.T) {
 	}
 	ctx := context.Background()
 	// success ends it
-	if _, _, err := w.eng.SubmitResult(ctx, c.ID, ids[0], store.CallResult{Success: true, Description: "sold"}); err != nil {
+	if _, _, _, err := w.eng.SubmitResult(ctx, c.ID, ids[0], store.CallResult{Success: true, Description: "sold"}); err != nil {
 		t.Fatal(err)
 	}
 	// a new number, stop the old one, call back in 10 minutes
 	ten := 600
-	if _, _, err := w.eng.SubmitResult(ctx, c.ID, ids[2], store.CallResult{NextCommunication: "1000099", StopCommunications: []string{"1000003"}, NextAfterSec: &ten}); err != nil {
+	if _, _, _, err := w.eng.SubmitResult(ctx, c.ID, ids[2], store.CallResult{NextCommunication: "1000099", StopCommunications: []string{"1000003"}, NextAfterSec: &ten}); err != nil {
 		t.Fatal(err)
 	}
 	m, st := w.member(c, ids[0])
@@ -172,7 +172,7 @@ func TestWaitingForResult(t *testing.T) {
 		t.Fatalf("the next communication was not dialed next: %s", dests(got))
 	}
 	// a result for an ended member is refused
-	if _, _, err := w.eng.SubmitResult(ctx, c.ID, ids[0], store.CallResult{}); err == nil {
+	if _, _, _, err := w.eng.SubmitResult(ctx, c.ID, ids[0], store.CallResult{}); err == nil {
 		t.Fatal("a result for an ended member was accepted")
 	}
 }

@@ -334,8 +334,8 @@ func TestApplyResult(t *testing.T) {
 			m := testMember("1111", "2222")
 			m.Attempts, m.Communications[0].Attempts = 2, 2
 			m.WaitingResult = "a1"
-			if err := checkResult(m, tc.res); err != nil {
-				t.Fatal(err)
+			if ignored, err := checkResult(m, tc.res); err != nil || len(ignored) > 0 {
+				t.Fatal(ignored, err)
 			}
 			if end := r.applyResult(m, tc.res, now0); end != tc.endsAs {
 				t.Fatalf("end %q, want %q", end, tc.endsAs)
@@ -349,8 +349,11 @@ func TestApplyResult(t *testing.T) {
 		})
 	}
 	m := testMember("1111")
-	if err := checkResult(m, store.CallResult{StopCommunications: []string{"9999"}}); err == nil || !strings.Contains(err.Error(), "stop_communications[0]") {
-		t.Fatalf("stopping a number the member lacks: %v", err)
+	if ignored, err := checkResult(m, store.CallResult{StopCommunications: []string{"1111", "9999"}}); err != nil || len(ignored) != 1 || !strings.Contains(ignored[0], "stop_communications[1]: 9999") {
+		t.Fatalf("stopping a number the member lacks: %v %v, want it ignored and said", ignored, err)
+	}
+	if _, err := checkResult(m, store.CallResult{StopCommunications: []string{"call me"}}); err == nil || !strings.Contains(err.Error(), "stop_communications[0]") {
+		t.Fatalf("a stop that is not a number: %v", err)
 	}
 }
 

@@ -139,30 +139,12 @@ func (a *api) uploadCSV(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	skipHeader, err := boolParam(c, "skipHeader")
+	f, err := openCSV(c)
 	if err != nil {
 		return err
 	}
-	sep := ','
-	named := map[string]rune{"comma": ',', "semicolon": ';', "tab": '\t', `\t`: '\t', "pipe": '|'}
-	switch s := c.QueryParam("separator"); {
-	case s == "":
-	case named[s] != 0:
-		sep = named[s]
-	case utf8.RuneCountInString(s) == 1 && s != "\"" && s != "\n" && s != "\r":
-		sep, _ = utf8.DecodeRuneInString(s)
-	default:
-		return invalidParam("separator", fmt.Sprintf("%q: one character (URL-encoded: %%3B for ;) or comma, semicolon, tab, pipe", s))
-	}
-	src, err := csvSource(c)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	in, mustBeUTF8, err := csvText(src, c.QueryParam("charset"))
-	if err != nil {
-		return err
-	}
+	defer f.Close()
+	in, sep, skipHeader, mustBeUTF8 := f.text, f.sep, f.skipHeader, f.mustBeUTF8
 	ctx := c.Request().Context()
 	var (
 		up      upload
@@ -210,6 +192,45 @@ func (a *api) uploadCSV(c echo.Context) error {
 		return err
 	}
 	return ok(c, up.result())
+}
+
+// csvFile is an uploaded CSV file as its parameters say to read it.
+type csvFile struct {
+	io.Closer
+	text       io.Reader
+	sep        rune
+	skipHeader bool
+	mustBeUTF8 bool
+}
+
+// openCSV reads the separator, skipHeader and charset parameters and
+// opens the file (the body, or a multipart form's file).
+func openCSV(c echo.Context) (*csvFile, error) {
+	skipHeader, err := boolParam(c, "skipHeader")
+	if err != nil {
+		return nil, err
+	}
+	sep := ','
+	named := map[string]rune{"comma": ',', "semicolon": ';', "tab": '\t', `\t`: '\t', "pipe": '|'}
+	switch s := c.QueryParam("separator"); {
+	case s == "":
+	case named[s] != 0:
+		sep = named[s]
+	case utf8.RuneCountInString(s) == 1 && s != "\"" && s != "\n" && s != "\r":
+		sep, _ = utf8.DecodeRuneInString(s)
+	default:
+		return nil, invalidParam("separator", fmt.Sprintf("%q: one character (URL-encoded: %%3B for ;) or comma, semicolon, tab, pipe", s))
+	}
+	src, err := csvSource(c)
+	if err != nil {
+		return nil, err
+	}
+	in, mustBeUTF8, err := csvText(src, c.QueryParam("charset"))
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	return &csvFile{Closer: src, text: in, sep: sep, skipHeader: skipHeader, mustBeUTF8: mustBeUTF8}, nil
 }
 
 // csvText is the file's text as UTF-8: decoded from charset, or from UTF-16

@@ -31,7 +31,7 @@ type route struct {
 }
 
 // allRoutes is every endpoint, in the order the OpenAPI document lists them.
-func allRoutes() []route { return slices.Concat(routes, agentRoutes, callRoutes) }
+func allRoutes() []route { return slices.Concat(routes, agentRoutes, callRoutes, dncRoutes) }
 
 // MaxBulkMembers is the most members one request may add.
 const MaxBulkMembers = 100000
@@ -93,6 +93,9 @@ type okBody struct {
 	Data   any    `json:"data"`
 	Total  *int64 `json:"total,omitempty"`
 	Next   string `json:"next,omitempty"`
+	// Ignored are parts of the request left unapplied, each saying why
+	// (a call result's numbers to stop that are not the member's).
+	Ignored []string `json:"ignored,omitempty"`
 }
 
 func ok(c echo.Context, data any) error {
@@ -605,8 +608,11 @@ func (a *api) memberStatus(c echo.Context) error {
 	}
 	// The engine refuses (409) a result for a member in no call and
 	// awaiting none, and one for a member that ended.
-	m, st, err := a.eng.SubmitResult(c.Request().Context(), c.Param("id"), c.Param("mid"), res)
-	return memberOK(c, m, st, err)
+	m, st, ignored, err := a.eng.SubmitResult(c.Request().Context(), c.Param("id"), c.Param("mid"), res)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, okBody{Status: "OK", Data: outMember(m, st), Ignored: ignored})
 }
 
 func (a *api) terminate(c echo.Context) error {

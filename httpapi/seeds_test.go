@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -342,8 +343,8 @@ func TestSeedRequests(t *testing.T) {
 
 	// 002 status, as printed: the missing comma is named. A result answers
 	// a call: both members had theirs answered and await a result.
-	bc, awaiting := f.awaitingResults("380920000000,380930000000,380940000000", "380920000001")
-	target, target2 := awaiting[0], awaiting[1]
+	bc, awaiting := f.awaitingResults("380920000000,380930000000,380940000000", "380920000001", "380920000002")
+	target, target2, target3 := awaiting[0], awaiting[1], awaiting[2]
 	r = f.do("PUT", "/api/v2/dialer/"+bc+"/members/"+target+"/status", seed002Status).want(t, 400)
 	if !strings.Contains(r.body.Error, "line 1, column 163") {
 		t.Fatalf("the error does not give the position: %s", r.body.Error)
@@ -368,9 +369,20 @@ func TestSeedRequests(t *testing.T) {
 	if !strings.Contains(r.body.Error, "380910000000 already belongs to member "+target) {
 		t.Fatalf("conflict not named: %s", r.raw)
 	}
-	// numbers to stop must be the member's own
-	f.do("PUT", "/api/v2/dialer/"+bc+"/members/"+target2+"/status", strings.Replace(seed003Status, `"next_communication": "380910000000",`, "", 1)).
-		want(t, 422).names(t, "stop_communications[0]")
+	// numbers to stop that are not the member's (the seed's are another
+	// member's) are ignored, and said so: the rest of the result applies
+	r = f.do("PUT", "/api/v2/dialer/"+bc+"/members/"+target3+"/status", strings.Replace(seed003Status, `"next_communication": "380910000000",`, "", 1)).want(t, 200)
+	var applied struct {
+		State     string
+		NextTryAt int64
+	}
+	r.data(t, &applied)
+	var ignored struct{ Ignored []string }
+	_ = json.Unmarshal([]byte(r.raw), &ignored)
+	if applied.State != "waiting" || applied.NextTryAt != f.clk.Now().Add(3600e9).UnixMilli() || len(ignored.Ignored) != 2 ||
+		!strings.HasPrefix(ignored.Ignored[0], "stop_communications[0]: 380920000000 is not a number of member "+target3) {
+		t.Fatalf("seed 003's result with another member's numbers: %s", r.raw)
+	}
 	var all struct {
 		Communications []struct {
 			Number  string
