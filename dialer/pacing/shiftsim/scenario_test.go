@@ -146,7 +146,9 @@ func TestWindows(t *testing.T) {
 }
 
 func TestWorstWindow(t *testing.T) {
-	m := func(min int, abandoned bool) liveMark { return liveMark{at: time.Duration(min) * time.Minute, abandoned: abandoned} }
+	m := func(min int, abandoned bool) liveMark {
+		return liveMark{at: time.Duration(min) * time.Minute, abandoned: abandoned}
+	}
 	lives := []liveMark{m(0, true), m(10, false), m(50, false), m(70, true), m(80, true), m(90, false), m(130, false)}
 	// windows ending at 70, 80, 90, 130 min: (10,70]: 1 of 3... (20,80]: 2 of 3, (30,90]: 2 of 4, (70,130]: 1 of 3
 	if got, want := worstWindow(lives, time.Hour), 100*2.0/3; got != want {
