@@ -43,6 +43,7 @@ type Result struct {
 const (
 	Progressive     = "progressive"
 	Ours            = "predictive"
+	Forecast        = "forecast"
 	WebitelV1       = "webitel-v1"
 	WebitelV2       = "webitel-v2"
 	VICIdialHard    = "vicidial-hard"
@@ -57,6 +58,14 @@ func Policies() []Policy {
 	return []Policy{
 		{Name: Progressive, Progressive: true, New: func(*Scenario, time.Time) pacing.Pacer { return pacing.Progressive{} }},
 		{Name: Ours, New: func(*Scenario, time.Time) pacing.Pacer { return pacing.Predictive{} }},
+		{Name: Forecast, New: func(sc *Scenario, _ time.Time) pacing.Pacer {
+			// what the engine knows of the campaign: its answer delay (its
+			// outcomes' ring times, and AMD's analysis time), its
+			// originate timeout and connect threshold; the talk time and
+			// the live-answer rate it learns
+			return &pacing.Forecast{AnswerDelay: seconds(sc.RingSeconds + sc.AMDSeconds),
+				NoAnswer: seconds(sc.NoAnswerSeconds), Connect: seconds(sc.ConnectSeconds)}
+		}},
 		{Name: WebitelV1, New: func(*Scenario, time.Time) pacing.Pacer { return pacing.WebitelV1{} }},
 		{Name: WebitelV2, New: func(*Scenario, time.Time) pacing.Pacer { return &pacing.WebitelV2{} }},
 		{Name: VICIdialHard, New: func(sc *Scenario, start time.Time) pacing.Pacer {

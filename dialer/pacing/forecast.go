@@ -1,0 +1,288 @@
+package pacing
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/fsdialer/fsdialer/dialer/attempt"
+)
+
+// Forecast is a predictive policy that forecasts, for the moment a call
+// placed now would be answered, how many agents will be free and how many
+// live answers will want one, and places the most calls whose expected
+// share of abandoned answers stays under an aim below the target:
+//
+//   - supply: the ready agents; those in wrap-up whose wrap-up ends in
+//     time; and each agent in a call with the probability that a call
+//     which has lasted so long ends, and its wrap-up after it, in time
+//     (the talk time is lognormal, learnt from the calls seen ending);
+//   - demand: the live answers waiting; each answer AMD is judging (a
+//     person with the share of people among answers); each call ringing
+//     with the probability that a call unanswered after ringing so long
+//     is answered live (the answer rate, with a prior until the campaign's
+//     own outweighs it, and the ring time); and each new call with the
+//     live-answer rate;
+//   - the abandoned share of that demand is E[(demand - supply)+] / E[demand],
+//     both sums of independent Bernoulli draws taken as normal;
+//   - the aim is Aim times the target, corrected once a minute by the rate
+//     measured over the compliance window (feedback, so a model that is
+//     wrong is still held under the target), and cut to a tenth near the
+//     ceiling.
+//
+// Until PredictAdjust attempts have completed it dials one call per ready
+// agent, as Predictive does. It needs View.Now (the talk times it learns
+// are the gaps between views) and keeps state: one value per campaign.
+type Forecast struct {
+	// AnswerDelay is the mean time from an originate to a live answer
+	// wanting an agent: the ring of an answered call and, when AMD runs,
+	// its verdict (default 8 s). The engine knows it from its outcomes.
+	AnswerDelay time.Duration
+	// NoAnswer is how long an unanswered call rings (the originate's
+	// timeout; default 30 s).
+	NoAnswer time.Duration
+	// Connect is the connect threshold (default 2 s): an agent free up to
+	// so long after the answer still takes it in time.
+	Connect time.Duration
+	// LivePrior is the live answers per attempt assumed while the
+	// campaign has few of its own (default 0.3); TalkPrior the mean talk
+	// time assumed before calls are seen ending (default 2 min).
+	LivePrior float64
+	TalkPrior time.Duration
+	// Aim is the share of the target aimed at (default 0.8): the margin
+	// that keeps the compliance window under the ceiling with high
+	// probability rather than on average.
+	Aim float64
+
+	talk     logNormalFit
+	wrap     time.Duration // the longest wrap-up left seen: the agents' wrap-up time
+	prev     []time.Duration
+	prevAt   time.Time
+	gain     float64
+	adjusted time.Time
+	started  bool
+}
+
+// Forecast's fixed parameters.
+const (
+	forecastPriorWeight = 50.0  // attempts the live-answer prior is worth
+	forecastTalkMemory  = 0.998 // each talk time seen weighs so much less at the next
+	forecastTalkPriorN  = 10.0  // talk times the prior is worth
+	forecastTalkSigma   = 0.8   // the prior's log standard deviation
+	forecastRingSigma   = 0.5   // the answered calls' ring time's log standard deviation
+	forecastGainStep    = 0.3   // the feedback's step, per minute, per target of error
+	forecastMinLive     = 20    // live answers in the window before feedback
+)
+
+func (f *Forecast) defaults() {
+	or := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	or(&f.AnswerDelay, 8*time.Second)
+	or(&f.NoAnswer, 30*time.Second)
+	or(&f.Connect, 2*time.Second)
+	or(&f.TalkPrior, 2*time.Minute)
+	if f.LivePrior <= 0 || f.LivePrior > 1 {
+		f.LivePrior = 0.3
+	}
+	if f.Aim <= 0 || f.Aim > 1 {
+		f.Aim = 0.8
+	}
+	f.talk = newLogNormalFit(f.TalkPrior.Seconds(), forecastTalkSigma, forecastTalkPriorN)
+	f.gain, f.started = 1, true
+}
+
+// Calls returns the calls to start.
+func (f *Forecast) Calls(v View) int {
+	if !f.started {
+		f.defaults()
+	}
+	f.observe(v)
+	free := freeLines(v)
+	dialing, waiting := flights(v)
+	agents := v.Agents.Idle - waiting
+	if free <= 0 {
+		return 0
+	}
+	if v.Completed < int64(v.PredictAdjust) {
+		return max(min(agents-dialing, free), 0)
+	}
+	w := v.Abandon
+	p := (float64(w.LiveHour) + f.LivePrior*forecastPriorWeight) / (float64(w.CallsHour) + forecastPriorWeight)
+	p = min(max(p, 0.001), 1)
+	machines := 0.0 // the share of answers AMD calls machines
+	if w.MachineHour+w.LiveHour > 0 {
+		machines = float64(w.MachineHour) / float64(w.MachineHour+w.LiveHour)
+	}
+	answered := min(p/(1-machines), 1)
+
+	// supply by the horizon: the agents free when a call placed now is
+	// answered, or within the connect threshold after
+	horizon := f.AnswerDelay + f.Connect
+	supply, supplyVar := float64(v.Agents.Idle), 0.0
+	for _, left := range v.Agents.WrapUp {
+		if left <= horizon {
+			supply++
+		}
+	}
+	for _, in := range v.Agents.InCall {
+		s := f.talk.endsWithin(in.Seconds(), (horizon - f.wrap).Seconds())
+		supply, supplyVar = supply+s, supplyVar+s*(1-s)
+	}
+	// demand from the calls in flight
+	demand, demandVar := 0.0, 0.0
+	add := func(q float64) { demand, demandVar = demand+q, demandVar+q*(1-q) }
+	for _, fl := range v.InFlight {
+		switch {
+		case fl.State == attempt.WaitingAgent:
+			add(1)
+		case fl.State == attempt.Answered || fl.State == attempt.Detecting:
+			add(1 - machines)
+		case fl.State == attempt.Ringing:
+			add(f.liveAfter(fl.Age, p, answered))
+		case fl.State < attempt.Ringing:
+			add(p)
+		}
+	}
+	aim := v.Target / 100 * f.Aim * f.gain
+	if rate := w.Rate(v.Window); v.Max > 0 && rate >= 0.9*v.Max {
+		aim = min(aim, v.Target/1000) // at the ceiling's door: a tenth of the target
+	}
+	abandoned := func(n int) float64 {
+		mean := demand + float64(n)*p
+		if mean <= 0 {
+			return 0
+		}
+		sd := math.Sqrt(demandVar + float64(n)*p*(1-p) + supplyVar + 0.25)
+		return excess(mean-supply, sd) / mean
+	}
+	// the most calls whose forecast abandoned share is within the aim
+	hi := min(free, int(math.Ceil((supply-demand+4*math.Sqrt(supply+1)+2)/p))+1)
+	lo := 0
+	if agents > dialing {
+		lo = min(agents-dialing, hi) // a call per ready agent never needs a forecast
+		if abandoned(lo) > aim {
+			lo = 0
+		}
+	}
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if abandoned(mid) <= aim {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return max(lo, 0)
+}
+
+// observe learns from the view: the talk times of the calls that ended
+// since the last view (an agent's time in call that did not go on by the
+// time between the views), the wrap-up time, and the feedback on the
+// abandon rate.
+func (f *Forecast) observe(v View) {
+	for _, left := range v.Agents.WrapUp {
+		f.wrap = max(f.wrap, left)
+	}
+	cur := append(f.prev[:0:0], v.Agents.InCall...)
+	slices.Sort(cur)
+	if dt := v.Now.Sub(f.prevAt); !f.prevAt.IsZero() && dt > 0 {
+		j := 0
+		for _, was := range f.prev {
+			goesOn := was + dt
+			for j < len(cur) && cur[j] < goesOn {
+				j++
+			}
+			if j < len(cur) && cur[j] == goesOn {
+				j++
+				continue
+			}
+			f.talk.add((was + dt/2).Seconds()) // it ended between the views
+		}
+	}
+	f.prev, f.prevAt = cur, v.Now
+	if f.adjusted.IsZero() {
+		f.adjusted = v.Now
+	}
+	if v.Now.Sub(f.adjusted) < time.Minute {
+		return
+	}
+	f.adjusted = v.Now
+	live := v.Abandon.LiveDay
+	if v.Window == "30d" {
+		live = v.Abandon.LiveMonth
+	}
+	if live < forecastMinLive || v.Target <= 0 {
+		return
+	}
+	miss := (f.Aim*v.Target - v.Abandon.Rate(v.Window)) / v.Target
+	f.gain = min(max(f.gain*math.Exp(forecastGainStep*miss), 0.05), 3)
+}
+
+// liveAfter is the probability that a call still ringing after age is
+// answered live: p of calls are, after a lognormal ring of mean
+// AnswerDelay; answered of calls are answered at all; the rest ring until
+// NoAnswer.
+func (f *Forecast) liveAfter(age time.Duration, p, answered float64) float64 {
+	mu := math.Log(f.AnswerDelay.Seconds()) - forecastRingSigma*forecastRingSigma/2
+	stillRinging := 1 - normalCDF((math.Log(max(age.Seconds(), 1e-3))-mu)/forecastRingSigma)
+	unanswered := 0.0
+	if age < f.NoAnswer {
+		unanswered = 1 - answered
+	}
+	den := answered*stillRinging + unanswered
+	if den <= 0 {
+		return 0
+	}
+	return p * stillRinging / den
+}
+
+// logNormalFit fits a lognormal to the times seen, the older weighing
+// less, over a prior.
+type logNormalFit struct{ n, sum, sumSq float64 }
+
+func newLogNormalFit(mean, sigma, weight float64) logNormalFit {
+	mu := math.Log(mean) - sigma*sigma/2
+	return logNormalFit{n: weight, sum: weight * mu, sumSq: weight * (sigma*sigma + mu*mu)}
+}
+
+func (l *logNormalFit) add(seconds float64) {
+	x := math.Log(max(seconds, 0.1))
+	l.n, l.sum, l.sumSq = l.n*forecastTalkMemory+1, l.sum*forecastTalkMemory+x, l.sumSq*forecastTalkMemory+x*x
+}
+
+func (l *logNormalFit) params() (mu, sigma float64) {
+	mu = l.sum / l.n
+	return mu, math.Sqrt(max(l.sumSq/l.n-mu*mu, 0.01))
+}
+
+// endsWithin is the probability that a call that has lasted elapsed
+// seconds ends within the next within seconds.
+func (l *logNormalFit) endsWithin(elapsed, within float64) float64 {
+	if within <= 0 {
+		return 0
+	}
+	mu, sigma := l.params()
+	cdf := func(x float64) float64 {
+		if x <= 0 {
+			return 0
+		}
+		return normalCDF((math.Log(x) - mu) / sigma)
+	}
+	past := cdf(elapsed)
+	if past >= 1-1e-9 {
+		return 1 // longer than the fit has room for: the next moment as likely as any
+	}
+	return min(max((cdf(elapsed+within)-past)/(1-past), 0), 1)
+}
+
+func normalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
+
+// excess is E[max(X, 0)] for X normal of mean mean and standard
+// deviation sd.
+func excess(mean, sd float64) float64 {
+	z := mean / sd
+	return mean*normalCDF(z) + sd*math.Exp(-z*z/2)/math.Sqrt(2*math.Pi)
+}
