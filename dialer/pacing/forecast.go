@@ -54,13 +54,57 @@ type Forecast struct {
 	// probability rather than on average.
 	Aim float64
 
-	talk     logNormalFit
-	wrap     time.Duration // the longest wrap-up left seen: the agents' wrap-up time
-	prev     []time.Duration
-	prevAt   time.Time
-	gain     float64
-	adjusted time.Time
-	started  bool
+	talk          logNormalFit
+	wrap          time.Duration // the longest wrap-up left seen: the agents' wrap-up time
+	prev          []time.Duration
+	prevAt        time.Time
+	gain          float64
+	adjusted      time.Time
+	started       bool
+	supply        []float64 // P(k of the agents not ready are free in time)
+	ringQuantiles []time.Duration
+	demand        []float64 // P(k live answers want an agent by then)
+	short         []float64 // E[(k - free agents)+] by k
+}
+
+// ringLasts is the probability that an answered call's ring lasts at
+// least d.
+func (f *Forecast) ringLasts(d time.Duration) float64 {
+	if d <= 0 {
+		return 1
+	}
+	mu := math.Log(f.AnswerDelay.Seconds()) - forecastRingSigma*forecastRingSigma/2
+	return 1 - normalCDF((math.Log(d.Seconds())-mu)/forecastRingSigma)
+}
+
+// addBernoulli folds one more count of probability q into the
+// distribution of a count (a Poisson binomial), dropping a tail too
+// unlikely to matter.
+func addBernoulli(dist []float64, q float64) []float64 {
+	if q <= 0 {
+		return dist
+	}
+	dist = append(dist, 0)
+	for k := len(dist) - 1; k > 0; k-- {
+		dist[k] = dist[k]*(1-q) + dist[k-1]*q
+	}
+	dist[0] *= 1 - q
+	for len(dist) > 1 && dist[len(dist)-1] < 1e-13 {
+		dist = dist[:len(dist)-1]
+	}
+	return dist
+}
+
+// cdfAt is P(X <= k) of a count's distribution.
+func cdfAt(dist []float64, k int) float64 {
+	if k < 0 {
+		return 0
+	}
+	var c float64
+	for i := 0; i <= k && i < len(dist); i++ {
+		c += dist[i]
+	}
+	return min(c, 1)
 }
 
 // Forecast's fixed parameters.
@@ -92,6 +136,11 @@ func (f *Forecast) defaults() {
 	}
 	f.talk = newLogNormalFit(f.TalkPrior.Seconds(), forecastTalkSigma, forecastTalkPriorN)
 	f.gain, f.started = 1, true
+	// the ring time's deciles 1, 3, 5, 7 and 9
+	mu := math.Log(f.AnswerDelay.Seconds()) - forecastRingSigma*forecastRingSigma/2
+	for _, z := range []float64{-1.2816, -0.5244, 0, 0.5244, 1.2816} {
+		f.ringQuantiles = append(f.ringQuantiles, time.Duration(math.Exp(mu+z*forecastRingSigma)*float64(time.Second)))
+	}
 }
 
 // Calls returns the calls to start.
@@ -118,63 +167,88 @@ func (f *Forecast) Calls(v View) int {
 	}
 	answered := min(p/(1-machines), 1)
 
-	// supply by the horizon: the agents free when a call placed now is
-	// answered, or within the connect threshold after
-	horizon := f.AnswerDelay + f.Connect
-	supply, supplyVar := float64(v.Agents.Idle), 0.0
-	for _, left := range v.Agents.WrapUp {
-		if left <= horizon {
-			supply++
+	// supply: the agents who will be free when the answer to a call
+	// placed now comes (its ring time is random), or within the connect
+	// threshold after: the ready ones surely; one in wrap-up if the ring
+	// lasts until its wrap-up ends; one in a call if the rest of the call
+	// and the wrap-up after it fit in the ring time, averaged over the
+	// ring time's quantiles
+	supplyCertain := v.Agents.Idle
+	f.supply = append(f.supply[:0], 1)
+	addSupply := func(q float64) {
+		switch {
+		case q >= 1-1e-6:
+			supplyCertain++
+		case q > 1e-6:
+			f.supply = addBernoulli(f.supply, q)
 		}
 	}
-	for _, in := range v.Agents.InCall {
-		s := f.talk.endsWithin(in.Seconds(), (horizon - f.wrap).Seconds())
-		supply, supplyVar = supply+s, supplyVar+s*(1-s)
+	for _, left := range v.Agents.WrapUp {
+		addSupply(f.ringLasts(left - f.Connect))
 	}
-	// demand from the calls in flight
-	demand, demandVar := 0.0, 0.0
-	add := func(q float64) { demand, demandVar = demand+q, demandVar+q*(1-q) }
+	for _, in := range v.Agents.InCall {
+		var q float64
+		for _, r := range f.ringQuantiles {
+			q += f.talk.endsWithin(in.Seconds(), (r + f.Connect - f.wrap).Seconds())
+		}
+		addSupply(q / float64(len(f.ringQuantiles)))
+	}
+	// demand from the calls in flight: the distribution of how many are
+	// live answers wanting an agent (each call its own chance)
+	f.demand = append(f.demand[:0], 1)
 	for _, fl := range v.InFlight {
 		switch {
 		case fl.State == attempt.WaitingAgent:
-			add(1)
+			f.demand = addBernoulli(f.demand, 1)
 		case fl.State == attempt.Answered || fl.State == attempt.Detecting:
-			add(1 - machines)
+			f.demand = addBernoulli(f.demand, 1-machines)
 		case fl.State == attempt.Ringing:
-			add(f.liveAfter(fl.Age, p, answered))
+			f.demand = addBernoulli(f.demand, f.liveAfter(fl.Age, p, answered))
 		case fl.State < attempt.Ringing:
-			add(p)
+			f.demand = addBernoulli(f.demand, p)
 		}
 	}
 	aim := v.Target / 100 * f.Aim * f.gain
 	if rate := w.Rate(v.Window); v.Max > 0 && rate >= 0.9*v.Max {
 		aim = min(aim, v.Target/1000) // at the ceiling's door: a tenth of the target
 	}
-	abandoned := func(n int) float64 {
-		mean := demand + float64(n)*p
+	// the forecast share of the demand no agent takes, E[(A - S)+] / E[A],
+	// with n more calls; the most calls whose share is within the aim
+	f.short = f.short[:0] // E[(a - S)+] for a = 0, 1, ...
+	shortOf := func(a int) float64 {
+		for len(f.short) <= a {
+			k := len(f.short)
+			if k == 0 {
+				f.short = append(f.short, 0)
+				continue
+			}
+			// E[(k - S)+] - E[(k-1 - S)+] = P(S <= k-1)
+			f.short = append(f.short, f.short[k-1]+cdfAt(f.supply, k-1-supplyCertain))
+		}
+		return f.short[a]
+	}
+	share := func() float64 {
+		var mean, e float64
+		for a, pa := range f.demand {
+			mean += float64(a) * pa
+			e += pa * shortOf(a)
+		}
 		if mean <= 0 {
 			return 0
 		}
-		sd := math.Sqrt(demandVar + float64(n)*p*(1-p) + supplyVar + 0.25)
-		return excess(mean-supply, sd) / mean
+		return e / mean
 	}
-	// the most calls whose forecast abandoned share is within the aim
-	hi := min(free, int(math.Ceil((supply-demand+4*math.Sqrt(supply+1)+2)/p))+1)
-	lo := 0
-	if agents > dialing {
-		lo = min(agents-dialing, hi) // a call per ready agent never needs a forecast
-		if abandoned(lo) > aim {
-			lo = 0
+	supplyMean := float64(supplyCertain + len(f.supply) - 1)
+	hi := min(free, int(math.Ceil((supplyMean+4*math.Sqrt(supplyMean+1)+2)/p))+1)
+	n := 0
+	for n < hi {
+		f.demand = addBernoulli(f.demand, p)
+		if share() > aim {
+			break
 		}
+		n++
 	}
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if abandoned(mid) <= aim {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
+	lo := n
 	return max(lo, 0)
 }
 
@@ -226,8 +300,7 @@ func (f *Forecast) observe(v View) {
 // AnswerDelay; answered of calls are answered at all; the rest ring until
 // NoAnswer.
 func (f *Forecast) liveAfter(age time.Duration, p, answered float64) float64 {
-	mu := math.Log(f.AnswerDelay.Seconds()) - forecastRingSigma*forecastRingSigma/2
-	stillRinging := 1 - normalCDF((math.Log(max(age.Seconds(), 1e-3))-mu)/forecastRingSigma)
+	stillRinging := f.ringLasts(age)
 	unanswered := 0.0
 	if age < f.NoAnswer {
 		unanswered = 1 - answered
@@ -283,6 +356,9 @@ func normalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 // excess is E[max(X, 0)] for X normal of mean mean and standard
 // deviation sd.
 func excess(mean, sd float64) float64 {
+	if sd < 1e-9 {
+		return max(mean, 0)
+	}
 	z := mean / sd
 	return mean*normalCDF(z) + sd*math.Exp(-z*z/2)/math.Sqrt(2*math.Pi)
 }
