@@ -49,7 +49,7 @@ type Forecast struct {
 	// time assumed before calls are seen ending (default 2 min).
 	LivePrior float64
 	TalkPrior time.Duration
-	// Aim is the share of the target aimed at (default 0.8): the margin
+	// Aim is the share of the target aimed at (default 0.7): the margin
 	// that keeps the compliance window under the ceiling with high
 	// probability rather than on average.
 	Aim float64
@@ -132,7 +132,7 @@ func (f *Forecast) defaults() {
 		f.LivePrior = 0.3
 	}
 	if f.Aim <= 0 || f.Aim > 1 {
-		f.Aim = 0.8
+		f.Aim = 0.7
 	}
 	f.talk = newLogNormalFit(f.TalkPrior.Seconds(), forecastTalkSigma, forecastTalkPriorN)
 	f.gain, f.started = 1, true

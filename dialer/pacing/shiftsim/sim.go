@@ -428,6 +428,7 @@ func (s *sim) match() {
 // found reserves ag for the live answer c.
 func (s *sim) found(c *call, ag *agent) {
 	s.setState(ag, connected)
+	ag.callStart = s.now // the bridge follows (bridgeSeconds)
 	c.agent = ag
 	s.step(c, attempt.Input{Kind: attempt.AgentFound, Found: &attempt.Found{Agent: ag.id, Leg: "agent-" + ag.id, Session: true}})
 }
