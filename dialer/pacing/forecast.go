@@ -63,9 +63,23 @@ type Forecast struct {
 	started       bool
 	supply        []float64 // P(k of the agents not ready are free in time)
 	ringQuantiles []time.Duration
+	ringTable     []float64 // ringLasts by steps of ringTableStep
 	demand        []float64 // P(k live answers want an agent by then)
 	short         []float64 // E[(k - free agents)+] by k
 }
+
+// ringLastsTable is ringLasts read from a table of steps of
+// ringTableStep (the value at the step's start: a ring a little likelier
+// to go on, so a little more demand): it is asked for every call ringing
+// at every turn.
+func (f *Forecast) ringLastsTable(d time.Duration) float64 {
+	if i := int(d / ringTableStep); d > 0 && i < len(f.ringTable) {
+		return f.ringTable[i]
+	}
+	return f.ringLasts(d)
+}
+
+const ringTableStep = 50 * time.Millisecond
 
 // ringLasts is the probability that an answered call's ring lasts at
 // least d.
@@ -93,18 +107,6 @@ func addBernoulli(dist []float64, q float64) []float64 {
 		dist = dist[:len(dist)-1]
 	}
 	return dist
-}
-
-// cdfAt is P(X <= k) of a count's distribution.
-func cdfAt(dist []float64, k int) float64 {
-	if k < 0 {
-		return 0
-	}
-	var c float64
-	for i := 0; i <= k && i < len(dist); i++ {
-		c += dist[i]
-	}
-	return min(c, 1)
 }
 
 // Forecast's fixed parameters.
@@ -136,6 +138,9 @@ func (f *Forecast) defaults() {
 	}
 	f.talk = newLogNormalFit(f.TalkPrior.Seconds(), forecastTalkSigma, forecastTalkPriorN)
 	f.gain, f.started = 1, true
+	for d := time.Duration(0); d <= f.NoAnswer; d += ringTableStep {
+		f.ringTable = append(f.ringTable, f.ringLasts(d))
+	}
 	// the ring time's deciles 1, 3, 5, 7 and 9
 	mu := math.Log(f.AnswerDelay.Seconds()) - forecastRingSigma*forecastRingSigma/2
 	for _, z := range []float64{-1.2816, -0.5244, 0, 0.5244, 1.2816} {
@@ -214,7 +219,8 @@ func (f *Forecast) Calls(v View) int {
 	}
 	// the forecast share of the demand no agent takes, E[(A - S)+] / E[A],
 	// with n more calls; the most calls whose share is within the aim
-	f.short = f.short[:0] // E[(a - S)+] for a = 0, 1, ...
+	f.short = f.short[:0]    // E[(a - S)+] for a = 0, 1, ...
+	below, counted := 0.0, 0 // P(B < counted)
 	shortOf := func(a int) float64 {
 		for len(f.short) <= a {
 			k := len(f.short)
@@ -222,8 +228,15 @@ func (f *Forecast) Calls(v View) int {
 				f.short = append(f.short, 0)
 				continue
 			}
-			// E[(k - S)+] - E[(k-1 - S)+] = P(S <= k-1)
-			f.short = append(f.short, f.short[k-1]+cdfAt(f.supply, k-1-supplyCertain))
+			// E[(k - S)+] - E[(k-1 - S)+] = P(S <= k-1) = P(B <= k-1-supplyCertain)
+			for ; counted <= k-1-supplyCertain && counted < len(f.supply); counted++ {
+				below += f.supply[counted]
+			}
+			step := 0.0
+			if k-1-supplyCertain >= 0 {
+				step = min(below, 1)
+			}
+			f.short = append(f.short, f.short[k-1]+step)
 		}
 		return f.short[a]
 	}
@@ -300,7 +313,7 @@ func (f *Forecast) observe(v View) {
 // AnswerDelay; answered of calls are answered at all; the rest ring until
 // NoAnswer.
 func (f *Forecast) liveAfter(age time.Duration, p, answered float64) float64 {
-	stillRinging := f.ringLasts(age)
+	stillRinging := f.ringLastsTable(age)
 	unanswered := 0.0
 	if age < f.NoAnswer {
 		unanswered = 1 - answered

@@ -144,7 +144,7 @@ func TestBenchScores(t *testing.T) {
 func BenchmarkShift8h100Agents(b *testing.B) {
 	sc := shiftsim.Defaults()
 	sc.Name, sc.Agents, sc.AnswerRate = "8 h, 100 agents, 10 % answer, talk 60 s", 100, 0.1
-	for _, name := range []string{shiftsim.Ours, shiftsim.Progressive} {
+	for _, name := range []string{shiftsim.Progressive, shiftsim.Ours, shiftsim.Forecast, shiftsim.Clairvoyant} {
 		b.Run(name, func(b *testing.B) {
 			var p shiftsim.Policy
 			for _, q := range shiftsim.Policies() {
