@@ -97,6 +97,15 @@ bench: need-redis
 	$(GO) test -run '^$$' -bench Predictive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench 'BulkUpload|StatusLatency' -benchtime 1x ./httpapi | tee -a $(BENCHOUT)
 
+## bench-pacing: the pacing benchmark (docs/pacing.md): every scenario of
+## $(PACING_SCENARIOS) with every pacing policy on the same draws, in
+## virtual time; the table on the terminal, docs/pacing.csv, and the plot in
+## docs/pacing.svg. A few minutes on two cores.
+PACING_SCENARIOS ?= deploy/pacing-scenarios.json
+.PHONY: bench-pacing
+bench-pacing:
+	$(GO) run ./cmd/pacingbench -scenarios $(PACING_SCENARIOS) -csv docs/pacing.csv -svg docs/pacing.svg
+
 ## fuzz: each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:

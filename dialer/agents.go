@@ -1,7 +1,6 @@
 package dialer
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fsdialer/fsdialer/clock"
+	"github.com/fsdialer/fsdialer/dialer/agentorder"
 	"github.com/fsdialer/fsdialer/store"
 )
 
@@ -219,19 +219,9 @@ func (p *agentPool) candidates(c *store.Campaign, bucket string, now time.Time) 
 		out = append(out, candidate{AgentView: v, waited: now.Sub(readySince(v.Live))})
 	}
 	p.mu.Unlock()
-	byID := func(a, b candidate) int { return cmp.Compare(a.ID, b.ID) }
-	switch c.AgentStrategy {
-	case "agent-with-fewest-calls":
-		slices.SortFunc(out, func(a, b candidate) int {
-			return cmp.Or(cmp.Compare(a.Live.CallsAnswered, b.Live.CallsAnswered), byID(a, b))
-		})
-	case "agent-with-least-talk-time":
-		slices.SortFunc(out, func(a, b candidate) int { return cmp.Or(cmp.Compare(a.Live.TalkTime, b.Live.TalkTime), byID(a, b)) })
-	case "random":
-		rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	default: // longest-idle-agent, the seeds' example
-		slices.SortFunc(out, func(a, b candidate) int { return cmp.Or(cmp.Compare(b.waited, a.waited), byID(a, b)) })
-	}
+	agentorder.Sort(out, c.AgentStrategy, func(c candidate) agentorder.Agent {
+		return agentorder.Agent{ID: c.ID, Calls: c.Live.CallsAnswered, TalkTime: c.Live.TalkTime, Waited: c.waited}
+	}, rand.Shuffle)
 	return out
 }
 

@@ -37,6 +37,10 @@ type View struct {
 	// predictive pacing starts (progressive until then).
 	Completed     int64
 	PredictAdjust int
+	// Now is the moment the view was taken, for the policies that sample
+	// or refresh on a period (the peers' in peers.go); zero when the caller
+	// keeps no clock (engine.go's view() does not fill it yet).
+	Now time.Time
 }
 
 // Flight is one attempt in flight.

@@ -1,0 +1,126 @@
+package pacing
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/fsdialer/fsdialer/dialer/attempt"
+)
+
+var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+// forecastView: past the warm-up, 30 % of the hour's 1000 attempts live,
+// no abandon, 100 lines.
+func forecastView() View {
+	return View{Lines: 100, Target: 2.5, Max: 3, Window: "24h", Completed: 1000, PredictAdjust: 150, Now: t0,
+		Abandon: Windows{CallsHour: 1000, LiveHour: 300, LiveDay: 300, LiveMonth: 300}}
+}
+
+func flightsOf(states ...attempt.State) []Flight {
+	var out []Flight
+	for _, s := range states {
+		out = append(out, Flight{State: s})
+	}
+	return out
+}
+
+// What the forecast must do, each compared with a base view: more calls
+// for more supply, fewer for more demand or a worse record.
+func TestForecastDirections(t *testing.T) {
+	calls := func(edit func(v *View)) int {
+		v := forecastView()
+		v.Agents = Agents{Idle: 3, InCall: []time.Duration{30 * time.Second, 90 * time.Second}, WrapUp: []time.Duration{20 * time.Second}}
+		edit(&v)
+		return (&Forecast{}).Calls(v)
+	}
+	base := calls(func(*View) {})
+	if base < 3 {
+		t.Fatalf("base: %d calls for 3 ready agents at 30 %% answers", base)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(v *View)
+		more bool // more calls than the base, else fewer
+	}{
+		{"more ready agents", func(v *View) { v.Agents.Idle = 6 }, true},
+		{"a wrap-up that ends in time", func(v *View) { v.Agents.WrapUp[0] = time.Second }, true},
+		{"live answers waiting", func(v *View) { v.InFlight = flightsOf(attempt.WaitingAgent, attempt.WaitingAgent) }, false},
+		{"calls just placed", func(v *View) { v.InFlight = flightsOf(attempt.Originating, attempt.Originating, attempt.Originating) }, false},
+		{"a lower answer rate: more calls per agent", func(v *View) { v.Abandon.LiveHour, v.Abandon.LiveDay = 100, 100 }, true},
+		{"near the ceiling over the window", func(v *View) { v.Abandon.AbandonedDay = 9 }, false},
+	} {
+		if got := calls(tc.edit); got == base || (got > base) != tc.more {
+			t.Errorf("%s: %d calls, base %d, want more: %v", tc.name, got, base, tc.more)
+		}
+	}
+	// an old ringing call is less likely an answer than a new one
+	young := calls(func(v *View) { v.InFlight = []Flight{{State: attempt.Ringing, Age: time.Second}} })
+	old := calls(func(v *View) { v.InFlight = []Flight{{State: attempt.Ringing, Age: 25 * time.Second}} })
+	if old < young {
+		t.Errorf("a call ringing 25 s takes more (%d calls) than one ringing 1 s (%d)", old, young)
+	}
+}
+
+func TestForecastWarmUpAndLines(t *testing.T) {
+	v := forecastView()
+	v.Agents.Idle, v.InFlight = 5, flightsOf(attempt.Ringing, attempt.WaitingAgent)
+	v.Completed = 149
+	if got := (&Forecast{}).Calls(v); got != 3 { // 5 ready, 1 taken by the answer waiting, 1 ringing
+		t.Errorf("warm-up: %d calls, want 3", got)
+	}
+	v.Completed, v.Lines = 1000, 6
+	if got := (&Forecast{}).Calls(v); got != 4 {
+		t.Errorf("6 lines, 2 in flight: %d calls, want 4", got)
+	}
+	v.Agents.Idle, v.InFlight = 0, nil
+	if got := (&Forecast{}).Calls(v); got != 0 {
+		t.Errorf("no agent at all: %d calls", got)
+	}
+}
+
+// The talk time is learnt from the views: calls of 60 s seen ending.
+func TestForecastLearnsTalkTime(t *testing.T) {
+	f := &Forecast{}
+	v := forecastView()
+	// 10 agents whose calls of 60 s start 6 s apart, seen every second
+	for s := 0; s < 3600; s++ {
+		v.Now = t0.Add(time.Duration(s) * time.Second)
+		v.Agents.InCall = v.Agents.InCall[:0]
+		for a := range 10 {
+			v.Agents.InCall = append(v.Agents.InCall, time.Duration((s+6*a)%60)*time.Second)
+		}
+		f.Calls(v)
+	}
+	mu, sigma := f.talk.params()
+	if mean := math.Exp(mu + sigma*sigma/2); math.Abs(mean-60) > 2 || sigma > 0.15 {
+		t.Fatalf("learnt a mean of %.1f s (sigma %.2f), want 60", mean, sigma)
+	}
+}
+
+func TestForecastHelpers(t *testing.T) {
+	f := &Forecast{}
+	f.defaults()
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
+	for _, tc := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"a call just placed is live with the live rate", f.liveAfter(0, 0.3, 0.4), 0.3},
+		{"past the no-answer time only an answerer still rings", f.liveAfter(time.Minute, 0.3, 0.4), 0.75},
+		{"E[X+] of a standard normal", excess(0, 1), 1 / math.Sqrt(2*math.Pi)},
+		{"far below zero: nothing", excess(-50, 1), 0},
+		{"Phi(0)", normalCDF(0), 0.5},
+	} {
+		if !near(tc.got, tc.want) {
+			t.Errorf("%s: %g, want %g", tc.name, tc.got, tc.want)
+		}
+	}
+	fit := newLogNormalFit(60, 0.8, 10)
+	if p := fit.endsWithin(30, 0); p != 0 {
+		t.Errorf("ends within 0 s: %g", p)
+	}
+	if a, b := fit.endsWithin(30, 5), fit.endsWithin(30, 50); !(a > 0 && a < b && b < 1) {
+		t.Errorf("ends within 5 s: %g, within 50 s: %g", a, b)
+	}
+}
