@@ -255,6 +255,14 @@ func benchAgents(b *testing.B, typ, reach string, agents int, answerDelay float6
 		sort.Slice(bridges, func(i, j int) bool { return bridges[i] < bridges[j] })
 		b.ReportMetric(float64(bridges[len(bridges)/2].Microseconds())/1000, "switch-answer-to-bridge-p50-ms")
 		b.ReportMetric(float64(bridges[len(bridges)*99/100].Microseconds())/1000, "switch-answer-to-bridge-p99-ms")
+		if reach == store.ReachRing && typ == store.TypePredictive {
+			// where a ring's time goes: to the agent's leg, its answer, the bridge
+			for i, part := range ringParts(b, ledger) {
+				sort.Slice(part, func(i, j int) bool { return part[i] < part[j] })
+				name := []string{"answer-to-agent-leg", "agent-leg-to-its-answer", "agent-answer-to-bridge"}[i]
+				b.ReportMetric(float64(part[len(part)/2].Microseconds())/1000, name+"-p50-ms")
+			}
+		}
 		b.ReportMetric(float64(cpu.Milliseconds())/float64(agents), "cpu-ms/call")
 		b.ReportMetric(elapsed.Seconds(), "s-to-all-bridged")
 		if typ == store.TypePredictive {
@@ -304,6 +312,36 @@ func answerToBridge(b *testing.B, path string) []time.Duration {
 		if call.Variables["dialer_agent_id"] == "" && !call.Bridged.IsZero() && !call.Answered.IsZero() {
 			out = append(out, call.Bridged.Sub(call.Answered))
 		}
+	}
+	return out
+}
+
+// ringParts splits, from the ledger, the time from a member's answer to
+// the bridge of a predictive call that rang its agent: to the agent leg's
+// creation, to its answer, to the bridge.
+func ringParts(b *testing.B, path string) [3][]time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	led, err := sim.ReadLedger(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	legs := map[string]sim.CallRecord{}
+	for _, call := range led.Calls {
+		legs[call.UUID] = call
+	}
+	var out [3][]time.Duration
+	for _, m := range led.Calls {
+		a, ok := legs[m.BridgedTo]
+		if m.Variables["dialer_agent_id"] != "" || m.Bridged.IsZero() || !ok || a.Answered.IsZero() {
+			continue
+		}
+		out[0] = append(out[0], a.Created.Sub(m.Answered))
+		out[1] = append(out[1], a.Answered.Sub(a.Created))
+		out[2] = append(out[2], m.Bridged.Sub(a.Answered))
 	}
 	return out
 }

@@ -320,7 +320,7 @@ func (r *runner) step(f *flight, in attempt.Input) {
 }
 
 // originateAgent hands the originate that rings a flight's agent to its
-// node's executor.
+// node's executor: awaited when the member answered already (predictive).
 func (r *runner) originateAgent(f *flight) {
 	leg := f.a.Agent.UUID // the attempt may have another agent by the time it is sent
 	r.e.executor(f.a.Agent.Node).originate(command{
@@ -331,7 +331,7 @@ func (r *runner) originateAgent(f *flight) {
 				r.post(func() { r.step(f, attempt.Input{Kind: attempt.NotSent, Leg: leg}) })
 			}
 		},
-	})
+	}, f.a.Member.Answered)
 }
 
 // hangup hangs a leg up; one the switch may not have got is sent again
@@ -469,7 +469,7 @@ func (r *runner) originate(f *flight) {
 		text: "originate " + f.args, jobID: f.a.ID,
 		gate: &r.gate, send: func() bool { return !r.stopping.Load() },
 		done: func(_ string, err error) { r.post(func() { r.sent(f, err) }) },
-	})
+	}, f.a.Agent != nil && f.a.Agent.Answered) // an agent on the line waits for it
 }
 
 // sent takes the executor's word on an originate.

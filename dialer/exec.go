@@ -35,8 +35,11 @@ type executor struct {
 	clock clock.Clock
 	pace  *pacer
 
-	originates *fifo.Queue[command]
-	queries    [queryLanes]*fifo.Queue[command]
+	// originates are new calls; awaited, calls a person already on the
+	// line waits for (an answered member's agent, an agent's member):
+	// they go first, at the same pace.
+	originates, awaited *fifo.Queue[command]
+	queries             [queryLanes]*fifo.Queue[command]
 }
 
 // queryLanes is how many queries a node's executor has under way at once:
@@ -67,8 +70,8 @@ type command struct {
 }
 
 func newExecutor(ctx context.Context, node string, sw Switches, clk clock.Clock, cps float64) *executor {
-	x := &executor{node: node, sw: sw, clock: clk, pace: newPacer(clk, cps), originates: fifo.New[command]()}
-	go x.lane(ctx, x.originates, x.pace)
+	x := &executor{node: node, sw: sw, clock: clk, pace: newPacer(clk, cps), originates: fifo.New[command](), awaited: fifo.New[command]()}
+	go x.originateLane(ctx)
 	for i := range x.queries {
 		x.queries[i] = fifo.New[command]()
 		go x.lane(ctx, x.queries[i], nil)
@@ -76,8 +79,60 @@ func newExecutor(ctx context.Context, node string, sw Switches, clk clock.Clock,
 	return x
 }
 
-// originate queues a bgapi originate.
-func (x *executor) originate(c command) { x.originates.Push(c) }
+// originate queues a bgapi originate: awaited when a person on the line
+// waits for the call it places.
+func (x *executor) originate(c command, awaited bool) {
+	if awaited {
+		x.awaited.Push(c)
+		return
+	}
+	x.originates.Push(c)
+}
+
+// originateLane sends the originates at the node's pace, an awaited one
+// before any new call still queued: at 20 calls a second, a burst of
+// live answers whose agents are rung would otherwise wait behind the
+// calls placed before them, past the connect threshold.
+func (x *executor) originateLane(ctx context.Context) {
+	var awaited, fresh []command
+	take := func() {
+		awaited = append(awaited, x.awaited.TryTake(nil)...)
+		fresh = append(fresh, x.originates.TryTake(nil)...)
+	}
+	stop := func(err error) {
+		x.awaited.Close()
+		x.originates.Close()
+		take()
+		for _, c := range append(awaited, fresh...) {
+			c.finish("", err)
+		}
+	}
+	for {
+		take()
+		if len(awaited) == 0 && len(fresh) == 0 {
+			select {
+			case <-ctx.Done():
+				stop(ctx.Err())
+				return
+			case <-x.awaited.Ready():
+			case <-x.originates.Ready():
+			}
+			continue
+		}
+		if err := x.pace.wait(ctx); err != nil {
+			stop(err)
+			return
+		}
+		awaited = append(awaited, x.awaited.TryTake(nil)...) // one that came during the wait goes next
+		var c command
+		if len(awaited) > 0 {
+			c, awaited = awaited[0], awaited[1:]
+		} else {
+			c, fresh = fresh[0], fresh[1:]
+		}
+		x.run(ctx, c)
+	}
+}
 
 // query queues an api command about a call (key: its attempt id).
 func (x *executor) query(key string, c command) {

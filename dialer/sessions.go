@@ -162,7 +162,7 @@ func (k *sessions) open(a *store.Agent, now time.Time) {
 					if notSent(err) {
 						k.post(func() { k.ended(s, "", false) })
 					}
-				}})
+				}}, false)
 		})
 	})
 }
