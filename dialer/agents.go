@@ -10,6 +10,7 @@ import (
 
 	"github.com/fsdialer/fsdialer/clock"
 	"github.com/fsdialer/fsdialer/dialer/agentorder"
+	"github.com/fsdialer/fsdialer/dialer/pacing"
 	"github.com/fsdialer/fsdialer/store"
 )
 
@@ -229,6 +230,34 @@ func (p *agentPool) candidates(c *store.Campaign, bucket string, now time.Time) 
 // delay, its last call, or its status change, whichever is latest.
 func readySince(l *store.AgentLive) time.Time {
 	return time.Unix(max(l.ReadyTime, l.LastBridgeEnd, l.LastStatusChange), 0)
+}
+
+// load is what the pacer sees of a campaign's agents at now: those ready,
+// each busy one's time in its call (a reservation not yet talking counts
+// as a call just begun), and each one's wrap-up or delay left. Agents not
+// available are no one's.
+func (p *agentPool) load(c *store.Campaign, now time.Time) pacing.Agents {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var a pacing.Agents
+	for _, v := range p.agents {
+		l := v.Live
+		if !store.Available(l.Status) || !c.ServedBy(v.Agent) || l.Reason == store.IdleUnregistered {
+			continue
+		}
+		ready := time.Unix(l.ReadyTime, 0)
+		switch {
+		case l.Ready(now):
+			a.Idle++
+		case l.State == store.AgentInCall:
+			a.InCall = append(a.InCall, max(now.Sub(time.Unix(l.LastBridgeStart, 0)), 0))
+		case l.Reserved(now) || l.State == store.AgentReserved || l.State == store.AgentOffering:
+			a.InCall = append(a.InCall, 0)
+		case ready.After(now): // wrap-up, or a delay after a missed call
+			a.WrapUp = append(a.WrapUp, ready.Sub(now))
+		}
+	}
+	return a
 }
 
 // ready counts the agents who may take a call of the campaign now.

@@ -1,6 +1,7 @@
 package dialer
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,40 @@ func TestAgentTerms(t *testing.T) {
 	want := agentTerms{callTimeout: 15, wrapUp: 10, maxNoAnswer: 3, busyDelay: 5, noAnswerDelay: 60}
 	if got != want {
 		t.Fatalf("terms %+v, want %+v", got, want)
+	}
+}
+
+// What the pacer sees of a campaign's agents: the ready ones counted, each
+// talking one's time in call, a reserved one as a call just begun, each
+// wrap-up's or delay's time left; agents not available, unregistered or
+// not serving the campaign left out.
+func TestAgentLoadForThePacer(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	p := newAgentPool(nil, clock.NewFake(now))
+	add := func(id, status, state string, edit func(l *store.AgentLive)) {
+		l := &store.AgentLive{Status: status, State: state}
+		if edit != nil {
+			edit(l)
+		}
+		p.agents[id] = store.AgentView{Agent: &store.Agent{ID: id, Skills: []string{"sales"}}, Live: l}
+	}
+	add("ready", store.AgentAvailable, store.AgentWaiting, nil)
+	add("talking", store.AgentAvailable, store.AgentInCall, func(l *store.AgentLive) {
+		l.Attempt, l.Until, l.LastBridgeStart = "a0", now.Add(time.Minute).UnixMilli(), now.Add(-90*time.Second).Unix()
+	})
+	add("reserved", store.AgentAvailable, store.AgentReserved, func(l *store.AgentLive) {
+		l.Attempt, l.Until = "a1", now.Add(time.Minute).UnixMilli()
+	})
+	add("wrapping", store.AgentAvailable, store.AgentWrapUp, func(l *store.AgentLive) { l.ReadyTime = now.Add(7 * time.Second).Unix() })
+	add("missed", store.AgentAvailable, store.AgentIdle, func(l *store.AgentLive) { l.ReadyTime = now.Add(20 * time.Second).Unix() })
+	add("on break", store.AgentOnBreak, store.AgentIdle, nil)
+	add("unregistered", store.AgentAvailable, store.AgentIdle, func(l *store.AgentLive) { l.Reason = store.IdleUnregistered })
+	p.agents["other"] = store.AgentView{Agent: &store.Agent{ID: "other", Skills: []string{"support"}}, Live: &store.AgentLive{Status: store.AgentAvailable, State: store.AgentWaiting}}
+
+	a := p.load(&store.Campaign{Skills: []string{"sales"}}, now)
+	slices.Sort(a.InCall)
+	slices.Sort(a.WrapUp)
+	if a.Idle != 1 || !slices.Equal(a.InCall, []time.Duration{0, 90 * time.Second}) || !slices.Equal(a.WrapUp, []time.Duration{7 * time.Second, 20 * time.Second}) {
+		t.Fatalf("load %+v", a)
 	}
 }

@@ -88,6 +88,11 @@ type runner struct {
 	blockAt  time.Time
 	resetDay string
 	abandon  pacing.Windows
+	// pace decides how many calls to start (one per campaign: a policy
+	// may learn); answerDelay is the mean time from an originate to a
+	// live answer wanting an agent (its ring, and AMD's verdict).
+	pace        pacing.Pacer
+	answerDelay time.Duration
 	// completed attempts (the store's count, and those classified since)
 	completed int64
 	// waiting are the live answers waiting for an agent (predictive), in
@@ -628,6 +633,7 @@ func (r *runner) countAttempt(f *flight, o attempt.Outcome) {
 	}
 	if live {
 		r.e.m.LiveAnswered.WithLabelValues(r.id).Inc()
+		r.learnAnswerDelay(f, o)
 	}
 	if o.Abandoned {
 		r.e.m.Abandoned.WithLabelValues(r.id).Inc()
@@ -648,6 +654,28 @@ func (r *runner) countAttempt(f *flight, o attempt.Outcome) {
 			p.Abandoned++
 		}
 	})
+}
+
+// learnAnswerDelay adds a live answer's delay (from its originate to its
+// answer, and AMD's verdict) to the campaign's mean, which the pacer
+// forecasts with.
+func (r *runner) learnAnswerDelay(f *flight, o attempt.Outcome) {
+	sent := f.sentAt
+	if !f.createdAt.IsZero() {
+		sent = f.createdAt
+	}
+	if sent.IsZero() || o.AnsweredAt.Before(sent) {
+		return
+	}
+	d := o.AnsweredAt.Sub(sent) + o.AMDWait
+	if r.answerDelay == 0 {
+		r.answerDelay = d
+	} else {
+		r.answerDelay += (d - r.answerDelay) / 20
+	}
+	if fc, ok := r.pace.(*pacing.Forecast); ok {
+		fc.SetAnswerDelay(r.answerDelay)
+	}
 }
 
 // agentDone tells the store what the call meant for its agent: wrap-up
@@ -783,7 +811,7 @@ func (r *runner) turn(done chan struct{}) {
 		close(done)
 		return
 	}
-	n := min(r.e.pacer(p.camp).Calls(r.view())-r.placing, r.e.cfg.MaxPerTick)
+	n := min(r.pace.Calls(r.view())-r.placing, r.e.cfg.MaxPerTick)
 	// Lines were full: wait until one is freed here (or a while, for
 	// lines other dialers free) rather than claim members only to put
 	// them back.
@@ -806,13 +834,13 @@ func (r *runner) turn(done chan struct{}) {
 
 // view is what the pacer sees of the campaign.
 func (r *runner) view() pacing.View {
-	v := pacing.View{Lines: r.camp.Parameters.Limit, Abandon: r.abandon,
+	now := r.now()
+	v := pacing.View{Now: now, Lines: r.camp.Parameters.Limit, Abandon: r.abandon,
 		Target: r.camp.Parameters.TargetPredictiveSilentCalls, Max: r.camp.Parameters.MaxPredictiveSilentCalls,
 		Window: r.camp.ComplianceWindow(), Completed: r.completed, PredictAdjust: r.camp.Parameters.PredictAdjust}
 	v.Abandon.FalseMachine = r.camp.FalseMachineShare()
-	now := r.now()
 	if needsAgent(r.camp) || predictive(r.camp) {
-		v.Agents.Idle = r.e.agents.ready(r.camp, now)
+		v.Agents = r.e.agents.load(r.camp, now)
 	}
 	for _, f := range r.flights {
 		if f.a.State < attempt.Classified {

@@ -304,12 +304,23 @@ func (e *Engine) executor(node string) *executor {
 }
 
 // pacer is the pacing policy of a campaign.
-func (e *Engine) pacer(c *store.Campaign) pacing.Pacer {
+func (e *Engine) pacer(c *store.Campaign, prev pacing.Pacer) pacing.Pacer {
 	switch {
 	case needsAgent(c):
 		return pacing.Progressive{}
 	case predictive(c):
-		return pacing.Predictive{}
+		// Forecast learns (talk times, the feedback on the abandon
+		// rate): a campaign edit keeps it unless what it was built
+		// from changed.
+		noAnswer, connect := time.Duration(c.Parameters.OriginateTimeout)*time.Second, connectOf(c)
+		if f, ok := prev.(*pacing.Forecast); ok && f.NoAnswer == noAnswer && f.Connect == connect {
+			return f
+		}
+		f := &pacing.Forecast{NoAnswer: noAnswer, Connect: connect}
+		if old, ok := prev.(*pacing.Forecast); ok {
+			f.AnswerDelay = old.AnswerDelay
+		}
+		return f
 	}
 	return pacing.Lines{}
 }

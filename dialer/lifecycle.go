@@ -113,6 +113,7 @@ func (r *runner) planBuilt(p *plan, err error) {
 		r.e.log.Error("dialer: campaign cannot dial", "campaign", r.id, "error", p.broken)
 	}
 	r.plan = p
+	r.pace = r.e.pacer(p.camp, r.pace)
 	r.calls.Store(p.direct)
 	r.starting.Store(false)
 	if first {

@@ -138,6 +138,12 @@ func (f *Forecast) defaults() {
 	}
 	f.talk = newLogNormalFit(f.TalkPrior.Seconds(), forecastTalkSigma, forecastTalkPriorN)
 	f.gain, f.started = 1, true
+	f.ringTables()
+}
+
+// ringTables tabulates the answered calls' ring time from AnswerDelay.
+func (f *Forecast) ringTables() {
+	f.ringTable, f.ringQuantiles = f.ringTable[:0], f.ringQuantiles[:0]
 	for d := time.Duration(0); d <= f.NoAnswer; d += ringTableStep {
 		f.ringTable = append(f.ringTable, f.ringLasts(d))
 	}
@@ -145,6 +151,19 @@ func (f *Forecast) defaults() {
 	mu := math.Log(f.AnswerDelay.Seconds()) - forecastRingSigma*forecastRingSigma/2
 	for _, z := range []float64{-1.2816, -0.5244, 0, 0.5244, 1.2816} {
 		f.ringQuantiles = append(f.ringQuantiles, time.Duration(math.Exp(mu+z*forecastRingSigma)*float64(time.Second)))
+	}
+}
+
+// SetAnswerDelay updates AnswerDelay from what the campaign measures (the
+// engine: the ring of its answered calls, and AMD's verdict); a change
+// under a tenth is ignored, the tables being worth keeping.
+func (f *Forecast) SetAnswerDelay(d time.Duration) {
+	if d <= 0 || f.AnswerDelay > 0 && math.Abs(float64(d-f.AnswerDelay)) < 0.1*float64(f.AnswerDelay) {
+		return
+	}
+	f.AnswerDelay = d
+	if f.started {
+		f.ringTables()
 	}
 }
 
