@@ -12,24 +12,8 @@ import (
 	"github.com/fsdialer/fsdialer/store/storetest"
 )
 
-// seedCall is seed 004's outgoing call, verbatim but for the comments
-// (not JSON) and the placeholders.
-const seedCall = `{
-	"destination": "+380501112233",
-		"from": {
-		"extension": "1001"
-	},
-	"params": {
-		"audio": true,
-		"auto_answer": true,
-		"record": true,
-		"variables": {
-			"additionalProp1": "string",
-			"additionalProp2": "string",
-			"additionalProp3": "string"
-		}
-	}
-}`
+// seedCall is seed 004's outgoing call, its placeholders filled in.
+var seedCall = strings.NewReplacer(`"Destination number"`, `"+380501112233"`, `"Agent's Extension"`, `"1001"`).Replace(seedBody("004-call.json"))
 
 // TestClickToCallAPI: the seed's request at Webitel's path and at ours
 // answers the call's uuid, and the switch rang the agent, then dialed the

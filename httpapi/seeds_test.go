@@ -2,245 +2,35 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fsdialer/fsdialer/store"
 )
 
-// The seed documents' example requests, as printed. Where the print is not
-// valid JSON (003's regular expression escapes, 002's missing comma) or
-// holds placeholders (004's "Destination" and "string"), the verbatim
+// The seed documents' example requests, as printed, are in
+// testdata/seeds (the demo's test replays them too). Where the print is
+// not valid JSON (003's regular expression escapes, 002's missing comma)
+// or holds placeholders (004's "Destination" and "string"), the verbatim
 // request must get a clear error, and the repaired one must work.
+var (
+	seed003Campaign = seedBody("003-campaign.json") // POST /api/v2/dialer
+	seed003Member   = seedBody("003-member.json")   // POST .../members?autoRun=true
+	seed002Member   = seedBody("002-member.json")   // its name was Cyrillic in the original
+	seed002Status   = seedBody("002-status.json")   // verbatim: a comma is missing after the array
+	seed003Status   = seedBody("003-status.json")
+	seed004Items    = seedBody("004-items.json") // 4.1.2, its comments removed (JSON has none)
+)
 
-// seed003Campaign is seed 003's POST /api/v2/dialer body, verbatim.
-const seed003Campaign = `{
-    "name" : "myPredictiveDialer",
-    "description" : "test dialer",
-    "type" : "Predictive Dialer",
-    "priority" : 1,
-    "calendar" : {
-        "id" : "594225b53c1956000b41db7b",
-        "name" : "WorksDay"
-    },
-    "parameters" : {
-        "limit" : 20,
-        "minBillSec" : 10,
-        "originateTimeout" : 40,
-        "maxTryCount" : 0,
-        "intervalTryCount" : 180,
-        "wrapUpTime" : 60,
-        "predictAdjust" : 150,
-        "targetPredictiveSilentCalls" : 2.5,
-        "maxPredictiveSilentCalls" : 3,
-        "waitingForResultStatus" : true,
-        "recordSession" : true,
-        "eternalQueue" : true,
-        "retryAbandoned" : false,
-        "retriesByNumber" : true,
-        "oneDayTask" : false
-    },
-    "amd" : {
-        "enabled" : true,
-        "allowNotSure" : true,
-        "maximumWordLength" : 5000,
-        "maximumNumberOfWords" : 3,
-        "betweenWordsSilence" : 50,
-        "minWordLength" : 100,
-        "totalAnalysisTime" : 5000,
-        "silenceThreshold" : 256,
-        "afterGreetingSilence" : 800,
-        "greeting" : 1500,
-        "initialSilence" : 2500
-    },
-    "variables" : {
-        "myVar" : "10"
-    },
-    "numberStrategy" : "by-priority",
-    "membersStrategy" : "next-tries-circuit",
-    "autoResetStats" : true,
-    "resources" : [
-        {
-            "dialledNumber" : "^\+\d{8,11}\$",
-            "destinations" : [
-                {
-                    "gwName" : "testDialer",
-                    "dialString" : "0\$1",
-                    "gwProto" : "sip",
-                    "order" : 0,
-                    "limit" : 10,
-                    "enabled" : true,
-                    "callerIdNumber" : "000000000"
-                }
-            ]
-        }
-    ],
-  "agentParams" : {
-    "callTimeout" : 20,
-    "wrapUpTime" : 40,
-    "maxNoAnswer" : 2,
-    "busyDelayTime" : 10,
-    "rejectDelayTime" : 10,
-    "noAnswerDelayTime" : 10
-  },
-  "agents" : [
-    "100",
-    "200"
-  ],
-  "skills" : [
-    "english"
-  ],
-  "agentStrategy" : "longest_idle_agent",
-  "communications" : {
-    "types" : [
-      {
-        "name" : "Personal",
-        "code" : "1",
-        "ranges" : [
-          {
-            "startTime" : 540,
-            "endTime" : 1080,
-            "attempts" : 2,
-            "priority" : 10
-          }
-        ]
-      },
-      {
-        "name" : "Home",
-        "code" : "2",
-        "ranges" : [
-          {
-            "startTime" : 1080,
-            "endTime" : 1260,
-            "attempts" : 1,
-            "priority" : 5
-          }
-        ]
-      }
-    ]
-  }
-}`
-
-const seed003Member = `{
-    "name": "Ivan Ivanov",
-    "priority": 10,
-    "variables": {
-        "productId": "235444"
-    },
-    "communications": [
-        {
-            "number": "380911234567",
-            "priority": 5,
-            "type": "1",
-            "description": "new"
-        },
-        {
-            "number": "380921234567",
-            "priority": 1,
-            "description": "old one, without communication type"
-        }
-    ],
-    "expire": 1497992400000
-}`
-
-// seed 002's member (its name was Cyrillic in the original)
-const seed002Member = `{
-  "name": " ",
-  "priority": 0,
-  "timezone": "",
-  "variables": {
-    "debt": 20000,
-    "language": "",
-    "productID": "8fd26a17-eb28-4c74-aa6f-a3794f4f466c"
-  },
-  "communications": [
-    {
-      "number": "0999988888",
-      "priority": 1
-    }, {
-      "number": "3434534534534",
-      "priority": 2
-    }
-  ]
-}`
-
-// seed 002's call result, verbatim: a comma is missing after the array.
-const seed002Status = `{ "success": false, "reset_retries": false, "next_after_sec": 3600, "next_communication": "380910000000", "stop_communications": ["380920000000", "380930000000"] "comment": " " }`
-
-const seed003Status = `{
-    "success": false,
-    "reset_retries": false,
-    "next_after_sec": 3600,
-    "next_communication": "380910000000",
-    "stop.communications": ["380920000000", "380930000000"],
-    "description": " "
-}`
-
-// seed004Items is seed 004 §4.1.2 with its comments removed (JSON has none).
-const seed004Items = `{
-	"items": [
-		{  "bucket": {
-				"id": "1"
-			},
-			"communications": [
-				{
-					"description": "Description1",
-					"destination": "Destination",
-					"priority": 0,
-					"type": {
-						"id": "1"
-					}
-				}
-			],
-				"expire_at": "string",
-			"name": "Member1",
-			"priority": 1,
-			"variables": {
-			"additionalProp1": "string",
-			"additionalProp2": "string",
-			"additionalProp3": "string"
-			}
-		},
-		{  "bucket": {
-			"id": "2"
-		},
-		"communications": [
-			{
-				"description": "Description1",
-				"destination": "Destination",
-				"priority":0,
-				"type": {
-					"id": "1"
-				}
-			},
-	{
-			"description": "Description1",
-			"destination": "Destination",
-			"priority": 0,
-			"type": {
-				"id": "1"
-			}
-		},
-	{
-			"description": "Description2",
-			"destination": "Destination",
-			"priority": 10,
-			"type": {
-				"id": "2"
-				}
-			}
-		],
-			"expire_at": "string",
-		"name": "Member2",
-		"priority": 100,
-		"variables": {
-			"additionalProp1": "string",
-			"additionalProp2": "string",
-			"additionalProp3": "string"
-			}
-		}
-	]
-}`
+func seedBody(name string) string {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "seeds", name))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
 
 func TestSeedRequests(t *testing.T) {
 	f := newFixture(t)

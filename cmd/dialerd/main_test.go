@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -366,5 +367,105 @@ func TestDemoClickToCall(t *testing.T) {
 	// The desk agent is on that call now: a second one is refused.
 	if code, body := d.do("POST", m[2], strings.NewReader(strings.Replace(m[1], "4567", "4568", 1))); code != http.StatusConflict || !strings.Contains(body, "desk") {
 		t.Errorf("a second call for the desk agent: %d %s", code, body)
+	}
+}
+
+// TestSeedRequestsAgainstTheDemo replays the seeds' example requests
+// (testdata/seeds) against the demo, as an integrator copying them would,
+// with real ids substituted and the seed's syntax slips repaired where the
+// verbatim request is refused (the httpapi tests check those refusals): a
+// campaign of every type from seed 003's, updated and started with
+// state/1; seed 002's and 003's members and 004's items; the call
+// results; the terminate; the agents' list and one agent (004 §1); and
+// 004's click-to-call. Every answer is the seed's envelope, or the error
+// it should be.
+func TestSeedRequestsAgainstTheDemo(t *testing.T) {
+	d := startDemo(t, 10)
+	seed := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "seeds", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	call := func(method, path, body string, want ...int) string {
+		t.Helper()
+		code, out := d.do(method, path, strings.NewReader(body))
+		if !slices.Contains(want, code) {
+			t.Fatalf("%s %s: %d %s, want %v", method, path, code, out, want)
+		}
+		return out
+	}
+	id := func(out string) string {
+		t.Helper()
+		var r struct {
+			Data struct {
+				InsertedIDs []string `json:"insertedIds"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Data.InsertedIDs) != 1 {
+			t.Fatalf("no id in %s", out)
+		}
+		return r.Data.InsertedIDs[0]
+	}
+	cal := id(call("POST", "/api/v2/calendars", `{"name":"WorksDay","timezone":"Europe/Kyiv","week":[{"day":1,"startTime":0,"endTime":1440},{"day":2,"startTime":0,"endTime":1440},{"day":3,"startTime":0,"endTime":1440},{"day":4,"startTime":0,"endTime":1440},{"day":5,"startTime":0,"endTime":1440},{"day":6,"startTime":0,"endTime":1440},{"day":7,"startTime":0,"endTime":1440}]}`, 200))
+	campaign := strings.NewReplacer(`"^\+\d{8,11}\$"`, `"^\\+\\d{8,11}$"`, `"0\$1"`, `"0$1"`, "594225b53c1956000b41db7b", cal, `"testDialer"`, `"subscribers"`).Replace(seed("003-campaign.json"))
+	call("POST", "/api/v2/dialer", seed("003-campaign.json"), 400)
+	var campaigns []string
+	for _, typ := range []string{"Predictive Dialer", "Progressive Dialer", "Preview Dialer", "Voice Broadcasting"} {
+		body := strings.Replace(campaign, `"Predictive Dialer"`, `"`+typ+`"`, 1)
+		if typ == "Voice Broadcasting" {
+			body = strings.Replace(body, `"name" : "myPredictiveDialer",`, `"name" : "myBroadcast", "broadcast": {"file": "/usr/share/freeswitch/sounds/demo-message.wav"},`, 1)
+		}
+		c := id(call("POST", "/api/v2/dialer", body, 200))
+		call("PUT", "/api/v2/dialer/"+c, strings.Replace(body, `"waitingForResultStatus" : true`, `"waitForResultStatus" : true`, 1), 200)
+		out := call("PUT", "/api/v2/dialer/"+c+"/state/1", "", 200)
+		if !strings.Contains(out, `"state":"running"`) {
+			t.Errorf("%s after state/1: %s", typ, out)
+		}
+		campaigns = append(campaigns, c)
+	}
+	pred := campaigns[0]
+	member := id(call("POST", "/api/v2/dialer/"+pred+"/members?autoRun=true", seed("003-member.json"), 200))
+	call("GET", "/api/v2/dialer/"+pred+"/members/"+member, "", 200)
+	call("POST", "/api/v2/dialer/"+pred+"/members?autoRun=true", seed("002-member.json"), 200)
+	call("POST", "/api/v2/dialer/"+pred+"/members", seed("004-items.json"), 200) // each item refused, by field
+	items := strings.NewReplacer(`"expire_at": "string"`, `"expire_at": "2030-01-01"`).Replace(seed("004-items.json"))
+	for _, n := range []string{"+380501110001", "+380501110002", "+380501110003", "+380501110004"} {
+		items = strings.Replace(items, `"destination": "Destination"`, `"destination": "`+n+`"`, 1)
+	}
+	if out := call("POST", "/api/v2/dialer/"+pred+"/members", items, 200); !strings.Contains(out, `"insertedCount":2`) {
+		t.Errorf("004 items: %s", out)
+	}
+	// A call result answers a call: 409 while the member has none, the
+	// result applied (its other members' numbers ignored) once it has.
+	call("PUT", "/api/v2/dialer/"+pred+"/members/"+member+"/status", seed("002-status.json"), 400)
+	status := strings.Replace(seed("003-status.json"), `"next_communication": "380910000000",`, "", 1)
+	call("PUT", "/api/v2/dialer/"+pred+"/members/"+member+"/status", status, 200, 409)
+	out := call("PUT", "/api/v2/dialer/"+pred+"/members/"+member+"/terminate", "", 200, 409)
+	if strings.Contains(out, `"status":"OK"`) && !strings.Contains(out, "TERMINATED") {
+		t.Errorf("terminate: %s", out)
+	}
+	// 004 §1: the agents, and one of them; §3: click-to-call.
+	if out := call("GET", "/api/v2/callcenter/agent", "", 200); !strings.Contains(out, `"id":"desk"`) {
+		t.Errorf("agents: %s", out)
+	}
+	call("GET", "/api/v2/callcenter/agent/desk", "", 200)
+	call("POST", "/api/calls", seed("004-call.json"), 422) // its placeholders: not a number, no such agent
+	clickToCall := strings.NewReplacer(`"Destination number"`, `"+380501234567"`, `"Agent's Extension"`, `"`+demoDeskExtension+`"`).Replace(seed("004-call.json"))
+	for {
+		code, out := d.do("POST", "/api/calls", strings.NewReader(clickToCall))
+		if code == http.StatusServiceUnavailable {
+			time.Sleep(20 * time.Millisecond) // the calls campaign starting
+			continue
+		}
+		if code != 200 || !strings.HasPrefix(out, `{"id":"`) {
+			t.Fatalf("click-to-call: %d %s", code, out)
+		}
+		break
+	}
+	for _, c := range campaigns {
+		call("GET", "/api/v2/dialer/"+c+"/stats", "", 200)
+		call("PUT", "/api/v2/dialer/"+c+"/state/0", "", 200)
 	}
 }
