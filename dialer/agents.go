@@ -190,6 +190,17 @@ func (p *agentPool) withSessions() []store.AgentView {
 	return out
 }
 
+// all returns the view of every agent.
+func (p *agentPool) all() []store.AgentView {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]store.AgentView, 0, len(p.agents))
+	for _, v := range p.agents {
+		out = append(out, v)
+	}
+	return out
+}
+
 // get returns the view of one agent.
 func (p *agentPool) get(id string) (store.AgentView, bool) {
 	p.mu.Lock()

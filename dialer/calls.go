@@ -115,13 +115,7 @@ func (e *Engine) agentByExtension(ctx context.Context, ext string) (store.AgentV
 	if v, ok := e.agents.get(ext); ok {
 		return v, nil
 	}
-	e.agents.mu.Lock()
-	views := make([]store.AgentView, 0, len(e.agents.agents))
-	for _, v := range e.agents.agents {
-		views = append(views, v)
-	}
-	e.agents.mu.Unlock()
-	found := withExtension(views, ext)
+	found := withExtension(e.agents.all(), ext)
 	if len(found) == 0 {
 		all, err := e.st.ListAgents(ctx)
 		if err != nil {
