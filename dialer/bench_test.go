@@ -295,9 +295,8 @@ func waitSessions(b *testing.B, st *store.Store, n int) {
 	}
 }
 
-// answerToBridge reads the simulator's ledger: for each member's channel
-// that was bridged, the time from its answer to the bridge.
-func answerToBridge(b *testing.B, path string) []time.Duration {
+// readLedger reads the ledger fsim wrote.
+func readLedger(b *testing.B, path string) sim.Ledger {
 	f, err := os.Open(path)
 	if err != nil {
 		b.Fatal(err)
@@ -307,6 +306,13 @@ func answerToBridge(b *testing.B, path string) []time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return led
+}
+
+// answerToBridge reads the simulator's ledger: for each member's channel
+// that was bridged, the time from its answer to the bridge.
+func answerToBridge(b *testing.B, path string) []time.Duration {
+	led := readLedger(b, path)
 	var out []time.Duration
 	for _, call := range led.Calls {
 		if call.Variables["dialer_agent_id"] == "" && !call.Bridged.IsZero() && !call.Answered.IsZero() {
@@ -320,15 +326,7 @@ func answerToBridge(b *testing.B, path string) []time.Duration {
 // the bridge of a predictive call that rang its agent: to the agent leg's
 // creation, to its answer, to the bridge.
 func ringParts(b *testing.B, path string) [3][]time.Duration {
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	led, err := sim.ReadLedger(f)
-	if err != nil {
-		b.Fatal(err)
-	}
+	led := readLedger(b, path)
 	legs := map[string]sim.CallRecord{}
 	for _, call := range led.Calls {
 		legs[call.UUID] = call
