@@ -347,11 +347,22 @@ func (w *watcher) watch(ctx context.Context) {
 	}
 }
 
-// agentLine says what the agents do: how many in each state, their
-// occupancy (in a call or wrap-up, of the available ones) and the calls
-// each has answered per hour so far.
+// agentLine says what the campaign's agents do (the click-to-call desk
+// is not one): how many in each state, their occupancy (in a call or
+// wrap-up, of the available ones) and the calls each has answered per
+// hour so far.
 func (w *watcher) agentLine(ctx context.Context, now time.Time) string {
-	all, err := w.d.store.ListAgents(ctx)
+	c, err := w.d.store.GetCampaign(ctx, w.campaign)
+	if err != nil {
+		return "agents: not known"
+	}
+	views, err := w.d.store.ListAgents(ctx)
+	var all []store.AgentView
+	for _, a := range views {
+		if c.ServedBy(a.Agent) {
+			all = append(all, a)
+		}
+	}
 	if err != nil || len(all) == 0 {
 		return "agents: not known"
 	}
