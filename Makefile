@@ -118,6 +118,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHook -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz FuzzOriginateArgs -fuzztime $(FUZZTIME) ./dialer
 	$(GO) test -run '^$$' -fuzz FuzzParseEndRecord -fuzztime $(FUZZTIME) ./dialer
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./dialer/pacing/shiftsim
 
 clean:
 	rm -rf bin $(BENCHOUT)
