@@ -328,7 +328,7 @@ func TestOutboxOfADeletedCampaign(t *testing.T) {
 		if got := list(); got != "false true 1" {
 			t.Fatalf("after the drop, listed %s", got)
 		}
-		if keys, _ := s.Client().Keys(ctx, "dialer:{"+c.ID+"}*").Result(); len(keys) != 0 {
+		if keys := storetest.Keys(t, s, "dialer:{"+c.ID+"}*"); len(keys) != 0 {
 			t.Fatalf("keys left behind: %v", keys)
 		}
 	})

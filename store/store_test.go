@@ -104,7 +104,7 @@ func TestCampaignLifecycle(t *testing.T) {
 		if _, err := s.GetCampaign(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("after delete: %v", err)
 		}
-		if keys, _ := s.Client().Keys(ctx, "dialer:{"+c.ID+"}*").Result(); len(keys) != 0 {
+		if keys := storetest.Keys(t, s, "dialer:{"+c.ID+"}*"); len(keys) != 0 {
 			t.Fatalf("keys left behind: %v", keys)
 		}
 	})

@@ -1,5 +1,6 @@
 // Package storetest gives tests a real redis-server of their own, on a free
-// port, stopped when the test ends.
+// port, stopped when the test ends, and a Redis Cluster shared by a test
+// binary's tests.
 package storetest
 
 import (
@@ -72,12 +73,20 @@ func StartRedis(t testing.TB) *Server {
 }
 
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := anyFreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return port
+}
+
+func anyFreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitListening(addr string, exited <-chan error) bool {
@@ -123,9 +132,12 @@ func open(t testing.TB, cfg store.Config) *store.Store {
 	return s
 }
 
-// Backends runs f against a real redis-server and against the embedded
-// Redis, as subtests.
+// Backends runs f against a real redis-server, the embedded Redis, a
+// Redis Cluster of six redis-server processes and a Sentinel set (the
+// package's TestMain must call Main), as subtests.
 func Backends(t *testing.T, f func(t *testing.T, s *store.Store)) {
 	t.Run("redis-server", func(t *testing.T) { f(t, Open(t)) })
 	t.Run("embedded", func(t *testing.T) { f(t, OpenEmbedded(t)) })
+	t.Run("cluster", func(t *testing.T) { f(t, OpenCluster(t)) })
+	t.Run("sentinel", func(t *testing.T) { f(t, OpenSentinel(t)) })
 }

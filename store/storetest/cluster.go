@@ -1,0 +1,311 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fsdialer/fsdialer/store"
+)
+
+// A Redis Cluster of three masters and three replicas, as issue 15's
+// operators run it: six redis-server processes with --cluster-enabled,
+// joined by redis-cli --cluster create. Starting one takes a few seconds,
+// so a test binary starts it once, on the first test that asks, and
+// every test flushes it first; Main stops it when the tests end.
+
+// Cluster is a running Redis Cluster.
+type Cluster struct {
+	Addrs []string // every node, masters first
+	cmds  []*exec.Cmd
+	dir   string
+}
+
+var shared struct {
+	once    sync.Once
+	cluster *Cluster
+	err     error
+}
+
+// Main runs a package's tests and then stops the shared cluster and
+// Sentinel set, if a test started them: call it from TestMain,
+// os.Exit(storetest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if c := shared.cluster; c != nil {
+		c.stop()
+	}
+	if s := sharedSentinel.set; s != nil {
+		s.stop()
+	}
+	return code
+}
+
+// OpenCluster returns a store on the shared cluster (started on first
+// use; the package's TestMain must call Main), emptied for this test.
+func OpenCluster(t testing.TB) *store.Store {
+	t.Helper()
+	shared.once.Do(func() { shared.cluster, shared.err = startCluster() })
+	if shared.err != nil {
+		t.Fatalf("redis cluster: %v", shared.err)
+	}
+	s := open(t, store.Config{Addrs: shared.cluster.Addrs})
+	cc, ok := s.Client().(*redis.ClusterClient)
+	if !ok {
+		t.Fatalf("the store's client is a %T, not a cluster client", s.Client())
+	}
+	err := cc.ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
+		return c.FlushAll(ctx).Err()
+	})
+	if err != nil {
+		t.Fatalf("flush the cluster: %v", err)
+	}
+	return s
+}
+
+func startCluster() (*Cluster, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("%s", installHint)
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		return nil, fmt.Errorf("redis-cli is not on the PATH (it comes with redis-server)")
+	}
+	dir, err := os.MkdirTemp("", "fsdialer-cluster-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir}
+	for i := 0; i < 6; i++ {
+		port, err := anyFreePort()
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port), "--cluster-node-timeout", "2000",
+			"--dir", dir, "--daemonize", "no", "--loglevel", "warning")
+		// The nodes die with the test binary, however it ends.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			c.stop()
+			return nil, fmt.Errorf("start redis-server: %w", err)
+		}
+		c.cmds = append(c.cmds, cmd)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if !waitListening(addr, done) {
+			c.stop()
+			return nil, fmt.Errorf("redis-server on %s did not start", addr)
+		}
+		c.Addrs = append(c.Addrs, addr)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	if err := c.waitReady(); err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// waitReady waits until every node says the cluster is ok and sees all
+// six nodes.
+func (c *Cluster) waitReady() error {
+	deadline := time.Now().Add(30 * time.Second)
+	for _, addr := range c.Addrs {
+		cl := redis.NewClient(&redis.Options{Addr: addr})
+		for {
+			info, err := cl.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:6") {
+				break
+			}
+			if time.Now().After(deadline) {
+				cl.Close()
+				return fmt.Errorf("node %s: cluster not ready: %v %s", addr, err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cl.Close()
+	}
+	return nil
+}
+
+func (c *Cluster) stop() {
+	for _, cmd := range c.cmds {
+		_ = cmd.Process.Kill()
+	}
+	os.RemoveAll(c.dir)
+}
+
+// A Sentinel set, as the operators who want failover without Cluster run
+// it: a master, a replica, and three redis-server --sentinel watching the
+// master under SentinelMaster. Like the cluster, one per test binary.
+
+// SentinelMaster is the name the sentinels know the master by.
+const SentinelMaster = "fsdialer"
+
+// Sentinel is a running Sentinel set.
+type Sentinel struct {
+	Master, Replica string   // data nodes
+	Sentinels       []string // the sentinels' addresses
+	cmds            []*exec.Cmd
+	dir             string
+}
+
+var sharedSentinel struct {
+	once sync.Once
+	set  *Sentinel
+	err  error
+}
+
+// OpenSentinel returns a store that finds its master through the shared
+// Sentinel set (started on first use; the package's TestMain must call
+// Main), emptied for this test.
+func OpenSentinel(t testing.TB) *store.Store {
+	t.Helper()
+	sharedSentinel.once.Do(func() { sharedSentinel.set, sharedSentinel.err = startSentinel() })
+	if sharedSentinel.err != nil {
+		t.Fatalf("redis sentinel: %v", sharedSentinel.err)
+	}
+	s := open(t, store.Config{Addrs: sharedSentinel.set.Sentinels, MasterName: SentinelMaster})
+	if err := s.Client().FlushAll(context.Background()).Err(); err != nil {
+		t.Fatalf("flush the master: %v", err)
+	}
+	return s
+}
+
+func startSentinel() (*Sentinel, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("%s", installHint)
+	}
+	dir, err := os.MkdirTemp("", "fsdialer-sentinel-")
+	if err != nil {
+		return nil, err
+	}
+	set := &Sentinel{dir: dir}
+	start := func(args ...string) (string, error) {
+		port, err := anyFreePort()
+		if err != nil {
+			return "", err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		args = append(args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--daemonize", "no", "--loglevel", "warning")
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return "", fmt.Errorf("start redis-server: %w", err)
+		}
+		set.cmds = append(set.cmds, cmd)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if !waitListening(addr, done) {
+			return "", fmt.Errorf("redis-server %v on %s did not start", args[:1], addr)
+		}
+		return addr, nil
+	}
+	fail := func(err error) (*Sentinel, error) {
+		set.stop()
+		return nil, err
+	}
+	if set.Master, err = start("--save", "", "--appendonly", "no"); err != nil {
+		return fail(err)
+	}
+	host, port, _ := strings.Cut(set.Master, ":")
+	if set.Replica, err = start("--save", "", "--appendonly", "no", "--replicaof", host, port); err != nil {
+		return fail(err)
+	}
+	for i := 0; i < 3; i++ {
+		conf := fmt.Sprintf("%s/sentinel-%d.conf", dir, i)
+		body := fmt.Sprintf("sentinel monitor %s %s %s 2\nsentinel down-after-milliseconds %s 2000\nsentinel failover-timeout %s 10000\n",
+			SentinelMaster, host, port, SentinelMaster, SentinelMaster)
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			return fail(err)
+		}
+		addr, err := start(conf, "--sentinel")
+		if err != nil {
+			return fail(err)
+		}
+		set.Sentinels = append(set.Sentinels, addr)
+	}
+	// Ready when every sentinel names the master and the replica is in sync.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, addr := range set.Sentinels {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: addr})
+		for {
+			got, err := sc.GetMasterAddrByName(context.Background(), SentinelMaster).Result()
+			if err == nil && len(got) == 2 && got[0]+":"+got[1] == set.Master {
+				break
+			}
+			if time.Now().After(deadline) {
+				sc.Close()
+				return fail(fmt.Errorf("sentinel %s does not know the master: %v %v", addr, got, err))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		sc.Close()
+	}
+	rc := redis.NewClient(&redis.Options{Addr: set.Replica})
+	defer rc.Close()
+	for {
+		info, err := rc.Info(context.Background(), "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			return set, nil
+		}
+		if time.Now().After(deadline) {
+			return fail(fmt.Errorf("replica %s not in sync: %v", set.Replica, err))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *Sentinel) stop() {
+	for _, cmd := range s.cmds {
+		_ = cmd.Process.Kill()
+	}
+	os.RemoveAll(s.dir)
+}
+
+// Keys lists the keys matching pattern on every node that holds data: a
+// cluster's KEYS answers for one node only.
+func Keys(t testing.TB, s *store.Store, pattern string) []string {
+	t.Helper()
+	ctx := context.Background()
+	cc, ok := s.Client().(*redis.ClusterClient)
+	if !ok {
+		keys, err := s.Client().Keys(ctx, pattern).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	var mu sync.Mutex
+	var keys []string
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		k, err := c.Keys(ctx, pattern).Result()
+		mu.Lock()
+		keys = append(keys, k...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
