@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,7 +32,13 @@ import (
 // Config says which Redis to use.
 type Config struct {
 	// URL is "embedded" for an in-process Redis, or a redis:// or rediss://
-	// URL. Empty: use Addrs.
+	// URL (user, password, database, TLS and go-redis's options such as
+	// dial_timeout kept): one node; a Redis Cluster with cluster=true
+	// (redis://host:port?cluster=true&addr=host2:port2, one address is
+	// enough, the others are found); Sentinel with master_name (the host
+	// and every addr are sentinels:
+	// redis://host:26379?master_name=NAME&addr=host2:26379). Empty: use
+	// Addrs.
 	URL string
 	// Addrs, MasterName, Username, Password and DB configure a
 	// UniversalClient: one address is a single node, several a cluster,
@@ -60,7 +68,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.historyLen <= 0 {
 		s.historyLen = 100000
 	}
-	var opts redis.UniversalOptions
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	// A timeout the URL gives is kept; the others are the store's.
+	timeouts := func(dial, read, write *time.Duration) {
+		for _, d := range []*time.Duration{dial, read, write} {
+			if *d == 0 {
+				*d = timeout
+			}
+		}
+	}
+	const retries = 1 // callers retry on their own terms (the engine keeps what it could not write)
 	switch {
 	case cfg.URL == "embedded":
 		m, err := miniredis.Run()
@@ -68,31 +88,70 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("start embedded redis: %w", err)
 		}
 		s.mini = m
-		opts.Addrs = []string{m.Addr()}
+		s.rdb = redis.NewClient(&redis.Options{Addr: m.Addr(), DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: retries})
 	case cfg.URL != "":
-		o, err := redis.ParseURL(cfg.URL)
+		rdb, err := clientOfURL(cfg.URL, timeouts, retries)
 		if err != nil {
-			return nil, fmt.Errorf("redis url: %w", err)
+			return nil, err
 		}
-		opts = redis.UniversalOptions{Addrs: []string{o.Addr}, Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig}
+		s.rdb = rdb
 	default:
 		if len(cfg.Addrs) == 0 {
 			return nil, errors.New("redis: no url and no addresses configured")
 		}
-		opts = redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB}
+		opts := redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, MaxRetries: retries}
+		timeouts(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout)
+		s.rdb = redis.NewUniversalClient(&opts)
 	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
-	opts.MaxRetries = 1 // callers retry on their own terms (the engine keeps what it could not write)
-	s.rdb = redis.NewUniversalClient(&opts)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// clientOfURL makes the client a URL names: a Redis Cluster with
+// cluster=true, Sentinel with master_name, else one node.
+func clientOfURL(raw string, timeouts func(dial, read, write *time.Duration), retries int) (redis.UniversalClient, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	q := u.Query()
+	switch {
+	case q.Has("master_name"):
+		o, err := redis.ParseFailoverURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("redis url (sentinel): %w", err)
+		}
+		timeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+		o.MaxRetries = retries
+		return redis.NewFailoverClient(o), nil
+	case q.Has("cluster"):
+		cluster, err := strconv.ParseBool(q.Get("cluster"))
+		if err != nil {
+			return nil, fmt.Errorf("redis url: cluster=%q: want true or false", q.Get("cluster"))
+		}
+		q.Del("cluster")
+		u.RawQuery = q.Encode()
+		if !cluster {
+			return clientOfURL(u.String(), timeouts, retries)
+		}
+		o, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, fmt.Errorf("redis url (cluster): %w", err)
+		}
+		timeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+		o.MaxRetries = retries
+		return redis.NewClusterClient(o), nil
+	}
+	o, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	timeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+	o.MaxRetries = retries
+	return redis.NewClient(o), nil
 }
 
 // Ping checks Redis answers.

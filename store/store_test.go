@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/fsdialer/fsdialer/store"
 	"github.com/fsdialer/fsdialer/store/storetest"
 )
@@ -728,4 +730,53 @@ func TestClaimMemberByID(t *testing.T) {
 			t.Fatalf("unknown member: %v", err)
 		}
 	})
+}
+
+// TestRedisURLForms: redis.url names one node (its options kept), a
+// cluster reached through one of its addresses (cluster=true), or a
+// master through its sentinels (master_name); each works end to end, and
+// a bad form is refused naming what is wrong.
+func TestRedisURLForms(t *testing.T) {
+	ctx := context.Background()
+	single := storetest.StartRedis(t)
+	cluster := storetest.StartCluster(t)
+	sentinel := storetest.StartSentinel(t)
+	for _, tc := range []struct {
+		name, url string
+		check     func(t *testing.T, c redis.UniversalClient)
+	}{
+		{"one node, its timeout kept", single.URL + "?read_timeout=2s", func(t *testing.T, c redis.UniversalClient) {
+			if o := c.(*redis.Client).Options(); o.ReadTimeout != 2*time.Second || o.WriteTimeout != 5*time.Second {
+				t.Errorf("timeouts read %v write %v, want 2s (the URL's) and 5s (the store's)", o.ReadTimeout, o.WriteTimeout)
+			}
+		}},
+		{"a cluster through one address", "redis://" + cluster.Addrs[0] + "?cluster=true", func(t *testing.T, c redis.UniversalClient) {
+			if _, ok := c.(*redis.ClusterClient); !ok {
+				t.Errorf("client %T, want a cluster client", c)
+			}
+		}},
+		{"sentinels", "redis://" + sentinel.Sentinels[0] + "?master_name=" + storetest.SentinelMaster + "&addr=" + sentinel.Sentinels[1], nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := store.Open(ctx, store.Config{URL: tc.url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if tc.check != nil {
+				tc.check(t, s.Client())
+			}
+			c := sampleCampaign()
+			if err := s.CreateCampaign(ctx, c, t0); err != nil {
+				t.Fatal(err)
+			}
+			ids := insert(t, s, c, member(0, "+380501234567"))
+			if got := claimIDs(t, s, c, 1, t0); len(got) != 1 || got[0] != ids[0] {
+				t.Fatalf("claimed %v, want %v", got, ids)
+			}
+		})
+	}
+	if _, err := store.Open(ctx, store.Config{URL: single.URL + "?cluster=maybe"}); err == nil || !strings.Contains(err.Error(), "cluster") {
+		t.Errorf("a bad cluster flag: %v", err)
+	}
 }

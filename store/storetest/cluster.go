@@ -54,11 +54,7 @@ func Main(m *testing.M) int {
 // use; the package's TestMain must call Main), emptied for this test.
 func OpenCluster(t testing.TB) *store.Store {
 	t.Helper()
-	shared.once.Do(func() { shared.cluster, shared.err = startCluster() })
-	if shared.err != nil {
-		t.Fatalf("redis cluster: %v", shared.err)
-	}
-	s := open(t, store.Config{Addrs: shared.cluster.Addrs})
+	s := open(t, store.Config{Addrs: StartCluster(t).Addrs})
 	cc, ok := s.Client().(*redis.ClusterClient)
 	if !ok {
 		t.Fatalf("the store's client is a %T, not a cluster client", s.Client())
@@ -70,6 +66,17 @@ func OpenCluster(t testing.TB) *store.Store {
 		t.Fatalf("flush the cluster: %v", err)
 	}
 	return s
+}
+
+// StartCluster returns the shared cluster, started on first use (the
+// package's TestMain must call Main).
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	shared.once.Do(func() { shared.cluster, shared.err = startCluster() })
+	if shared.err != nil {
+		t.Fatalf("redis cluster: %v", shared.err)
+	}
+	return shared.cluster
 }
 
 func startCluster() (*Cluster, error) {
@@ -179,15 +186,22 @@ var sharedSentinel struct {
 // Main), emptied for this test.
 func OpenSentinel(t testing.TB) *store.Store {
 	t.Helper()
-	sharedSentinel.once.Do(func() { sharedSentinel.set, sharedSentinel.err = startSentinel() })
-	if sharedSentinel.err != nil {
-		t.Fatalf("redis sentinel: %v", sharedSentinel.err)
-	}
-	s := open(t, store.Config{Addrs: sharedSentinel.set.Sentinels, MasterName: SentinelMaster})
+	s := open(t, store.Config{Addrs: StartSentinel(t).Sentinels, MasterName: SentinelMaster})
 	if err := s.Client().FlushAll(context.Background()).Err(); err != nil {
 		t.Fatalf("flush the master: %v", err)
 	}
 	return s
+}
+
+// StartSentinel returns the shared Sentinel set, started on first use
+// (the package's TestMain must call Main).
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	sharedSentinel.once.Do(func() { sharedSentinel.set, sharedSentinel.err = startSentinel() })
+	if sharedSentinel.err != nil {
+		t.Fatalf("redis sentinel: %v", sharedSentinel.err)
+	}
+	return sharedSentinel.set
 }
 
 func startSentinel() (*Sentinel, error) {
