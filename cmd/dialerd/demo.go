@@ -245,10 +245,14 @@ func seedClickToCall(ctx context.Context, d *daemon) error {
 	if err := d.store.SetAgentStatus(ctx, desk.ID, store.AgentAvailable, d.clock.Now()); err != nil {
 		return err
 	}
+	// The gateway's limit is the gateway's, the same in every campaign
+	// using it; the higher priority puts a click before the campaign's
+	// next calls when the lines are short.
 	c := &store.Campaign{Name: demoCallsCampaign, Description: "POST /api/calls: the desk agent's calls", Type: store.TypeProgressive,
+		Priority:   10,
 		Parameters: store.Parameters{Limit: 10, MinBillSec: 5, OriginateTimeout: 30},
 		Resources: []store.Resource{{DialledNumber: `^\+?(\d+)$`, Destinations: []store.Destination{
-			{GwName: "subscribers", DialString: "$1", GwProto: "sip", Limit: 10, Enabled: true, CallerIDNumber: "380440000000"},
+			{GwName: "subscribers", DialString: "$1", GwProto: "sip", Limit: 300, Enabled: true, CallerIDNumber: "380440000000"},
 		}}},
 		Agents: []string{desk.ID},
 	}
