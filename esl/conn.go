@@ -195,6 +195,18 @@ func Dial(ctx context.Context, address string, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("esl: dial %s: %w", address, err)
 	}
+	c := newConn(nc, cfg)
+	deadline, _ := ctx.Deadline()
+	if err := c.authenticate(deadline); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("esl: %s: %w", address, err)
+	}
+	c.start()
+	return c, nil
+}
+
+// newConn wraps a connection whose handshake is still to come.
+func newConn(nc net.Conn, cfg Config) *Conn {
 	c := &Conn{
 		cfg:   cfg,
 		nc:    nc,
@@ -205,17 +217,17 @@ func Dial(ctx context.Context, address string, cfg Config) (*Conn, error) {
 		epoch: cfg.Clock.Now(),
 	}
 	c.r = NewReader(liveReader{c})
-	deadline, _ := ctx.Deadline()
-	if err := c.authenticate(deadline); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("esl: %s: %w", address, err)
-	}
+	return c
+}
+
+// start runs the reader, the dispatcher and the idle probe once the
+// handshake is done.
+func (c *Conn) start() {
 	go c.readLoop()
 	go c.dispatchLoop()
-	if cfg.IdleProbe > 0 {
-		c.arm(cfg.IdleProbe, c.idleCheck)
+	if c.cfg.IdleProbe > 0 {
+		c.arm(c.cfg.IdleProbe, c.idleCheck)
 	}
-	return c, nil
 }
 
 // arm sets the watchdog's next check unless the connection ended; false
