@@ -106,6 +106,16 @@ PACING_SCENARIOS ?= deploy/pacing-scenarios.json
 bench-pacing:
 	$(GO) run ./cmd/pacingbench -scenarios $(PACING_SCENARIOS) -csv docs/pacing.csv -svg docs/pacing.svg
 
+## pacing-e2e: issue 13's end-to-end check (docs/pacing.md, "The daemon
+## against the benchmark"): one pacing scenario through the real engine (a
+## redis-server, the simulator over TCP ESL, a fast-stepped fake clock)
+## beside the benchmark's run of it; occupancy and abandon rate within 3
+## points. About 4 minutes. PACING_E2E_SCENARIO, PACING_E2E_HOURS (2),
+## PACING_E2E_STEP (100ms).
+.PHONY: pacing-e2e
+pacing-e2e: need-redis
+	PACING_E2E=1 $(GO) test -count=1 -timeout 30m -run '^TestPacingDaemonAgainstBenchmark$$' -v ./dialer
+
 ## fuzz: each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
