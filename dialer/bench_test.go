@@ -186,11 +186,15 @@ func benchAgents(b *testing.B, typ, reach string, agents int, answerDelay float6
 		st := storetest.Open(b)
 		ctx, cancel := context.WithCancel(context.Background())
 		var eng *dialer.Engine
-		tap := &bridgeTap{answered: map[string]time.Time{}, bridged: map[string]time.Time{}}
+		tap := &bridgeTap{answered: map[string]time.Time{}, bridged: map[string]time.Time{}, rung: map[string]time.Time{}, agentAnswered: map[string]time.Time{}}
 		client := esl.NewClient(esl.ClientConfig{
 			Config: esl.Config{Password: "ClueCon", OnEvent: func(ev *esl.Event) {
-				if ev.Name() == "CHANNEL_ANSWER" && ev.Var("dialer_agent_id") == "" {
-					tap.mark(tap.answered, ev.UniqueID())
+				if ev.Name() == "CHANNEL_ANSWER" {
+					if ev.Var("dialer_agent_id") == "" {
+						tap.mark(tap.answered, ev.UniqueID())
+					} else if ev.Var("dialer_session") == "" { // a leg rung for this call: its attempt is the member's leg
+						tap.mark(tap.agentAnswered, ev.Var("dialer_attempt_id"))
+					}
 				}
 				eng.HandleEvent("fs1", ev)
 			}},
@@ -255,6 +259,11 @@ func benchAgents(b *testing.B, typ, reach string, agents int, answerDelay float6
 		sort.Slice(bridges, func(i, j int) bool { return bridges[i] < bridges[j] })
 		b.ReportMetric(float64(bridges[len(bridges)/2].Microseconds())/1000, "switch-answer-to-bridge-p50-ms")
 		b.ReportMetric(float64(bridges[len(bridges)*99/100].Microseconds())/1000, "switch-answer-to-bridge-p99-ms")
+		if own := tap.engineOnly(); len(own) > 0 {
+			sort.Slice(own, func(i, j int) bool { return own[i] < own[j] })
+			b.ReportMetric(float64(own[len(own)/2].Microseconds())/1000, "engine-only-p50-ms")
+			b.ReportMetric(float64(own[len(own)*99/100].Microseconds())/1000, "engine-only-p99-ms")
+		}
 		if reach == store.ReachRing && typ == store.TypePredictive {
 			// where a ring's time goes: to the agent's leg, its answer, the bridge
 			for i, part := range ringParts(b, ledger) {
@@ -349,6 +358,9 @@ func ringParts(b *testing.B, path string) [3][]time.Duration {
 type bridgeTap struct {
 	mu                sync.Mutex
 	answered, bridged map[string]time.Time
+	// Rung per call after the answer (predictive): when the agent's
+	// originate was written and its answer read, by the member's leg.
+	rung, agentAnswered map[string]time.Time
 }
 
 func (t *bridgeTap) mark(m map[string]time.Time, uuid string) {
@@ -407,4 +419,30 @@ func (t *bridgeTap) command(command string) {
 		member, _, _ := strings.Cut(rest, " ")
 		t.mark(t.bridged, member)
 	}
+	if strings.HasPrefix(command, "originate ") && strings.Contains(command, "dialer_agent_id=") {
+		if _, rest, ok := strings.Cut(command, "dialer_attempt_id="); ok {
+			member, _, _ := strings.Cut(rest, ",")
+			t.mark(t.rung, member)
+		}
+	}
+}
+
+// engineOnly is, for calls whose agent was rung after the member's
+// answer, the engine's own part of the answer-to-bridge time: from the
+// member's answer read to the agent's originate written, plus from the
+// agent's answer read to the bridge written (the switch's setup of the
+// agent's leg and the phone's answer left out).
+func (t *bridgeTap) engineOnly() []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []time.Duration
+	for uuid, b := range t.bridged {
+		a, ok1 := t.answered[uuid]
+		o, ok2 := t.rung[uuid]
+		aa, ok3 := t.agentAnswered[uuid]
+		if ok1 && ok2 && ok3 && o.After(a) {
+			out = append(out, o.Sub(a)+b.Sub(aa))
+		}
+	}
+	return out
 }

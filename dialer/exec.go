@@ -124,12 +124,16 @@ func (x *executor) originateLane(ctx context.Context) {
 			return
 		}
 		awaited = append(awaited, x.awaited.TryTake(nil)...) // one that came during the wait goes next
-		var c command
 		if len(awaited) > 0 {
-			c, awaited = awaited[0], awaited[1:]
-		} else {
-			c, fresh = fresh[0], fresh[1:]
+			// Not behind the previous one's reply either: many answers
+			// at once each have a person waiting.
+			c := awaited[0]
+			awaited = awaited[1:]
+			go x.run(ctx, c)
+			continue
 		}
+		var c command
+		c, fresh = fresh[0], fresh[1:]
 		x.run(ctx, c)
 	}
 }
