@@ -132,7 +132,7 @@ func chaosAgents(t *testing.T, kind string) {
 	rec.Agents = true
 	run := r.agentRun()
 	if kind == store.TypePredictive {
-		run.SafeHarbor, run.Connect = safeHarborFile, connectThreshold
+		run.SafeHarbor, run.Connect, run.MaxAbandon = safeHarborFile, connectThreshold, maxAbandon
 	}
 	r.fs.stop()
 	led := r.ledger()
@@ -159,10 +159,11 @@ func chaosAgents(t *testing.T, kind string) {
 	}
 }
 
-// The predictive campaign's message and connect threshold.
+// The predictive campaign's message, connect threshold and ceiling (%).
 const (
 	safeHarborFile   = "/sounds/safe-harbor.wav"
 	connectThreshold = 2 * time.Second
+	maxAbandon       = 5.0
 )
 
 // progressive creates the agents and a progressive campaign (see
@@ -204,7 +205,7 @@ func (r *run) agentCampaign(kind string, ring, session int) {
 	if kind == store.TypePredictive {
 		// Dial ahead from the 30th call, aiming at 3 % abandoned; answers
 		// no agent takes within 2 s hear the message, and end ABANDONED.
-		params["predictAdjust"], params["targetPredictiveSilentCalls"], params["maxPredictiveSilentCalls"] = 30, 3, 5
+		params["predictAdjust"], params["targetPredictiveSilentCalls"], params["maxPredictiveSilentCalls"] = 30, 3, maxAbandon
 		camp["predictive"] = map[string]any{"safeHarborFile": safeHarborFile, "connectThreshold": connectThreshold.Seconds()}
 	}
 	var created struct {
@@ -436,6 +437,7 @@ func (r *run) agentReport(led sim.Ledger, rep AgentReport, run AgentRun, logs fr
 			{"members bridged within the connect threshold (2 s, switch's clock)", fmt.Sprintf("%d of %d bridged", rep.ConnectedInTime, rep.Bridged)},
 			{"members answered and told the safe-harbor message (abandoned)", fmt.Sprintf("%d (%.1f %% of the %d answered)", rep.SafeHarbor, 100*float64(rep.SafeHarbor)/max(float64(rep.MembersUp), 1), rep.MembersUp)},
 			{"**late safe-harbor messages / late bridges** (past the threshold + " + LateSlack.String() + ", outside any window)", fmt.Sprintf("%d / %d", len(rep.LateMessages), len(rep.LateBridges))},
+			{"answers outside every window told the message (at most twice the 5 % ceiling)", fmt.Sprintf("%d of %d (%.1f %%)", rep.QuietTold, rep.QuietAnswers, 100*float64(rep.QuietTold)/max(float64(rep.QuietAnswers), 1))},
 		}...)
 	}
 	rows = append(rows, [][2]string{

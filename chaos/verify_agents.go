@@ -31,6 +31,10 @@ type AgentRun struct {
 	// LateSlack.
 	SafeHarbor string
 	Connect    time.Duration
+	// MaxAbandon is the campaign's maxPredictiveSilentCalls (percent):
+	// the answers outside every fault window that heard the message may
+	// be at most twice that share (a pacer that over-dials fails the run).
+	MaxAbandon float64
 }
 
 // LateSlack is how much later than the connect threshold the
@@ -77,12 +81,16 @@ type AgentReport struct {
 	// message (abandoned, as the rules allow); those whose message, or
 	// bridge, came later than the threshold allows, far from any fault;
 	// members bridged within the connect threshold of their answer.
-	SafeHarbor      int
-	LateMessages    []string
-	LateBridges     []string
-	ConnectedInTime int
-	Stranded        []string // an agent's leg up at the end that no session explains
-	Ghosts          []string // a session the store holds up whose leg is gone
+	SafeHarbor   int
+	LateMessages []string
+	LateBridges  []string
+	// Of the answers outside every fault window: how many, how many told
+	// the message, and the share over twice MaxAbandon, if it was.
+	QuietAnswers, QuietTold int
+	OverDialled             []string
+	ConnectedInTime         int
+	Stranded                []string // an agent's leg up at the end that no session explains
+	Ghosts                  []string // a session the store holds up whose leg is gone
 }
 
 // VerifyAgents holds a progressive campaign with agents against the
@@ -217,6 +225,10 @@ func VerifyAgents(led sim.Ledger, rec Recorded, run AgentRun) AgentReport {
 			continue
 		}
 		r.MembersUp++
+		quiet := len(excuses(run, c.Answered)) == 0
+		if quiet {
+			r.QuietAnswers++
+		}
 		if len(c.Bridges) > 0 {
 			r.Bridged++
 			switch wait := c.Bridges[0].From.Sub(c.Answered); {
@@ -231,6 +243,9 @@ func VerifyAgents(led sim.Ledger, rec Recorded, run AgentRun) AgentReport {
 		}
 		if msg, ok := playedMessage(c, run.SafeHarbor); ok {
 			r.SafeHarbor++
+			if quiet {
+				r.QuietTold++
+			}
 			if late := msg.Sub(c.Answered); late > run.Connect+LateSlack && len(excuses(run, c.Answered)) == 0 {
 				r.LateMessages = append(r.LateMessages, fmt.Sprintf("%s (member %s): answered %s, the safe-harbor message %v later",
 					c.UUID, c.Variables["dialer_member_id"], c.Answered.Format(time.RFC3339Nano), late))
@@ -244,6 +259,10 @@ func VerifyAgents(led sim.Ledger, rec Recorded, run AgentRun) AgentReport {
 			continue
 		}
 		r.Abandoned = append(r.Abandoned, what)
+	}
+	if share := 100 * float64(r.QuietTold) / max(float64(r.QuietAnswers), 1); run.MaxAbandon > 0 && r.QuietAnswers >= 50 && share > 2*run.MaxAbandon {
+		r.OverDialled = append(r.OverDialled, fmt.Sprintf("%.1f %% of the %d answers outside every fault window heard the safe-harbor message (%d), over twice the campaign's ceiling of %g %%",
+			share, r.QuietAnswers, r.QuietTold, run.MaxAbandon))
 	}
 	return r
 }
@@ -289,7 +308,7 @@ func (r AgentReport) Problems() []string {
 		list []string
 	}{
 		{"agent in two bridges", r.AgentOverlaps}, {"agent called twice at once", r.AgentDoubles},
-		{"abandoned member", r.Abandoned}, {"late safe-harbor message", r.LateMessages}, {"late bridge", r.LateBridges}, {"stranded agent leg", r.Stranded}, {"ghost session", r.Ghosts},
+		{"abandoned member", r.Abandoned}, {"late safe-harbor message", r.LateMessages}, {"late bridge", r.LateBridges}, {"over-dialled", r.OverDialled}, {"stranded agent leg", r.Stranded}, {"ghost session", r.Ghosts},
 	} {
 		for _, s := range group.list {
 			out = append(out, group.what+": "+s)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/fsdialer/fsdialer/dialer"
 )
 
 // Config is dialerd's configuration: a YAML file, DIALER_* environment
@@ -58,6 +60,7 @@ type Config struct {
 		TimeScale      float64       `mapstructure:"time_scale"`
 		TimeOrigin     string        `mapstructure:"time_origin"`
 		CallsCampaign  string        `mapstructure:"calls_campaign"`
+		PacingPolicy   string        `mapstructure:"predictive_pacing"`
 	} `mapstructure:"dialer"`
 	Hooks struct {
 		Enabled  bool          `mapstructure:"enabled"`
@@ -99,6 +102,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("dialer.calls_per_second", 20)
 	v.SetDefault("dialer.end_records", true)
 	v.SetDefault("dialer.time_scale", 1)
+	v.SetDefault("dialer.predictive_pacing", "predictive")
 	v.SetDefault("dialer.record_path", "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav")
 	v.SetDefault("hooks.enabled", true)
 	v.SetDefault("hooks.poll", 500*time.Millisecond)
@@ -222,6 +226,9 @@ func (c *Config) check() error {
 	}
 	if !(c.Dialer.TimeScale > 0) || !finite(c.Dialer.TimeScale) {
 		bad("dialer.time_scale", "%v: must be above 0", c.Dialer.TimeScale)
+	}
+	if p := c.Dialer.PacingPolicy; p != dialer.PacingPredictive && p != dialer.PacingForecast {
+		bad("dialer.predictive_pacing", "%q is not %q or %q", p, dialer.PacingPredictive, dialer.PacingForecast)
 	}
 	if c.Dialer.TimeOrigin != "" {
 		origin, err := time.Parse(time.RFC3339Nano, c.Dialer.TimeOrigin)

@@ -356,6 +356,7 @@ func engineConfig(cfg *Config, base dialer.Config) dialer.Config {
 	base.Instance, base.Tick, base.LeaseTTL, base.MaxPerTick = cfg.Instance, cfg.Dialer.Tick, cfg.Dialer.LeaseTTL, cfg.Dialer.MaxPerTick
 	base.CallsPerSecond, base.NoEndRecords = cfg.Dialer.CallsPerSecond, !cfg.Dialer.EndRecords
 	base.RecordPath, base.Region, base.CallsCampaign = cfg.Dialer.RecordPath, cfg.Dialer.Region, cfg.Dialer.CallsCampaign
+	base.PredictivePacing = cfg.Dialer.PacingPolicy
 	for _, n := range cfg.FreeSWITCH.Nodes {
 		if n.CallsPerSecond != 0 { // 0: the node takes dialer.calls_per_second
 			if base.NodeCallsPerSecond == nil {

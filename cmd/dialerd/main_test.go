@@ -91,6 +91,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"freeswitch: {nodes: [{address: x, calls_per_second: .inf}]}", "freeswitch.nodes[0].calls_per_second"},
 		{"dialer: {time_scale: 0}", "dialer.time_scale"},
 		{"dialer: {time_scale: -2}", "dialer.time_scale"},
+		{"dialer: {predictive_pacing: fastest}", "dialer.predictive_pacing"},
 		{"dialer: {time_scale: 20, time_origin: yesterday}", "dialer.time_origin"},
 		{"dialer: {time_scale: 20, time_origin: '2999-01-01T00:00:00Z'}", "dialer.time_origin"},
 		{"dialer: {time_scale: 50, time_origin: '1900-01-01T00:00:00Z'}", "dialer.time_origin"},
