@@ -32,7 +32,7 @@ type AgentRun struct {
 	SafeHarbor string
 	Connect    time.Duration
 	// MaxAbandon is the campaign's maxPredictiveSilentCalls (percent):
-	// the answers that heard the message may be at most twice that share,
+	// the answers that heard the message may be at most three times that share,
 	// faults and all (a pacer that over-dials fails the run).
 	MaxAbandon float64
 }
@@ -262,8 +262,8 @@ func VerifyAgents(led sim.Ledger, rec Recorded, run AgentRun) AgentReport {
 	}
 	// Faults excuse a silent answer, not a message: the regulator counts
 	// every abandoned call, and the dialer chose each of these.
-	if share := 100 * float64(r.SafeHarbor) / max(float64(r.MembersUp), 1); run.MaxAbandon > 0 && r.MembersUp >= 50 && share > 2*run.MaxAbandon {
-		r.OverDialled = append(r.OverDialled, fmt.Sprintf("%.1f %% of the %d answers heard the safe-harbor message (%d), over twice the campaign's ceiling of %g %%",
+	if share := 100 * float64(r.SafeHarbor) / max(float64(r.MembersUp), 1); run.MaxAbandon > 0 && r.MembersUp >= 50 && share > 3*run.MaxAbandon {
+		r.OverDialled = append(r.OverDialled, fmt.Sprintf("%.1f %% of the %d answers heard the safe-harbor message (%d), over three times the campaign's ceiling of %g %%",
 			share, r.MembersUp, r.SafeHarbor, run.MaxAbandon))
 	}
 	return r
