@@ -26,8 +26,56 @@ import (
 // Cluster is a running Redis Cluster.
 type Cluster struct {
 	Addrs []string // every node, masters first
-	cmds  []*exec.Cmd
-	dir   string
+	*procs
+}
+
+// procs are the redis-server processes of a shared set, in a directory
+// of their own; they die with the test binary, however it ends.
+type procs struct {
+	bin, dir string
+	cmds     []*exec.Cmd
+}
+
+func newProcs(name string) (*procs, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("%s", installHint)
+	}
+	dir, err := os.MkdirTemp("", "fsdialer-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	return &procs{bin: bin, dir: dir}, nil
+}
+
+// start runs one redis-server with args on a free port and returns its
+// address once it listens.
+func (p *procs) start(args ...string) (string, error) {
+	port, err := anyFreePort()
+	if err != nil {
+		return "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	args = append(args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", p.dir, "--daemonize", "no", "--loglevel", "warning")
+	cmd := exec.Command(p.bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start redis-server: %w", err)
+	}
+	p.cmds = append(p.cmds, cmd)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if !waitListening(addr, done) {
+		return "", fmt.Errorf("redis-server %v on %s did not start", args[:1], addr)
+	}
+	return addr, nil
+}
+
+func (p *procs) stop() {
+	for _, cmd := range p.cmds {
+		_ = cmd.Process.Kill()
+	}
+	os.RemoveAll(p.dir)
 }
 
 var shared struct {
@@ -80,41 +128,21 @@ func StartCluster(t testing.TB) *Cluster {
 }
 
 func startCluster() (*Cluster, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("%s", installHint)
-	}
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		return nil, fmt.Errorf("redis-cli is not on the PATH (it comes with redis-server)")
 	}
-	dir, err := os.MkdirTemp("", "fsdialer-cluster-")
+	p, err := newProcs("cluster")
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir}
+	c := &Cluster{procs: p}
 	for i := 0; i < 6; i++ {
-		port, err := anyFreePort()
+		addr, err := c.start("--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
+			"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", i), "--cluster-node-timeout", "2000")
 		if err != nil {
 			c.stop()
 			return nil, err
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port), "--cluster-node-timeout", "2000",
-			"--dir", dir, "--daemonize", "no", "--loglevel", "warning")
-		// The nodes die with the test binary, however it ends.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			c.stop()
-			return nil, fmt.Errorf("start redis-server: %w", err)
-		}
-		c.cmds = append(c.cmds, cmd)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		if !waitListening(addr, done) {
-			c.stop()
-			return nil, fmt.Errorf("redis-server on %s did not start", addr)
 		}
 		c.Addrs = append(c.Addrs, addr)
 	}
@@ -153,13 +181,6 @@ func (c *Cluster) waitReady() error {
 	return nil
 }
 
-func (c *Cluster) stop() {
-	for _, cmd := range c.cmds {
-		_ = cmd.Process.Kill()
-	}
-	os.RemoveAll(c.dir)
-}
-
 // A Sentinel set, as the operators who want failover without Cluster run
 // it: a master, a replica, and three redis-server --sentinel watching the
 // master under SentinelMaster. Like the cluster, one per test binary.
@@ -171,8 +192,7 @@ const SentinelMaster = "fsdialer"
 type Sentinel struct {
 	Master, Replica string   // data nodes
 	Sentinels       []string // the sentinels' addresses
-	cmds            []*exec.Cmd
-	dir             string
+	*procs
 }
 
 var sharedSentinel struct {
@@ -205,35 +225,12 @@ func StartSentinel(t testing.TB) *Sentinel {
 }
 
 func startSentinel() (*Sentinel, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("%s", installHint)
-	}
-	dir, err := os.MkdirTemp("", "fsdialer-sentinel-")
+	p, err := newProcs("sentinel")
 	if err != nil {
 		return nil, err
 	}
-	set := &Sentinel{dir: dir}
-	start := func(args ...string) (string, error) {
-		port, err := anyFreePort()
-		if err != nil {
-			return "", err
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		args = append(args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--daemonize", "no", "--loglevel", "warning")
-		cmd := exec.Command(bin, args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return "", fmt.Errorf("start redis-server: %w", err)
-		}
-		set.cmds = append(set.cmds, cmd)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		if !waitListening(addr, done) {
-			return "", fmt.Errorf("redis-server %v on %s did not start", args[:1], addr)
-		}
-		return addr, nil
-	}
+	set := &Sentinel{procs: p}
+	dir, start := p.dir, p.start
 	fail := func(err error) (*Sentinel, error) {
 		set.stop()
 		return nil, err
@@ -287,13 +284,6 @@ func startSentinel() (*Sentinel, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func (s *Sentinel) stop() {
-	for _, cmd := range s.cmds {
-		_ = cmd.Process.Kill()
-	}
-	os.RemoveAll(s.dir)
 }
 
 // Keys lists the keys matching pattern on every node that holds data: a
