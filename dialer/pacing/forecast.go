@@ -179,10 +179,14 @@ func (f *Forecast) Calls(v View) int {
 	if free <= 0 {
 		return 0
 	}
-	if v.Completed < int64(v.PredictAdjust) {
+	w := v.Abandon
+	// Progressive until PredictAdjust attempts completed, and while the
+	// rate over the compliance window is at or over the ceiling: a forecast
+	// that aims low still dials ahead of idle agents, and a model that is
+	// wrong must not keep a campaign over the ceiling.
+	if v.Completed < int64(v.PredictAdjust) || v.Max > 0 && w.Rate(v.Window) >= v.Max {
 		return max(min(agents-dialing, free), 0)
 	}
-	w := v.Abandon
 	p := (float64(w.LiveHour) + f.LivePrior*forecastPriorWeight) / (float64(w.CallsHour) + forecastPriorWeight)
 	p = min(max(p, 0.001), 1)
 	machines := 0.0 // the share of answers AMD calls machines

@@ -77,6 +77,19 @@ func TestForecastWarmUpAndLines(t *testing.T) {
 	if got := (&Forecast{}).Calls(v); got != 0 {
 		t.Errorf("no agent at all: %d calls", got)
 	}
+	// At or over the ceiling over the window, progressive: one call per
+	// ready agent (the predictive crash test's world reached 37 % with
+	// Forecast still dialing ahead of 20 idle agents).
+	v = forecastView()
+	v.Agents.Idle, v.InFlight = 20, flightsOf(attempt.Ringing, attempt.Ringing)
+	v.Abandon.AbandonedDay = 9 // 3 % of 300 live answers: the ceiling
+	if got := (&Forecast{}).Calls(v); got != 18 {
+		t.Errorf("at the ceiling: %d calls, want 18 (20 ready, 2 calls ringing)", got)
+	}
+	v.Abandon.AbandonedDay = 8 // under it: ahead of the agents again
+	if got := (&Forecast{}).Calls(v); got <= 18 {
+		t.Errorf("under the ceiling: %d calls, want more than one per ready agent", got)
+	}
 }
 
 // The talk time is learnt from the views: calls of 60 s seen ending.
