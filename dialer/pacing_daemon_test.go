@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsdialer/fsdialer/dialer"
 	"github.com/fsdialer/fsdialer/dialer/pacing/shiftsim"
 	"github.com/fsdialer/fsdialer/store"
 )
@@ -143,7 +142,6 @@ func (d daemonRun) abandonRate() float64 {
 // shift's start and stopped at its end, then every call played out.
 func runPacingDaemon(t *testing.T, sc shiftsim.Scenario, members int, step time.Duration) daemonRun {
 	w := newWorld(t, simScenario(sc))
-	w.cfg = func(c *dialer.Config) { c.PredictivePacing = dialer.PacingForecast }
 	w.startEngine()
 	var agents []string
 	for i := range sc.Agents {

@@ -102,7 +102,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("dialer.calls_per_second", 20)
 	v.SetDefault("dialer.end_records", true)
 	v.SetDefault("dialer.time_scale", 1)
-	v.SetDefault("dialer.predictive_pacing", "predictive")
+	v.SetDefault("dialer.predictive_pacing", "forecast")
 	v.SetDefault("dialer.record_path", "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav")
 	v.SetDefault("hooks.enabled", true)
 	v.SetDefault("hooks.poll", 500*time.Millisecond)
