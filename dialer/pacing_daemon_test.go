@@ -23,7 +23,8 @@ import (
 // within 3 points; the daemon's figures come from the simulator's ledger,
 // not from the dialer.
 //
-// Slow (minutes): runs only with PACING_E2E=1 (make pacing-e2e).
+// Slow (minutes): runs only with PACING_E2E=1 (make pacing-e2e; CI runs
+// it after make test, .ci/run).
 // PACING_E2E_SCENARIO names the scenario (default "20 agents, 30% answer,
 // talk 60s"), PACING_E2E_HOURS the shift (default 2), PACING_E2E_STEP the
 // clock's step (default 100ms, each followed by 2 ms of real time).
@@ -33,7 +34,7 @@ import (
 // changes or machines are refused.
 func TestPacingDaemonAgainstBenchmark(t *testing.T) {
 	if os.Getenv("PACING_E2E") == "" {
-		t.Skip("slow: set PACING_E2E=1 (make pacing-e2e)")
+		t.Skip("slow (3-4 min): set PACING_E2E=1 (make pacing-e2e, which .ci/run runs after make test)")
 	}
 	name := envOr("PACING_E2E_SCENARIO", "20 agents, 30% answer, talk 60s")
 	hours := must[float64](t)(strconv.ParseFloat(envOr("PACING_E2E_HOURS", "2"), 64))

@@ -71,9 +71,6 @@ func (a *api) addDNC(c echo.Context) error {
 	return ok(c, dncResult{Added: &n})
 }
 
-// dncBatch is how many CSV lines are added at a time.
-const dncBatch = 5000
-
 // uploadDNC streams a CSV file onto a list: its number columns (the
 // header's, or the columns parameter's, as for members) give the
 // entries; a line that is not a number is refused by line, the others
@@ -121,7 +118,7 @@ func (a *api) uploadDNC(c echo.Context) error {
 		for _, cm := range m.Communications {
 			batch = append(batch, cm.Number)
 		}
-		if len(batch) >= dncBatch {
+		if len(batch) >= csvBatch {
 			return flush()
 		}
 		return nil
