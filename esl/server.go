@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -200,6 +201,11 @@ type listener struct {
 	killed   chan struct{}
 	killOnce sync.Once
 	wbuf     []byte // reused by flushQueue, which only the serve goroutine runs
+
+	// An outbound connection's call (ServeSession): "" on an inbound one.
+	session string
+	resume  atomic.Bool // the resume command came
+	linger  atomic.Bool
 }
 
 type queued struct {
@@ -282,15 +288,25 @@ func (l *listener) kill() {
 }
 
 func (s *Server) serveConn(nc net.Conn) {
+	s.serve(newListener(s, nc, ""), nil)
+}
+
+func newListener(s *Server, nc net.Conn, session string) *listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &listener{
+	return &listener{
 		s: s, nc: nc, bw: bufio.NewWriterSize(nc, 64<<10), ctx: ctx, cancel: cancel,
 		names: map[string]bool{}, subclass: map[string]bool{}, logLevel: -1,
-		signal: make(chan struct{}, 1), killed: make(chan struct{}),
+		signal: make(chan struct{}, 1), killed: make(chan struct{}), session: session,
 	}
-	defer cancel()
+}
+
+// serve runs a connection until it closes. An inbound one authenticates
+// first; an outbound one (channelData not nil) waits for connect instead.
+func (s *Server) serve(l *listener, channelData func() []Header) {
+	nc := l.nc
+	defer l.cancel()
 	defer nc.Close()
-	if s.Allow != nil && !s.Allow(nc.RemoteAddr()) {
+	if l.session == "" && s.Allow != nil && !s.Allow(nc.RemoteAddr()) {
 		l.write(AppendMessage(nil, []Header{{"Content-Type", TypeRudeRejection}, {"Content-Length", strconv.Itoa(len(rudeRejectionText))}}, rudeRejectionText))
 		return
 	}
@@ -319,19 +335,27 @@ func (s *Server) serveConn(nc net.Conn) {
 			}
 			select {
 			case commands <- c:
-			case <-ctx.Done():
+			case <-l.ctx.Done():
 				return
 			}
 		}
 	}()
 
-	l.write(AppendMessage(nil, []Header{{"Content-Type", TypeAuthRequest}}, ""))
+	if l.session == "" {
+		l.write(AppendMessage(nil, []Header{{"Content-Type", TypeAuthRequest}}, ""))
+	}
 	authTimer := time.NewTimer(s.AuthTimeout)
 	defer authTimer.Stop()
 	authed := false
 	for {
 		select {
 		case c := <-commands:
+			if !authed && l.session != "" {
+				if authed = l.connect(c, channelData); !authed && l.handle(c) {
+					return
+				}
+				continue
+			}
 			if !authed {
 				ok, done := l.preAuth(c)
 				if done {
@@ -377,7 +401,11 @@ func (l *listener) reply(text string, extra ...Header) {
 }
 
 func (l *listener) disconnect() {
-	l.write(AppendMessage(nil, []Header{{"Content-Type", TypeDisconnect}, {"Content-Length", strconv.Itoa(len(disconnectText))}}, disconnectText))
+	hs := []Header{{"Content-Type", TypeDisconnect}}
+	if l.session != "" {
+		hs = append(hs, Header{"Controlled-Session-UUID", l.session}, Header{"Content-Disposition", "disconnect"})
+	}
+	l.write(AppendMessage(nil, append(hs, Header{"Content-Length", strconv.Itoa(len(disconnectText))}), disconnectText))
 }
 
 // preAuth handles a command before authentication; ok means authenticated,
@@ -476,6 +504,9 @@ func (l *listener) handle(c *Command) (done bool) {
 		l.filter(rest)
 	case "sendmsg":
 		uuid, _, _ := strings.Cut(rest, " ")
+		if uuid == "" {
+			uuid = l.session // an outbound connection's call
+		}
 		if h, ok := l.s.Handler.(SendMsgHandler); ok {
 			l.reply(h.SendMsg(uuid, c.Headers, c.Body))
 		} else {
@@ -500,9 +531,31 @@ func (l *listener) handle(c *Command) (done bool) {
 		l.mu.Unlock()
 		l.reply("+OK no longer logging")
 	case "linger":
+		l.linger.Store(true)
 		l.reply("+OK will linger")
 	case "nolinger":
+		l.linger.Store(false)
 		l.reply("+OK will not linger")
+	case "resume":
+		if l.session == "" {
+			l.reply("-ERR command not found")
+			break
+		}
+		l.resume.Store(true)
+		l.reply("+OK")
+	case "myevents":
+		if l.session == "" {
+			l.reply("-ERR command not found") // (myevents UUID on an inbound connection is not simulated)
+			break
+		}
+		l.mu.Lock()
+		l.format, l.all = "plain", true
+		if f := strings.ToLower(rest); f == "json" || f == "xml" {
+			l.format = f
+		}
+		l.filters = append(l.filters, eventFilter{header: "Unique-ID", value: l.session})
+		l.mu.Unlock()
+		l.reply("+OK Events Enabled")
 	case "exit":
 		l.reply("+OK bye")
 		l.flushQueue()

@@ -41,7 +41,7 @@ func (s *Switch) startApps(ch *channel) {
 // other name is switch_core_session_execute_application_get_flags' "Invalid
 // Application", which hangs the channel up.
 var knownApps = func() map[string]bool {
-	m := map[string]bool{"amd": true}
+	m := map[string]bool{"amd": true, "socket": true}
 	for _, name := range strings.Fields(`blind_transfer_ack bind_digit_action capture clear_digit_action
 		digit_action_set_realm privacy set_audio_level set_mute flush_dtmf hold unhold mutex page transfer
 		check_acl verbose_events novideo cng_plc early_hangup sleep delay_echo strftime phrase eval
@@ -146,8 +146,22 @@ func (s *Switch) execute(ch *channel, name, arg string, then func()) {
 	case "unset":
 		ch.v.unset(arg)
 		done("")
-	case "answer", "pre_answer", "ring_ready", "log", "info", "event", "verbose_events":
+	case "answer":
+		if ch.inbound && !ch.answered() {
+			s.answerInbound(ch)
+		}
 		done("")
+	case "pre_answer", "ring_ready", "log", "info", "event", "verbose_events":
+		done("")
+	case "socket":
+		s.socketApp(ch, arg, done)
+	case "transfer":
+		// mod_dptools' transfer: EXTEN [DIALPLAN [CONTEXT]]; the
+		// simulator runs the scenario's extension.
+		exten := strings.Fields(arg + " ")[0]
+		ch.inSocket = false
+		s.complete(ch, "")
+		s.runExtension(ch, exten)
 	default: // echo and the like: the channel just stays
 		s.waitInSilence(ch)
 	}
@@ -172,7 +186,9 @@ func (s *Switch) playback(ch *channel, app *application, arg string, done func(s
 		done("FILE NOT FOUND")
 		return
 	}
-	s.hear(ch)
+	if !hasPrefixFold(file, "local_stream://") { // music on hold is nobody
+		s.hear(ch)
+	}
 	length := s.playbackLength(ch, arg)
 	app.timer = s.after(ch, length, func() {
 		ms := strconv.FormatInt(length.Milliseconds(), 10)

@@ -64,6 +64,9 @@ func (v *vars) get(name string) (string, bool) {
 type channel struct {
 	uuid, name    string
 	kind          kind
+	inbound       bool   // a call that came in (Switch.Inbound)
+	inSocket      bool   // parked under the socket application
+	socketConn    bool   // its outbound event socket connection is open
 	gateway       string // sofia gateway name, "" otherwise
 	profile       string
 	dest          string // Caller-Destination-Number
@@ -142,6 +145,13 @@ func (ch *channel) tag(what string) string {
 	return strconv.FormatUint(uint64(h.Sum32()), 16)
 }
 
+func (ch *channel) direction() string {
+	if ch.inbound {
+		return "inbound"
+	}
+	return "outbound"
+}
+
 // answered reports whether the channel has been answered.
 func (ch *channel) answered() bool { return !ch.answeredAt.IsZero() }
 
@@ -191,8 +201,8 @@ func (s *Switch) addChannel(b *esl.EventBuilder, ch *channel) {
 		Add("Channel-State-Number", strconv.Itoa(ch.stateNum)).
 		Add("Channel-Name", ch.name).
 		Add("Unique-ID", ch.uuid).
-		Add("Call-Direction", "outbound").
-		Add("Presence-Call-Direction", "outbound").
+		Add("Call-Direction", ch.direction()).
+		Add("Presence-Call-Direction", ch.direction()).
 		Add("Channel-HIT-Dialplan", boolStr(ch.hitDialplan)).
 		Add("Channel-Call-UUID", ch.uuid).
 		Add("Answer-State", ch.answerState)
@@ -241,11 +251,11 @@ var profileHeaders = func() map[string]map[string]string {
 func (s *Switch) addProfile(b *esl.EventBuilder, prefix string, ch *channel, self bool) {
 	names := profileHeaders[prefix]
 	p := func(name, value string) { b.Add(names[name], value) }
-	logical := "outbound"
+	logical := ch.direction()
 	if ch.logicalIn {
 		logical = "inbound"
 	}
-	p("Direction", "outbound")
+	p("Direction", ch.direction())
 	p("Logical-Direction", logical)
 	if ch.flipped {
 		p("Caller-ID-Name", "Outbound Call")

@@ -103,6 +103,14 @@ func (s *Switch) hangup(ch *channel, cause string, local bool) {
 	s.emitDestroy(ch)
 }
 
+// endSocket closes the outbound connection of a call that is over, once
+// its last events are out; s.mu is held.
+func (s *Switch) endSocket(ch *channel) {
+	if ch.socketConn {
+		s.outbox = append(s.outbox, outItem{endSession: ch.uuid})
+	}
+}
+
 // hangupBridged ends a bridged call in the order of the captures: the leg
 // that hung up first, then the other, their completes and destroys around
 // the UNBRIDGE.
@@ -285,6 +293,7 @@ func (s *Switch) expandEvent(ch *channel, in string) string {
 func (s *Switch) emitDestroy(ch *channel) {
 	ch.stateNum = 12
 	s.emit("CHANNEL_DESTROY", ch)
+	s.endSocket(ch)
 	if s.channels[ch.uuid] == ch {
 		delete(s.channels, ch.uuid)
 		if ch.gateway != "" {

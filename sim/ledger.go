@@ -44,7 +44,8 @@ type ReceivedCommand struct {
 // CallRecord is one channel the switch made.
 type CallRecord struct {
 	UUID        string `json:"uuid"`
-	Endpoint    string `json:"endpoint"` // the leg of the dial string: sofia/gateway/gw/380...
+	Endpoint    string `json:"endpoint"`         // the leg of the dial string: sofia/gateway/gw/380...; "inbound" for a call that came in
+	Caller      string `json:"caller,omitempty"` // who called, on a call that came in
 	Destination string `json:"destination"`
 	Gateway     string `json:"gateway,omitempty"`
 	// Variables are the originate's variables ({}, <>, []) as the channel
@@ -124,6 +125,7 @@ type ledgerEntry struct {
 
 	UUID        string            `json:"uuid,omitempty"`
 	Endpoint    string            `json:"endpoint,omitempty"`
+	Caller      string            `json:"caller,omitempty"`
 	Destination string            `json:"destination,omitempty"`
 	Gateway     string            `json:"gateway,omitempty"`
 	Variables   map[string]string `json:"variables,omitempty"`
@@ -206,7 +208,7 @@ func (l *Ledger) apply(e ledgerEntry, byUUID map[string]int) {
 	case "log":
 		l.Logs = append(l.Logs, LogLine{Seq: e.Seq, At: e.At, Level: e.Level, Text: e.Text})
 	case "create", "stillborn":
-		r := CallRecord{UUID: e.UUID, Endpoint: e.Endpoint, Destination: e.Destination, Gateway: e.Gateway,
+		r := CallRecord{UUID: e.UUID, Endpoint: e.Endpoint, Caller: e.Caller, Destination: e.Destination, Gateway: e.Gateway,
 			Variables: e.Variables, Created: e.At, CreatedSeq: e.Seq}
 		if e.Kind == "stillborn" {
 			r.Stillborn, r.HungUp, r.HungUpSeq, r.HangupCause = true, e.At, e.Seq, e.Cause
@@ -531,6 +533,9 @@ func (s *Switch) noteEvent(name string, ch *channel, extra []kv) {
 	switch name {
 	case "CHANNEL_CREATE":
 		e.Kind, e.Endpoint, e.Destination, e.Gateway = "create", ch.endpoint, ch.dest, ch.gateway
+		if ch.inbound {
+			e.Caller = ch.cidNum
+		}
 		for _, n := range ch.originateVars {
 			if v, ok := ch.v.get(n); ok {
 				if e.Variables == nil {

@@ -56,6 +56,8 @@ type Scenario struct {
 	// ShowChannelsLag is how far the core database behind "show channels"
 	// trails the events (a number sets all three, 0 none).
 	ShowChannelsLag LagSpec `yaml:"show_channels_lag" json:"show_channels_lag"`
+	// Inbound is the callers who dial in (nil: none).
+	Inbound *InboundSpec `yaml:"inbound" json:"inbound"`
 }
 
 // LagSpec is how long after an event the core database (the channels
@@ -458,6 +460,11 @@ func (sc *Scenario) prepare() error {
 	lag.Create = orDist(lag.Create, defaultCreateLag)
 	lag.Update = orDist(lag.Update, defaultDestroyLag)
 	lag.Destroy = orDist(lag.Destroy, defaultDestroyLag)
+	if sc.Inbound != nil {
+		if err := sc.Inbound.prepare(); err != nil {
+			return err
+		}
+	}
 	if sc.Files.SoundPrefix == "" {
 		sc.Files.SoundPrefix = "/usr/share/freeswitch/sounds/en/us/callie"
 	}

@@ -149,6 +149,9 @@ type outItem struct {
 	event *esl.Event
 	level int
 	text  string
+	// endSession closes the outbound connection of a call that ended,
+	// after the events before it are out.
+	endSession string
 }
 
 // Log levels of FreeSWITCH (switch_log_level_t).
@@ -176,9 +179,12 @@ func (s *Switch) log(level int, text string) {
 // the switch half-way through it.
 func (s *Switch) unlock() {
 	for i, it := range s.outbox {
-		if it.event != nil {
+		switch {
+		case it.endSession != "":
+			s.srv.EndSession(it.endSession)
+		case it.event != nil:
 			s.srv.Publish(it.event)
-		} else {
+		default:
 			s.srv.Log(it.level, it.text)
 		}
 		s.outbox[i] = outItem{}
@@ -333,6 +339,7 @@ func ListenAndServe(ctx context.Context, addr string, sc *Scenario, clk clock.Cl
 		<-ctx.Done()
 		sw.Close()
 	}()
+	go sw.RunInbound(ctx)
 	if err := sw.Serve(l); err != nil && ctx.Err() == nil {
 		return err
 	}

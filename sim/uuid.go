@@ -90,6 +90,7 @@ func (s *Switch) bridge(a, b *channel) {
 	}
 	for _, leg := range []*channel{a, b} {
 		leg.state, leg.stateNum = "CS_EXECUTE", 8
+		leg.inSocket = false // bridged away: the socket does not resume it
 		s.stopCurrent(leg)
 	}
 	a.v.unset("uuid_bridge")
@@ -147,6 +148,7 @@ func (s *Switch) uuidTransfer(args string) string {
 		s.hangup(other, "NORMAL_CLEARING", true)
 	}
 	s.stopCurrent(ch)
+	ch.inSocket = false // transferred away: the socket does not resume it
 	if dialplan == "inline" {
 		s.runInline(ch, inlineApps(dest))
 	} else {
