@@ -126,6 +126,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBodies -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz FuzzScanCSV -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHook -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run '^$$' -fuzz FuzzMap -fuzztime $(FUZZTIME) ./dialer/lookup
 	$(GO) test -run '^$$' -fuzz FuzzOriginateArgs -fuzztime $(FUZZTIME) ./dialer
 	$(GO) test -run '^$$' -fuzz FuzzParseEndRecord -fuzztime $(FUZZTIME) ./dialer
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./dialer/pacing/shiftsim

@@ -604,8 +604,12 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		if o.Cause == CauseLost {
 			r.e.m.LostCalls.WithLabelValues(r.id).Inc()
 		}
-		r.countAttempt(f, o)
-		mw = withStats(attemptWrite(r.plan, f, o), agentStats(f, o))
+		if f.journal.Inbound { // not the campaign's dialing: not paced, not in its abandon rate
+			mw = withStats(inboundWrite(r.plan, f, o, !r.e.cfg.Inbound.KeepMembers), agentStats(f, o))
+		} else {
+			r.countAttempt(f, o)
+			mw = withStats(attemptWrite(r.plan, f, o), agentStats(f, o))
+		}
 		mw = withEvents(mw, func(m *store.Member, v verdict, now time.Time) [][]byte {
 			return r.e.outcomeEvents(camp, m, f.journal, f, o, v, now) // on the writer's goroutine: no loop state
 		})

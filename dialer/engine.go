@@ -80,6 +80,9 @@ type Config struct {
 	// parameters and webhooks apply, and each destination is one of its
 	// members. It dials on request only.
 	CallsCampaign string
+	// Inbound says what becomes of the calls the switches hand over
+	// (ServeInbound).
+	Inbound InboundConfig
 }
 
 // Engine runs the campaigns.
@@ -120,6 +123,12 @@ type Engine struct {
 	// reservations lapsed, and a new call could ring an agent still on an
 	// adopted call's leg.
 	adopting atomic.Int64
+
+	// inbound are the outbound event socket connections of the calls that
+	// came in and wait for an agent, by uuid: closing one hands its call
+	// back to the dialplan.
+	inboundMu sync.Mutex
+	inbound   map[string]*esl.Conn
 }
 
 // Policies of predictive campaigns (Config.PredictivePacing).
@@ -163,7 +172,7 @@ func New(cfg Config) *Engine {
 		lines:      newLines(),
 		agents:     newAgentPool(cfg.Store, cfg.Clock),
 		endRecords: !cfg.NoEndRecords, runCtx: context.Background(),
-		runners: map[string]*runner{}, routes: map[string]*runner{}, sessionLegs: map[string]bool{}, totals: map[string]*Progress{},
+		runners: map[string]*runner{}, routes: map[string]*runner{}, inbound: map[string]*esl.Conn{}, sessionLegs: map[string]bool{}, totals: map[string]*Progress{},
 		executors: map[string]*executor{},
 		wake:      make(chan struct{}, 1), syncNow: make(chan struct{}, 1),
 	}

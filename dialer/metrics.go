@@ -38,6 +38,8 @@ type Metrics struct {
 	DNCListed       *prometheus.CounterVec // campaign, list (global, campaign)
 	PendingWrites   prometheus.Gauge
 	EventsProcessed prometheus.Counter
+	InboundCalls    *prometheus.CounterVec // route
+	CRMLookups      *prometheus.CounterVec // result (ok, failed)
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
@@ -92,11 +94,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DNCListed:       c("dnc_listed_total", "Numbers not dialed because a do-not-call list has them (list: global or campaign).", "campaign", "list"),
 		PendingWrites:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "dialer_pending_writes", Help: "Member writes queued or waiting for Redis to come back."}),
 		EventsProcessed: prometheus.NewCounter(prometheus.CounterOpts{Name: "dialer_events_total", Help: "Channel events applied to attempts."}),
+		InboundCalls:    c("inbound_calls_total", "Calls the switches handed over, by where they went: agent (a member's callback, routed to an agent), or why they went back to the dialplan.", "route"),
+		CRMLookups:      c("crm_lookups_total", "CRM lookups of inbound callers (failed: timed out, refused or not JSON; the defaults were set).", "result"),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Placed, m.Answered, m.LiveAnswered, m.Results, m.InFlight, m.OriginateLat, m.RingTime,
 			m.Refused, m.RedisLat, m.ReserveLat, m.Bridged, m.AnswerToBridge, m.AMDWait, m.AgentWait, m.AgentMissed, m.Agents, m.Occupancy, m.AgentSessions, m.ESLConnected, m.AbandonRate, m.AbandonCounts, m.Abandoned, m.SafeHarbor, m.ConnectedInTime, m.Members, m.WriteConflicts, m.LostCalls,
-			m.DNCListed, m.PendingWrites, m.EventsProcessed)
+			m.DNCListed, m.PendingWrites, m.EventsProcessed, m.InboundCalls, m.CRMLookups)
 	}
 	return m
 }

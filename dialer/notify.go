@@ -30,7 +30,7 @@ func (e *Engine) wants(campaign, event string) bool {
 func callOf(c *store.Campaign, m *store.Member, a *store.Attempt) hooks.Call {
 	call := hooks.Call{Campaign: c.ID, CampaignName: c.Name, Member: m.ID, MemberName: m.Name, Variables: m.Variables}
 	if a != nil {
-		call.Attempt, call.UUID, call.CID = a.ID, a.ID, a.Number
+		call.Attempt, call.UUID, call.CID, call.Inbound = a.ID, a.ID, a.Number, a.Inbound
 	}
 	return call
 }

@@ -262,6 +262,42 @@ func attemptWrite(p *plan, f *flight, o attempt.Outcome) *memberWrite {
 	}}
 }
 
+// inboundWrite writes a member who called in. A callback that reached an
+// agent is judged by the campaign's rules, as an answered call of the
+// campaign, when judge says so and the member is not finished; any other
+// leaves the member as it was. Either is in the member's history, and
+// neither counts in the campaign's attempts or abandon rate.
+func inboundWrite(p *plan, f *flight, o attempt.Outcome, judge bool) *memberWrite {
+	return &memberWrite{base: f.member, lease: f.lease, apply: func(m *store.Member, now time.Time) (*store.Write, verdict) {
+		bridged := !o.BridgedAt.IsZero()
+		if judge && bridged && m.EndCause == "" && m.WaitingResult == "" {
+			w, v := outcomeWrite(p, m, f.journal, f.choice, o, f.recording, now)
+			w.Record.Inbound = true
+			w.Stats, w.Window = map[string]int64{"inbound": 1, "outcome:" + v.Outcome: 1}, nil
+			for k, n := range endStats(m) {
+				w.Stats[k] = n
+			}
+			return w, v
+		}
+		outcome := "inbound_abandoned" // the caller hung up waiting
+		switch {
+		case bridged:
+			outcome = "inbound_bridged"
+		case o.SafeHarbor:
+			outcome = "inbound_no_agent" // handed back to the dialplan
+		}
+		a := f.journal
+		rec := &store.CallRecord{Attempt: a.ID, Campaign: a.Campaign, Member: m.ID, Number: a.Number, Node: a.Node,
+			StartedAt: a.StartedAt, EndedAt: o.EndedAt.UnixMilli(), BillSec: int(o.BillMsec / 1000), BillMsec: o.BillMsec,
+			Cause: o.Cause, Outcome: outcome, EndCause: m.EndCause, Recording: f.recording, Inbound: true}
+		if !o.AnsweredAt.IsZero() {
+			rec.AnsweredAt = o.AnsweredAt.UnixMilli()
+		}
+		return &store.Write{Member: m, Placement: store.PlaceMember(p.camp.MembersStrategy, m, now), Attempt: a.ID, Record: rec,
+			Stats: map[string]int64{"inbound": 1, "outcome:" + outcome: 1}}, verdict{Outcome: outcome}
+	}}
+}
+
 // outcomeWrite applies the rules to m after an attempt.
 func outcomeWrite(p *plan, m *store.Member, a *store.Attempt, ch choice, o attempt.Outcome, recording string, now time.Time) (*store.Write, verdict) {
 	before := cloneMember(m)

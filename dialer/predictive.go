@@ -75,6 +75,9 @@ type seekRequest struct {
 	f       *flight
 	journal store.Attempt // a copy: the seeker journals the agent in it
 	bucket  string
+	// anyAgent: when nobody of the bucket is free, an agent of the
+	// campaign will do (a caller who called in).
+	anyAgent bool
 }
 
 // agentOffer is an agent the seeker reserved for a live answer.
@@ -96,7 +99,7 @@ func (r *runner) seek() {
 	for _, f := range r.waiting {
 		if r.flights[f.a.ID] == f && f.a.State == attempt.WaitingAgent && f.a.Agent == nil && !f.a.Member.Ended {
 			keep = append(keep, f)
-			reqs = append(reqs, seekRequest{f: f, journal: *f.journal, bucket: f.member.Bucket})
+			reqs = append(reqs, seekRequest{f: f, journal: *f.journal, bucket: f.member.Bucket, anyAgent: f.journal.Inbound})
 		}
 	}
 	clear(r.waiting[len(keep):])
@@ -145,8 +148,11 @@ func (e *Engine) reserveFor(ctx context.Context, r *runner, c *store.Campaign, r
 			}
 			if cand != nil {
 				won = append(won, agentOffer{f: req.f, cand: cand, journal: &req.journal})
+				continue
 			}
-			continue
+			if !req.anyAgent {
+				continue
+			}
 		}
 		if byNode[req.journal.Node] == nil {
 			nodes = append(nodes, req.journal.Node)
@@ -291,6 +297,10 @@ func (r *runner) releaseReserved(agent, attemptID, outcome string, t agentTerms)
 // safeHarbor plays the campaign's safe-harbor message to a live answer no
 // agent took in time, then hangs up.
 func (r *runner) safeHarbor(f *flight) {
+	if f.journal.Inbound { // a caller: back to the dialplan's fallback
+		r.e.handBack(f.a.ID)
+		return
+	}
 	r.e.m.SafeHarbor.WithLabelValues(r.id).Inc()
 	file := r.camp.Predictive.SafeHarborFile
 	if file == "" {

@@ -30,6 +30,8 @@ type Switches interface {
 	Connected(name string) bool
 	// Available reports whether some node could take a call now.
 	Available() bool
+	// Names lists the nodes.
+	Names() []string
 }
 
 // PoolSwitches adapts an esl.Pool.
@@ -76,6 +78,14 @@ func (ps poolSwitches) Connected(name string) bool {
 	}
 	st, _ := n.State()
 	return st == esl.Connected
+}
+
+func (ps poolSwitches) Names() []string {
+	var names []string
+	for _, n := range ps.p.Nodes() {
+		names = append(names, n.Name())
+	}
+	return names
 }
 
 func (ps poolSwitches) Available() bool {

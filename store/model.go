@@ -420,6 +420,9 @@ type Attempt struct {
 	Agent        string `json:"agent,omitempty"`
 	AgentLeg     string `json:"agentLeg,omitempty"`
 	AgentSession bool   `json:"agentSession,omitempty"`
+	// Inbound: the member called in (a callback); ID is the uuid of the
+	// call the switch handed over, and nothing was originated for it.
+	Inbound bool `json:"inbound,omitempty"`
 }
 
 // CallRecord is the detail record of one attempt, kept in the campaign's
@@ -439,6 +442,7 @@ type CallRecord struct {
 	Cause      string `json:"cause"`
 	AMD        string `json:"amd,omitempty"`
 	Outcome    string `json:"outcome"`            // ok, retry, error, minus, success, abandoned ...
+	Inbound    bool   `json:"inbound,omitempty"`  // the member called in
 	EndCause   string `json:"endCause,omitempty"` // the member's end cause, if this ended it
 	Recording  string `json:"recording,omitempty"`
 	Result     string `json:"result,omitempty"` // the call result's description

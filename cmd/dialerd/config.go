@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/fsdialer/fsdialer/dialer"
+	crm "github.com/fsdialer/fsdialer/dialer/lookup"
 )
 
 // Config is dialerd's configuration: a YAML file, DIALER_* environment
@@ -62,6 +64,20 @@ type Config struct {
 		CallsCampaign  string        `mapstructure:"calls_campaign"`
 		PacingPolicy   string        `mapstructure:"predictive_pacing"`
 	} `mapstructure:"dialer"`
+	Inbound struct {
+		Listen      string        `mapstructure:"listen"`
+		Wait        time.Duration `mapstructure:"wait"`
+		HoldMusic   string        `mapstructure:"hold_music"`
+		KeepMembers bool          `mapstructure:"keep_members"`
+		Lookup      struct {
+			URL       string            `mapstructure:"url"`
+			Timeout   time.Duration     `mapstructure:"timeout"`
+			Retries   int               `mapstructure:"retries"`
+			Headers   map[string]string `mapstructure:"headers"`
+			Variables map[string]string `mapstructure:"variables"`
+			Defaults  map[string]string `mapstructure:"defaults"`
+		} `mapstructure:"lookup"`
+	} `mapstructure:"inbound"`
 	Hooks struct {
 		Enabled  bool          `mapstructure:"enabled"`
 		Poll     time.Duration `mapstructure:"poll"`
@@ -104,6 +120,10 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("dialer.time_scale", 1)
 	v.SetDefault("dialer.predictive_pacing", "forecast")
 	v.SetDefault("dialer.record_path", "/var/lib/fsdialer/recordings/{campaign}/{date}/{attempt}.wav")
+	v.SetDefault("inbound.wait", 30*time.Second)
+	v.SetDefault("inbound.hold_music", "local_stream://moh")
+	v.SetDefault("inbound.lookup.timeout", time.Second)
+	v.SetDefault("inbound.lookup.retries", 2)
 	v.SetDefault("hooks.enabled", true)
 	v.SetDefault("hooks.poll", 500*time.Millisecond)
 	v.SetDefault("hooks.refresh", 5*time.Second)
@@ -242,6 +262,19 @@ func (c *Config) check() error {
 			bad("dialer.time_origin", "%s is too long ago for dialer.time_scale %v", c.Dialer.TimeOrigin, c.Dialer.TimeScale)
 		}
 	}
+	if c.Inbound.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Inbound.Listen); err != nil {
+			bad("inbound.listen", "%q is not host:port", c.Inbound.Listen)
+		}
+		if c.Inbound.Wait <= 0 {
+			bad("inbound.wait", "%v: must be above 0", c.Inbound.Wait)
+		}
+		if c.Inbound.Lookup.URL != "" {
+			if _, err := c.crmLookup(); err != nil {
+				bad("inbound.lookup", "%v", err)
+			}
+		}
+	}
 	if _, err := parseSize(c.HTTP.MaxBody); err != nil {
 		bad("http.max_body", "%v", err)
 	}
@@ -256,6 +289,20 @@ func (c *Config) check() error {
 		bad("log.format", "%q is not text or json", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// lookup is the CRM lookup of inbound calls (nil: none configured).
+func (c *Config) crmLookup() (*crm.Client, error) {
+	l := c.Inbound.Lookup
+	if l.URL == "" {
+		return nil, nil
+	}
+	retries := l.Retries
+	if retries == 0 {
+		retries = -1 // 0 in the file means none; the package reads 0 as its default
+	}
+	return crm.New(crm.Config{URL: l.URL, Timeout: l.Timeout, Retries: retries, Headers: l.Headers,
+		Variables: l.Variables, Defaults: l.Defaults}, &http.Client{})
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -357,6 +357,8 @@ func engineConfig(cfg *Config, base dialer.Config) dialer.Config {
 	base.CallsPerSecond, base.NoEndRecords = cfg.Dialer.CallsPerSecond, !cfg.Dialer.EndRecords
 	base.RecordPath, base.Region, base.CallsCampaign = cfg.Dialer.RecordPath, cfg.Dialer.Region, cfg.Dialer.CallsCampaign
 	base.PredictivePacing = cfg.Dialer.PacingPolicy
+	base.Inbound = dialer.InboundConfig{Wait: cfg.Inbound.Wait, HoldMusic: cfg.Inbound.HoldMusic, KeepMembers: cfg.Inbound.KeepMembers}
+	base.Inbound.Lookup, _ = cfg.crmLookup() // checked with the config
 	for _, n := range cfg.FreeSWITCH.Nodes {
 		if n.CallsPerSecond != 0 { // 0: the node takes dialer.calls_per_second
 			if base.NodeCallsPerSecond == nil {
@@ -424,6 +426,9 @@ func openListeners(cfg *Config, hint listenHint) ([]net.Listener, error) {
 	if cfg.Metrics.Listen != "" {
 		wants = append(wants, want{"metrics.listen", cfg.Metrics.Listen})
 	}
+	if cfg.Inbound.Listen != "" { // last: run finds it there
+		wants = append(wants, want{"inbound.listen", cfg.Inbound.Listen})
+	}
 	var ls []net.Listener
 	for _, w := range wants {
 		l, err := net.Listen("tcp", w.addr)
@@ -479,7 +484,7 @@ func freeNear(addr string) string {
 func (d *daemon) run(ctx context.Context, ls []net.Listener) error {
 	defer d.store.Close()
 	servers := []*http.Server{{Handler: d.api, ReadHeaderTimeout: 10 * time.Second}}
-	if len(ls) > 1 {
+	if d.cfg.Metrics.Listen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", d.metrics)
 		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second})
@@ -493,6 +498,10 @@ func (d *daemon) run(ctx context.Context, ls []net.Listener) error {
 	var running sync.WaitGroup
 	failed := make(chan error, 2+len(servers))
 	runs := []func(context.Context) error{d.pool.Run, d.engine.Run}
+	if d.cfg.Inbound.Listen != "" {
+		inbound := ls[len(ls)-1]
+		runs = append(runs, func(ctx context.Context) error { return d.engine.ServeInbound(ctx, inbound) })
+	}
 	if d.hooks != nil {
 		// Its deliveries under way finish and their progress is saved
 		// before the store closes.

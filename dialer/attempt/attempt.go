@@ -375,6 +375,17 @@ func NewPredictive(id, node string, connect time.Duration, record, endRecords bo
 	return a
 }
 
+// NewInbound returns an attempt for a call that came in on node: its
+// channel exists and nothing is originated for it. Once the dialer
+// answers it, an agent is sought for at most connect, as for a
+// predictive live answer; none in time, and SafeHarbor hands it back.
+func NewInbound(id, node string, connect time.Duration, now time.Time) *Attempt {
+	a := New(id, node, false, false)
+	a.Connect = connect
+	a.State, a.SentAt, a.LastChange, a.JobDone = Originating, now, now, true
+	return a
+}
+
 // Adopt returns an attempt found in the journal after a restart or a
 // lapsed lease: it was sent at sentAt and nothing since is known.
 func Adopt(id, node string, sentAt time.Time, endRecords bool) *Attempt {

@@ -57,8 +57,11 @@ const (
 	MemberEnd = store.HookMemberEnd // the member is finished
 )
 
-// Outbound is the direction of every dialer call (inbound comes later).
-const Outbound = "outbound"
+// The directions of calls: the dialer's, and callers' who called in.
+const (
+	Outbound = "outbound"
+	Inbound  = "inbound"
+)
 
 // Event is the body a hook receives, in the seed's names.
 type Event struct {
@@ -101,6 +104,7 @@ type Call struct {
 	Attempt, UUID          string
 	CID                    string
 	Variables              map[string]any // the member's
+	Inbound                bool           // the member called in
 }
 
 // End is how a call or a member ended.
@@ -114,7 +118,11 @@ type End struct {
 
 // NewEvent returns an event of a call, with a new id.
 func NewEvent(name string, c Call, at time.Time) Event {
-	return Event{ID: newID(), Event: name, Direction: Outbound, Queue: c.Campaign, QueueName: c.CampaignName,
+	direction := Outbound
+	if c.Inbound {
+		direction = Inbound
+	}
+	return Event{ID: newID(), Event: name, Direction: direction, Queue: c.Campaign, QueueName: c.CampaignName,
 		Member: c.Member, MemberName: c.MemberName, Attempt: c.Attempt, UUID: c.UUID, CID: c.CID,
 		Time: at.UnixMilli(), Variables: c.Variables}
 }
