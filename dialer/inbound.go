@@ -19,7 +19,7 @@ import (
 
 // Inbound calls (seed 004, section 2). The switch hands each call that
 // comes in to the dialer through its outbound event socket (the socket
-// application, deploy/freeswitch/fsdialer_inbound.xml), with
+// application, deploy/dialplan-inbound.xml), with
 // socket_resume=true so that a call the dialer closes its connection on
 // goes on with the dialplan: to the fallback after the socket action.
 //

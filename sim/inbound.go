@@ -13,7 +13,7 @@ import (
 )
 
 // Inbound calls: a caller dials in, and the switch runs the dialplan
-// fsdialer ships (deploy/freeswitch/fsdialer_inbound.xml):
+// fsdialer ships (deploy/dialplan-inbound.xml):
 //
 //	set socket_resume=true
 //	socket HOST:PORT|HOST:PORT async full

@@ -160,6 +160,7 @@ func TestInboundScenarioErrors(t *testing.T) {
 		{"inbound: {callers: ['1']}", "inbound.socket: missing"},
 		{"inbound: {socket: 'nohost'}", "inbound.socket: host 1"},
 		{"inbound: {socket: '127.0.0.1:1', rate: -1}", "inbound.rate"},
+		{"inbound: {socket: '127.0.0.1:1'}", "inbound.fallback"},
 	} {
 		_, err := ParseScenario([]byte(tc.yml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -370,6 +370,10 @@ func LoadScenario(path string) (*Scenario, error) {
 }
 
 // prepare checks the scenario, names the first bad field, and fills defaults.
+// Prepare checks a scenario changed in code, as ParseScenario checks one
+// read, and fills its defaults.
+func (sc *Scenario) Prepare() error { return sc.prepare() }
+
 func (sc *Scenario) prepare() error {
 	if sc.TimeScale < 0 {
 		return fmt.Errorf("time_scale: %g must not be negative", sc.TimeScale)
@@ -463,6 +467,9 @@ func (sc *Scenario) prepare() error {
 	if sc.Inbound != nil {
 		if err := sc.Inbound.prepare(); err != nil {
 			return err
+		}
+		if _, ok := sc.Extensions[sc.Inbound.Fallback]; !ok {
+			return fmt.Errorf("inbound.fallback: %q is not one of extensions (the dialplan's transfer would fail)", sc.Inbound.Fallback)
 		}
 	}
 	if sc.Files.SoundPrefix == "" {

@@ -567,8 +567,11 @@ func TestSampleScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sc.Numbers) != 3 || len(sc.Gateways) != 4 || len(sc.Agents) != 3 || len(sc.Extensions) != 2 {
+	if len(sc.Numbers) != 3 || len(sc.Gateways) != 4 || len(sc.Agents) != 3 || len(sc.Extensions) != 3 {
 		t.Fatalf("scenario %+v", sc)
+	}
+	if in := sc.Inbound; in == nil || in.Rate != 2 || len(in.Callers) != 2 || in.Talk.Mean != 90 || in.Fallback != "fallback" {
+		t.Fatalf("inbound %+v", sc.Inbound)
 	}
 	if o := sc.drawSubscriber("9991234567", 0); o.cause != "UNALLOCATED_NUMBER" {
 		t.Fatalf("the test range gave %+v", o)

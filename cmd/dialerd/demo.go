@@ -85,6 +85,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg.Redis.URL = "embedded"
 	cfg.HTTP.Listen = f.listen
+	cfg.Inbound.Listen = "127.0.0.1:0" // the simulator's callers dial in
 	// Before anything is printed: a taken port must not follow a banner.
 	ls, err := openListeners(cfg, demoListenHint)
 	if err != nil {
@@ -110,6 +111,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// The desk phone, whose agent takes no campaign call: click-to-call's.
 	sc.Agents = append(sc.Agents, sim.AgentSpec{Extension: demoDeskExtension, AnswerDelay: sc.Agents[0].AnswerDelay})
 	cfg.Dialer.CallsCampaign = demoCallsCampaign
+	// Callers dial in twice a minute: two members calling back, and a
+	// stranger whom the dialplan's fallback takes.
+	sc.Extensions = map[string]sim.Extension{"fallback": {Duration: sim.Dist{Mean: 30}}}
+	sc.Inbound = &sim.InboundSpec{Socket: ls[len(ls)-1].Addr().String(), Rate: 2,
+		Callers: []string{"+380500000001", "380500000002", "+380441234567"}}
+	if err := sc.Prepare(); err != nil {
+		closeAll(ls)
+		return err
+	}
 	sw := sim.New(sc, clk, sim.Options{DiscardLedger: true}) // a demo runs for hours: the record would only grow
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,6 +152,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "  metrics   http://%s/metrics\n", api)
 	fmt.Fprintf(stdout, "  try       curl -H 'X-Access-Token: %s' http://%s/api/v2/dialer/%s/stats\n", token, api, c.ID)
 	fmt.Fprintf(stdout, "  call      curl -H 'X-Access-Token: %s' -d '{\"destination\":\"+380501234567\",\"from\":{\"extension\":\"%s\"}}' http://%s/api/calls\n", token, demoDeskExtension, api)
+	fmt.Fprintf(stdout, "  inbound   callers dial in twice a minute (members calling back go to an agent): dialer_inbound_calls_total on /metrics\n")
 	fmt.Fprintf(stdout, "  stop      Ctrl-C\n")
 
 	runCtx, stop := context.WithCancelCause(ctx)
@@ -152,6 +163,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var watching sync.WaitGroup
 	watching.Go(func() { w.watch(runCtx) })
+	watching.Go(func() { sw.RunInbound(runCtx) })
 	err = d.run(runCtx, ls)
 	stop(nil)
 	watching.Wait()

@@ -355,9 +355,9 @@ func TestTimeScale(t *testing.T) {
 func TestDemoClickToCall(t *testing.T) {
 	d := startDemo(t, 200)
 	inFlight := regexp.MustCompile(`in flight (\d+)`)
-	waitFor(t, "20 calls in flight", d.out, func(out string) bool {
+	waitFor(t, "11 calls in flight (the calls campaign's limit is 10)", d.out, func(out string) bool {
 		for _, m := range inFlight.FindAllStringSubmatch(out, -1) {
-			if n, _ := strconv.Atoi(m[1]); n >= 20 {
+			if n, _ := strconv.Atoi(m[1]); n >= 11 {
 				return true
 			}
 		}
