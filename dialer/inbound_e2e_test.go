@@ -27,6 +27,9 @@ type inboundWorld struct {
 	*world
 	c      *store.Campaign
 	events func() []hooks.Event
+	// stopInbound stops taking inbound calls, as the dialer's death does:
+	// every connection closes.
+	stopInbound func()
 }
 
 func newInboundWorld(t *testing.T, crm http.HandlerFunc, edit func(*dialer.InboundConfig)) *inboundWorld {
@@ -66,7 +69,8 @@ inbound:
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() { w.eng.ServeInbound(ctx, l); close(served) }()
-	t.Cleanup(func() { cancel(); <-served })
+	stopInbound := func() { cancel(); <-served }
+	t.Cleanup(stopInbound)
 	go d.Run(t.Context())
 	// Its hours are the evening: it places no call of its own in the test.
 	cal := officeHours(t, w, "Europe/Kyiv", func(c *store.Calendar) {
@@ -77,7 +81,7 @@ inbound:
 	c := progressive(w, func(c *store.Campaign) {
 		c.Agents, c.Calendar.ID, c.Parameters.MinBillSec = []string{"100", "101"}, cal.ID, 10
 	})
-	iw := &inboundWorld{world: w, c: c, events: func() []hooks.Event {
+	iw := &inboundWorld{world: w, c: c, stopInbound: stopInbound, events: func() []hooks.Event {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]hooks.Event(nil), got...)
@@ -234,6 +238,37 @@ func TestInboundCallbackRouting(t *testing.T) {
 		}
 	}
 	checkNoAgentTwice(t, w.world)
+}
+
+// TestInboundCallerOutlivesADialerCrash: a dialer that dies while a
+// member who called back waits for an agent hands the caller to the
+// dialplan's fallback (the switch resumes the dialplan when the socket
+// closes); the dialer restarted takes the call's journal back, follows it
+// to its end and gives the member back as it was: nothing lost, nothing
+// counted.
+func TestInboundCallerOutlivesADialerCrash(t *testing.T) {
+	w := newInboundWorld(t, nil, func(c *dialer.InboundConfig) { c.Wait = time.Hour })
+	ids := w.notDue(mem("+380930000007"))
+	w.startCampaign() // no agent is logged in: the caller waits
+	uuid := w.ring("+380930000007")
+	w.runUntil("the caller answered and waiting", time.Minute, func() bool { return w.ran(uuid, "playback", "local_stream://moh") })
+	if _, st := w.member(w.c, ids[0]); st != "leased" {
+		t.Fatalf("the member of a callback is %s, want leased", st)
+	}
+	w.stopInbound()
+	w.stopEngine()
+	w.runUntil("the caller at the fallback", time.Minute, func() bool { return w.ran(uuid, "playback", "fallback") })
+	w.startEngine()
+	w.runUntil("the callback recorded and the member back", 10*time.Minute, func() bool {
+		_, st := w.member(w.c, ids[0])
+		return st != "leased" && len(history(w.world, w.c)[ids[0]]) == 1
+	})
+	if m, st := w.member(w.c, ids[0]); m.EndCause != "" || m.Attempts != 0 || st != "ready" {
+		t.Errorf("the member after a callback and a crash: state %s, end %q, attempts %d", st, m.EndCause, m.Attempts)
+	}
+	if r := history(w.world, w.c)[ids[0]][0]; !r.Inbound || r.Attempt != uuid {
+		t.Errorf("the callback recorded as %+v", r)
+	}
 }
 
 // TestInboundCRMLookup: the CRM's answer becomes channel variables; a

@@ -168,3 +168,31 @@ func TestInboundScenarioErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRunInboundArrivals(t *testing.T) {
+	sc := mustScenario(t, `
+extensions: {fallback: {duration: 5}}
+inbound: {socket: "127.0.0.1:2", rate: 6, count: 4, callers: ["380501110001", "380501110002"]}
+`)
+	s := newSession(t, sc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { s.sw.RunInbound(ctx); close(done) }()
+	for i := 0; i < 600; i++ { // an hour at 6 a minute would be 360: count stops it at 4
+		s.clk.Advance(time.Second)
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("RunInbound did not stop after count calls")
+	}
+	callers := map[string]int{}
+	for _, c := range s.sw.Ledger().Calls {
+		callers[c.Caller]++
+	}
+	if callers["380501110001"] != 2 || callers["380501110002"] != 2 {
+		t.Errorf("callers %v, want each of the two twice", callers)
+	}
+}
