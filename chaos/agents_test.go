@@ -66,6 +66,19 @@ agents:
 	return b.String()
 }
 
+// callbacksScenario: every 10 s of the switch's clock one of 40 members
+// calls the dialer at addr; the dialplan's fallback takes those it hands
+// back.
+func callbacksScenario(addr string, members int) string {
+	var callers []string
+	for i := 0; i < 40; i++ {
+		callers = append(callers, fmt.Sprintf("%q", fmt.Sprintf("+38050%07d", i*members/40)))
+	}
+	return fmt.Sprintf(`extensions: {fallback: {duration: 10}}
+inbound: {socket: %q, rate: 6, callers: [%s], patience: 30, talk: {dist: uniform, mean: 12, spread: 8}}
+`, addr, strings.Join(callers, ", "))
+}
+
 // faultBefore and faultGrace widen each fault window on the switch's
 // clock (see TestChaosAgents).
 const (
@@ -120,8 +133,12 @@ func chaosAgents(t *testing.T, kind string) {
 	t.Logf("chaos agents run %s (%s), seed %d (replay: %s=%s %s=%d)", sz.name, kind, seed, envSize, sz.name, envSeed, seed)
 	began := time.Now()
 	r := newRun(t, sz, seed)
-	r.scenario = agentsScenario()
-	r.startProcesses("")
+	// Members call back all along (a callback to a member the dialer is
+	// calling goes back to the dialplan): agents are given to callers and
+	// to the campaign's answers by the same reservations.
+	inbound := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	r.scenario = agentsScenario() + callbacksScenario(inbound, sz.members)
+	r.startProcesses("inbound: {listen: " + inbound + ", wait: 8s}\n")
 	r.agentCampaign(kind, ringAgents, sessionAgents)
 	chaosStart := time.Now()
 	r.runFaults(r.plan())
@@ -430,6 +447,7 @@ func (r *run) agentReport(led sim.Ledger, rep AgentReport, run AgentRun, logs fr
 		{"member calls (channels the switch made)", fmt.Sprintf("%d (%d answered, %d reached their member, %d stillborn)", rep.Channels, rep.MembersUp, rep.Completed, rep.Stillborn)},
 		{"agent legs", fmt.Sprintf("%d rung for a call, %d session calls (%d sessions up at the end)", rep.RingLegs, rep.SessionLegs, rep.SessionsUp)},
 		{"members bridged to an agent", fmt.Sprintf("%d (%d to a rung agent, %d into a session), by %d agents", rep.Bridged, byReach["ring"], byReach["session"], rep.AgentsBridged)},
+		{"callbacks (members who called in) the dialer took / **during a call to them**", fmt.Sprintf("%d / %d", rep.Callbacks, len(rep.Clashes))},
 		{"answer to bridge, real time (p50 / p99 / max)", fmt.Sprintf("%s / %s / %s", q(0.5), q(0.99), q(1))},
 	}
 	if run.SafeHarbor != "" {

@@ -379,3 +379,52 @@ func TestBridgeLostInACutRecordedAbandoned(t *testing.T) {
 		}
 	}
 }
+
+// TestHangupLostWithTheDialer: the socket is cut as an agent's phone
+// rings, so the dialer cannot hang the leg up (it would send the hangup
+// again once the switch answered), and the dialer is killed before the
+// socket is back: the hangup it kept in memory dies with it. Found by
+// TestChaosAgents (short run, seed 1, once members called back and the
+// timing moved): agent 1001's leg stayed up for the rest of the run and
+// the agent was called 14 times on top of it; the attempt had been
+// written and its journal entry closed, so the dialer that came back did
+// not know of the leg.
+//
+// Fixed: an attempt whose hangup the switch has not confirmed is not
+// written (its journal entry stays open) until it has; a dialer that dies
+// meanwhile leaves its successor the attempt to adopt, and the leg to
+// hang up.
+func TestHangupLostWithTheDialer(t *testing.T) {
+	const agents = 10
+	r := newRun(t, size{name: "defect", members: 100, limit: 20, deadline: 3 * time.Minute}, 1)
+	r.scenario = "gateways: [{name: gw}]\ndefault: {answer: 1, ring: 2, talk: 10}\nagents:\n"
+	for i := range agents {
+		r.scenario += fmt.Sprintf("  - {extension: \"%d\", answer_delay: 1}\n", firstAgent+i)
+	}
+	r.startProcesses("")
+	r.progressive(agents, 0)
+	for round := 1; round <= 6 && !r.campaignFinished(); round++ {
+		seen := len(r.ledgerNow().Calls)
+		r.waitFor("an agent's phone to ring", time.Minute, func() bool {
+			for _, c := range r.ledgerNow().Calls[seen:] {
+				if c.Variables["dialer_agent_id"] != "" && c.Answered.IsZero() {
+					return true
+				}
+			}
+			return r.campaignFinished()
+		})
+		r.proxy.Cut(3 * time.Second)
+		time.Sleep(300 * time.Millisecond) // the dialer's hangups fail meanwhile
+		r.d.kill()
+		r.windows = append(r.windows, window{kind: "dialer", start: time.Now(), end: time.Now().Add(4 * time.Second)})
+		time.Sleep(4 * time.Second)
+		if err := r.d.start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+	}
+	r.waitFor("the campaign to finish", 3*time.Minute, r.campaignFinished)
+	for _, p := range limit(r.agentProblems(), 20) {
+		t.Error(p)
+	}
+}

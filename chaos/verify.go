@@ -3,6 +3,8 @@ package chaos
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/fsdialer/fsdialer/sim"
 	"github.com/fsdialer/fsdialer/store"
@@ -50,7 +52,12 @@ type Report struct {
 	Phantoms    []string      // a call record of no channel
 	Mismatches  []string      // a record whose cause, bill time or answer differ from the switch's
 	Redials     []string      // a member dialed again after a call that in truth completed
-	EndCauses   []string      // a member whose end cause is not what its calls earned
+	// Callbacks: calls that came in from members and that the dialer
+	// took (answered); Clashes: one of them while the dialer had a call
+	// to the same member up.
+	Callbacks int
+	Clashes   []string
+	EndCauses []string // a member whose end cause is not what its calls earned
 	// AbandonedReached: in a campaign with agents, a member ended
 	// NORMAL_CLEARING whose only answers no agent took (one of them billed
 	// minBillSec): a silent call recorded as a success.
@@ -71,9 +78,14 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 	// member call: it has no record of its own, counts as no attempt, and
 	// its agent is called again and again by design. VerifyAgents holds
 	// the agents' legs to their own rules.
-	var memberCalls []sim.CallRecord
+	// A call that came in is the caller's, not the dialer's: no attempt,
+	// no double dial of the number the caller dialed.
+	var memberCalls, callbacks []sim.CallRecord
 	for _, c := range led.Calls {
-		if !isAgentLeg(c) {
+		switch {
+		case c.Endpoint == sim.InboundEndpoint:
+			callbacks = append(callbacks, c)
+		case !isAgentLeg(c):
 			memberCalls = append(memberCalls, c)
 		}
 	}
@@ -130,6 +142,9 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 				c.UUID, member, cr.Cause, cr.BillMsec, cr.AnsweredAt != 0, c.HangupCause, c.Billmsec, !c.Answered.IsZero()))
 		}
 	}
+	for _, c := range callbacks {
+		channels[c.UUID] = true
+	}
 	for _, cr := range rec.Records {
 		if !channels[cr.Attempt] {
 			r.Phantoms = append(r.Phantoms, fmt.Sprintf("%s (member %s): recorded %s, but the switch made no such channel", cr.Attempt, cr.Member, cr.Cause))
@@ -150,6 +165,8 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 			break
 		}
 	}
+
+	r.checkCallbacks(callbacks, byAttempt, perMember, reached, completes)
 
 	ids := make([]string, 0, len(rec.Members))
 	for id := range rec.Members {
@@ -176,6 +193,57 @@ func Verify(led sim.Ledger, rec Recorded) Report {
 	return r
 }
 
+// checkCallbacks holds the callbacks the dialer took (it answered them:
+// the simulator's fallback does not) to the dialer's records: one record
+// each, as the member's; none while the dialer had a call to that member
+// up (the member is leased for its callback); a callback an agent talked
+// through for minBillSec reached its member (the campaign's rules judge
+// it, unless the member was finished already), and no call to the member
+// follows it.
+func (r *Report) checkCallbacks(callbacks []sim.CallRecord, byAttempt map[string][]store.CallRecord,
+	perMember map[string][]sim.CallRecord, reached map[string]bool, completes func(sim.CallRecord) bool) {
+	for _, c := range callbacks {
+		if c.Answered.IsZero() {
+			continue
+		}
+		r.Callbacks++
+		recs := byAttempt[c.UUID]
+		switch len(recs) {
+		case 0:
+			r.Unrecorded = append(r.Unrecorded, fmt.Sprintf("%s (a callback from %s): no call record; the switch says %s after %d ms", c.UUID, c.Caller, c.HangupCause, c.Billmsec))
+			continue
+		case 1:
+		default:
+			r.Duplicated = append(r.Duplicated, fmt.Sprintf("%s (a callback from %s): %d call records", c.UUID, c.Caller, len(recs)))
+		}
+		member := recs[0].Member
+		until := c.HungUp
+		if until.IsZero() {
+			until = time.Unix(1<<40, 0) // still up
+		}
+		for _, m := range perMember[member] {
+			mEnd := m.HungUp
+			if mEnd.IsZero() {
+				mEnd = time.Unix(1<<40, 0)
+			}
+			if !m.Stillborn && m.Created.Before(until) && c.Answered.Before(mEnd) {
+				r.Clashes = append(r.Clashes, fmt.Sprintf("member %s: their callback %s (answered %s) and the call %s to them (created %s) at once",
+					member, c.UUID, c.Answered.Format(time.RFC3339Nano), m.UUID, m.Created.Format(time.RFC3339Nano)))
+			}
+		}
+		if !completes(c) || strings.HasPrefix(recs[0].Outcome, "inbound_") {
+			continue // (inbound_*: the member was finished already; the callback left it so)
+		}
+		reached[member] = true
+		for _, m := range perMember[member] {
+			if m.CreatedSeq > c.HungUpSeq && c.HungUpSeq > 0 {
+				r.Redials = append(r.Redials, fmt.Sprintf("member %s: their callback %s was talked through (%d ms; recorded %s, %s), then the call %s", member, c.UUID, c.Billmsec, recs[0].Outcome, recs[0].Cause, m.UUID))
+				break
+			}
+		}
+	}
+}
+
 // isAgentLeg tells an agent's leg (the dialer sets dialer_agent_id on
 // every originate to an agent: rung for one call, or a session) from a
 // member's call.
@@ -195,6 +263,7 @@ func (r Report) Problems() []string {
 		{"lost member", r.LostMembers}, {"unrecorded call", r.Unrecorded}, {"duplicated record", r.Duplicated},
 		{"record of no call", r.Phantoms}, {"outcome mismatch", r.Mismatches}, {"redial after a completed call", r.Redials},
 		{"wrong end cause", r.EndCauses}, {"abandoned, recorded reached", r.AbandonedReached},
+		{"callback during a call", r.Clashes},
 	} {
 		for _, s := range group.list {
 			out = append(out, group.what+": "+s)

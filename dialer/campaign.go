@@ -103,8 +103,13 @@ type runner struct {
 	// down): sent again until it answers, by node, leg -> cause. A leg
 	// left up would hold its agent, whom the store has freed.
 	unkilled map[string]map[string]string
-	seeker   *fifo.Queue[func(context.Context)]
-	recon    reconcileRound
+	// killing are the legs of attempts whose hangup the switch has not
+	// confirmed yet, by leg: such an attempt's outcome is written (and
+	// its journal entry closed) only once it has, so a dialer that dies
+	// meanwhile leaves its successor the leg to hang up.
+	killing map[string]*flight
+	seeker  *fifo.Queue[func(context.Context)]
+	recon   reconcileRound
 	// unreconciled: the journal has not been read since the runner
 	// started (it holds the calls a dead or restarted dialer left).
 	unreconciled bool
@@ -132,6 +137,10 @@ type flight struct {
 	waited    time.Duration
 	agentArgs string
 	bridged   bool
+	// kills are its legs whose hangup is unconfirmed; held is its
+	// outcome's write, waiting for them.
+	kills map[string]bool
+	held  *memberWrite
 }
 
 func newRunner(e *Engine, c *store.Campaign, lease store.Runner) *runner {
@@ -140,7 +149,7 @@ func newRunner(e *Engine, c *store.Campaign, lease store.Runner) *runner {
 		inbox: fifo.New[inboxItem](), turns: make(chan chan struct{}), syncs: make(chan chan struct{}),
 		exited: make(chan struct{}), updated: make(chan struct{}, 1), work: fifo.New[func(context.Context)](),
 		seeker:  fifo.New[func(context.Context)](),
-		flights: map[string]*flight{}, legs: map[string]*flight{}, held: map[string]*memberLease{},
+		flights: map[string]*flight{}, legs: map[string]*flight{}, held: map[string]*memberLease{}, killing: map[string]*flight{},
 		busy: map[string]bool{}, last: map[string]time.Time{}, unreconciled: true,
 	}
 	r.priority.Store(int64(c.Priority))
@@ -284,7 +293,16 @@ func (r *runner) handleEvent(ev *esl.Event) {
 // step applies an input to an attempt and carries out its commands.
 func (r *runner) step(f *flight, in attempt.Input) {
 	now := r.now()
-	for _, c := range attempt.Step(f.a, in, now) {
+	cmds := attempt.Step(f.a, in, now)
+	for _, c := range cmds { // before Classify, which comes first
+		if c.Kind == attempt.HangupLeg {
+			if f.kills == nil {
+				f.kills = map[string]bool{}
+			}
+			f.kills[c.Leg], r.killing[c.Leg] = true, f
+		}
+	}
+	for _, c := range cmds {
 		switch c.Kind {
 		case attempt.Originate:
 			r.originate(f)
@@ -349,6 +367,7 @@ func (r *runner) hangup(node, leg, cause string) {
 				if r.unkilled[node] != nil {
 					delete(r.unkilled[node], leg)
 				}
+				r.killed(leg)
 				return
 			}
 			r.e.log.Warn("dialer: hangup not sent; it is sent again when the switch answers", "campaign", r.id, "node", node, "leg", leg, "error", err)
@@ -361,6 +380,22 @@ func (r *runner) hangup(node, leg, cause string) {
 			r.unkilled[node][leg] = cause
 		})
 	}})
+}
+
+// killed takes a hangup the switch confirmed: the outcome of the attempt
+// that waited for it is written once it waits for no other.
+func (r *runner) killed(leg string) {
+	f := r.killing[leg]
+	if f == nil {
+		return
+	}
+	delete(r.killing, leg)
+	delete(f.kills, leg)
+	if len(f.kills) == 0 && f.held != nil {
+		mw := f.held
+		f.held = nil
+		r.writer.push(mw)
+	}
 }
 
 // killsPending reports whether a hangup waits to get through.
@@ -615,7 +650,11 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		})
 	}
 	mw.done = func(v verdict, err error) { r.post(func() { r.written(f, v, err) }) }
-	r.writer.push(mw)
+	if len(f.kills) > 0 {
+		f.held = mw // written once its legs are confirmed gone
+	} else {
+		r.writer.push(mw)
+	}
 	if f.a.Agent != nil {
 		r.agentDone(f, o)
 	}

@@ -91,6 +91,7 @@ type inboundCall struct {
 	r          *runner
 	member     string
 	number     string // normalized
+	endRecord  bool   // the switch will keep an end record of it
 }
 
 // takeCall handles one call the switch handed over, on the connection's
@@ -110,6 +111,19 @@ func (e *Engine) takeCall(ctx context.Context, c *esl.Conn, data *esl.Event) {
 		e.m.CRMLookups.WithLabelValues(result).Inc()
 	}
 	call, route := e.findCaller(ctx, uuid, cid)
+	if call != nil && e.endRecords {
+		// The end record of a call the dialer places is asked for in its
+		// originate; a call that came in gets it here, before it is
+		// journaled: a dialer that dies during the callback leaves its
+		// successor the record of how it ended, not a lost call to dial
+		// again. uuid_setvar does not expand the ${} the hook holds.
+		if _, err := c.API(ctx, "uuid_setvar "+uuid+" api_hangup_hook "+endRecordHook); err != nil {
+			log.Warn("dialer: end record of an inbound call not asked for", "error", err)
+			call, route = nil, routeFailed
+		} else {
+			call.endRecord = true
+		}
+	}
 	if call != nil {
 		route = e.handOver(ctx, call)
 	}
@@ -286,7 +300,7 @@ func (r *runner) takeInbound(call *inboundCall, answer chan<- string) {
 			return err == nil && n == call.number
 		})
 		a := &store.Attempt{ID: call.uuid, Campaign: r.id, Member: cl.Member.ID, Token: cl.Token, Number: call.number,
-			CommIndex: idx, RangeIndex: -1, Node: call.node, StartedAt: now.UnixMilli(), Inbound: true}
+			CommIndex: idx, RangeIndex: -1, Node: call.node, StartedAt: now.UnixMilli(), Inbound: true, EndRecord: call.endRecord}
 		if idx >= 0 {
 			a.Number = cl.Member.Communications[idx].Number
 			err = r.e.timed("journal", func() error { return r.e.st.OpenAttempt(ctx, a) })
@@ -300,7 +314,7 @@ func (r *runner) takeInbound(call *inboundCall, answer chan<- string) {
 				answer <- routeFailed
 				return
 			}
-			f := &flight{a: attempt.NewInbound(a.ID, a.Node, r.e.inboundWait(), now), journal: a, member: cl.Member,
+			f := &flight{a: attempt.NewInbound(a.ID, a.Node, r.e.inboundWait(), a.EndRecord, now), journal: a, member: cl.Member,
 				lease: newLease(cl.Token), choice: choice{index: idx, rangeIdx: -1}}
 			r.track(f)
 			r.step(f, attempt.Input{Kind: attempt.Create})

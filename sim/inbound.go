@@ -27,6 +27,9 @@ import (
 // hung up meanwhile, socket_resume sends it on to the fallback too
 // (mod_event_socket.c: socket_function, listener_run's end).
 
+// InboundEndpoint is the ledger's Endpoint of a call that came in.
+const InboundEndpoint = "inbound"
+
 // InboundSpec is the callers who dial in.
 type InboundSpec struct {
 	// Socket is the socket application's hosts, "host:port|host:port".
@@ -108,7 +111,7 @@ func (s *Switch) Inbound(cid string) (string, error) {
 		uuid: esl.NewUUID(), kind: kindSubscriber, inbound: true, profile: "external",
 		dest: spec.Destination, cidName: cid, cidNum: cid, context: "public",
 		profileIndex: 1, state: "CS_INIT", callState: "DOWN", stateNum: 2, answerState: "ringing",
-		created: now, endpoint: "inbound", sessionID: s.sessions, hitDialplan: true,
+		created: now, endpoint: InboundEndpoint, sessionID: s.sessions, hitDialplan: true,
 		out: outcome{talk: spec.Talk.Draw(r), patience: spec.Patience.Draw(r)},
 	}
 	ch.name = "sofia/external/" + cid + "@127.0.0.1"

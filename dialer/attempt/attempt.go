@@ -379,8 +379,8 @@ func NewPredictive(id, node string, connect time.Duration, record, endRecords bo
 // channel exists and nothing is originated for it. Once the dialer
 // answers it, an agent is sought for at most connect, as for a
 // predictive live answer; none in time, and SafeHarbor hands it back.
-func NewInbound(id, node string, connect time.Duration, now time.Time) *Attempt {
-	a := New(id, node, false, false)
+func NewInbound(id, node string, connect time.Duration, endRecords bool, now time.Time) *Attempt {
+	a := New(id, node, false, endRecords)
 	a.Connect = connect
 	a.State, a.SentAt, a.LastChange, a.JobDone = Originating, now, now, true
 	return a
