@@ -61,6 +61,11 @@ func lockoutOf(c *store.Campaign) time.Duration {
 	return time.Duration(h) * time.Hour
 }
 
+// connectBy is when a live answer's wait for an agent ends.
+func (f *flight) connectBy() time.Time {
+	return f.a.Member.AnsweredAt.Add(f.a.AMDWait + f.a.Connect)
+}
+
 // findAgent queues a live answer for an agent (once: an answer whose
 // rung agent did not take it may still be in the queue).
 func (r *runner) findAgent(f *flight) {
@@ -104,6 +109,10 @@ func (r *runner) seek() {
 	}
 	clear(r.waiting[len(keep):])
 	r.waiting = keep
+	// The answer whose wait ends first is served first: a predictive
+	// answer has the connect threshold (2 s) before it is abandoned, a
+	// caller who called in waits longer, hearing music.
+	slices.SortStableFunc(reqs, func(a, b seekRequest) int { return a.f.connectBy().Compare(b.f.connectBy()) })
 	now := r.now()
 	if len(reqs) == 0 || r.e.agents.ready(r.camp, now) == 0 {
 		return // nobody to seek for, or nobody ready as far as the view knows
