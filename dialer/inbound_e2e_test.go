@@ -263,7 +263,8 @@ func TestInboundCallerOutlivesADialerCrash(t *testing.T) {
 		_, st := w.member(w.c, ids[0])
 		return st != "leased" && len(history(w.world, w.c)[ids[0]]) == 1
 	})
-	if m, st := w.member(w.c, ids[0]); m.EndCause != "" || m.Attempts != 0 || st != "ready" {
+	// ready, or waiting for the campaign's evening hours
+	if m, st := w.member(w.c, ids[0]); m.EndCause != "" || m.Attempts != 0 || (st != "ready" && st != "waiting") {
 		t.Errorf("the member after a callback and a crash: state %s, end %q, attempts %d", st, m.EndCause, m.Attempts)
 	}
 	if r := history(w.world, w.c)[ids[0]][0]; !r.Inbound || r.Attempt != uuid {
@@ -330,5 +331,26 @@ func checkNoAgentTwice(t *testing.T, w *world) {
 			}
 		}
 		byAgent[agent] = append(byAgent[agent], span{call.Bridged, until})
+	}
+}
+
+// TestInboundKeepMembers: with KeepMembers a callback talked through
+// leaves its member as it was (the campaign dials them as if it had not
+// happened); the callback is in the member's history all the same.
+func TestInboundKeepMembers(t *testing.T) {
+	w := newInboundWorld(t, nil, func(c *dialer.InboundConfig) { c.KeepMembers = true })
+	w.agent(&store.Agent{ID: "101", WrapUpTime: 1}, store.AgentAvailable)
+	ids := w.notDue(mem("+380930000009"))
+	w.startCampaign()
+	uuid := w.ring("+380930000009")
+	w.runUntil("the callback bridged and over", 3*time.Minute, func() bool {
+		return w.leg(uuid).BridgedTo != "" && !w.leg(uuid).HungUp.IsZero()
+	})
+	w.runUntil("the callback recorded", time.Minute, func() bool { return len(history(w.world, w.c)[ids[0]]) == 1 })
+	if r := history(w.world, w.c)[ids[0]][0]; r.Outcome != "inbound_bridged" || !r.Inbound {
+		t.Errorf("the callback recorded as %+v", r)
+	}
+	if m, st := w.member(w.c, ids[0]); m.EndCause != "" || m.Attempts != 0 || (st != "ready" && st != "waiting") {
+		t.Errorf("the member after a callback kept: state %s, end %q, attempts %d", st, m.EndCause, m.Attempts)
 	}
 }
