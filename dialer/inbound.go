@@ -99,6 +99,16 @@ type inboundCall struct {
 func (e *Engine) takeCall(ctx context.Context, c *esl.Conn, data *esl.Event) {
 	uuid, cid := data.UniqueID(), data.Get("Caller-Caller-ID-Number")
 	log := e.log.With("uuid", uuid, "cid", cid)
+	// Known before the campaign has the call: it may give up on the call
+	// (handBack) as soon as it has it.
+	e.inboundMu.Lock()
+	e.inbound[uuid] = c
+	e.inboundMu.Unlock()
+	defer func() {
+		e.inboundMu.Lock()
+		delete(e.inbound, uuid)
+		e.inboundMu.Unlock()
+	}()
 	vars := map[string]string{}
 	if lk := e.cfg.Inbound.Lookup; lk != nil {
 		res := lk.Lookup(ctx, cid)
@@ -137,14 +147,6 @@ func (e *Engine) takeCall(ctx context.Context, c *esl.Conn, data *esl.Event) {
 		c.Close() // socket_resume: the dialplan goes on
 		return
 	}
-	e.inboundMu.Lock()
-	e.inbound[uuid] = c
-	e.inboundMu.Unlock()
-	defer func() {
-		e.inboundMu.Lock()
-		delete(e.inbound, uuid)
-		e.inboundMu.Unlock()
-	}()
 	// The campaign has the call: answered, it seeks an agent.
 	if err := execute(ctx, c, "answer", ""); err != nil {
 		log.Warn("dialer: inbound call not answered", "error", err)
@@ -160,14 +162,22 @@ func (e *Engine) takeCall(ctx context.Context, c *esl.Conn, data *esl.Event) {
 }
 
 // handBack sends a call that came in back to the dialplan: no agent took
-// it in time.
+// it in time. It is called on a campaign's loop, so the command and the
+// close go on a goroutine of their own.
 func (e *Engine) handBack(uuid string) {
 	e.inboundMu.Lock()
 	c := e.inbound[uuid]
 	e.inboundMu.Unlock()
-	if c != nil {
-		c.Close()
+	if c == nil {
+		return // the call is over, or its connection is gone: the switch resumed the dialplan
 	}
+	e.m.InboundCalls.WithLabelValues(routeNoAgent).Inc()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = execute(ctx, c, "set", RouteVariable+"="+routeNoAgent)
+		c.Close()
+	}()
 }
 
 // findCaller finds the campaign running here that has the caller's number

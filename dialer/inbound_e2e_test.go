@@ -201,6 +201,9 @@ func TestInboundCallbackRouting(t *testing.T) {
 	if w.leg(third).BridgedTo != "" {
 		t.Errorf("member 2 was bridged to %s", w.leg(third).BridgedTo)
 	}
+	if v := w.variable(third, dialer.RouteVariable); v != "no_agent" {
+		t.Errorf("%s of a caller no agent took = %q", dialer.RouteVariable, v)
+	}
 	if w.leg(third).Answered.IsZero() || !w.ran(third, "playback", "local_stream://moh") {
 		t.Error("member 2 waited unanswered or without music on hold")
 	}

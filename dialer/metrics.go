@@ -94,7 +94,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DNCListed:       c("dnc_listed_total", "Numbers not dialed because a do-not-call list has them (list: global or campaign).", "campaign", "list"),
 		PendingWrites:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "dialer_pending_writes", Help: "Member writes queued or waiting for Redis to come back."}),
 		EventsProcessed: prometheus.NewCounter(prometheus.CounterOpts{Name: "dialer_events_total", Help: "Channel events applied to attempts."}),
-		InboundCalls:    c("inbound_calls_total", "Calls the switches handed over, by where they went: agent (a member's callback, routed to an agent), or why they went back to the dialplan.", "route"),
+		InboundCalls:    c("inbound_calls_total", "Calls the switches handed over, by where they went: agent (a member's callback, taken by its campaign to wait for an agent), or why they went back to the dialplan (no_agent: taken, and no agent in inbound.wait).", "route"),
 		CRMLookups:      c("crm_lookups_total", "CRM lookups of inbound callers (failed: timed out, refused or not JSON; the defaults were set).", "result"),
 	}
 	if reg != nil {
