@@ -53,6 +53,13 @@ type Config struct {
 	// Timeout bounds connecting and each command (default 5 s): a Redis that
 	// stops answering is reported, not waited for.
 	Timeout time.Duration
+	// WaitReplicas is how many replicas the writes that must survive a
+	// failover wait for (WAIT, see replicas.go), on Sentinel and Cluster
+	// only: a single node has nothing to fail over to. 0: none.
+	WaitReplicas int
+	// WaitTimeout bounds each WAIT (default 100 ms); a write no replica
+	// acknowledged in time stands on the master alone, and is counted.
+	WaitTimeout time.Duration
 }
 
 // Store is the Redis data layer. Its methods are safe for concurrent use.
@@ -60,6 +67,7 @@ type Store struct {
 	rdb        redis.UniversalClient
 	mini       *miniredis.Miniredis
 	historyLen int64
+	repl       replication
 }
 
 // Open connects to Redis (or starts the embedded one) and checks it answers.
@@ -107,7 +115,27 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if failover(cfg, s.rdb) {
+		s.repl.replicas = cfg.WaitReplicas
+	}
+	s.repl.timeout = cfg.WaitTimeout
+	if s.repl.timeout <= 0 {
+		s.repl.timeout = 100 * time.Millisecond
+	}
 	return s, nil
+}
+
+// failover reports whether the client follows a failover: a Cluster
+// client, or one that finds its master through Sentinel.
+func failover(cfg Config, rdb redis.UniversalClient) bool {
+	if _, ok := rdb.(*redis.ClusterClient); ok {
+		return true
+	}
+	if cfg.URL == "" || cfg.URL == "embedded" {
+		return cfg.MasterName != ""
+	}
+	u, err := url.Parse(cfg.URL)
+	return err == nil && u.Query().Has("master_name")
 }
 
 // clientOfURL makes the client a URL names: a Redis Cluster with

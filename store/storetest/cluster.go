@@ -102,7 +102,7 @@ func Main(m *testing.M) int {
 // use; the package's TestMain must call Main), emptied for this test.
 func OpenCluster(t testing.TB) *store.Store {
 	t.Helper()
-	s := open(t, store.Config{Addrs: StartCluster(t).Addrs})
+	s := open(t, store.Config{Addrs: StartCluster(t).Addrs, WaitReplicas: 1})
 	cc, ok := s.Client().(*redis.ClusterClient)
 	if !ok {
 		t.Fatalf("the store's client is a %T, not a cluster client", s.Client())
@@ -160,14 +160,16 @@ func startCluster() (*Cluster, error) {
 }
 
 // waitReady waits until every node says the cluster is ok and sees all
-// six nodes.
+// six nodes, and every replica is in sync with its master.
 func (c *Cluster) waitReady() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for _, addr := range c.Addrs {
 		cl := redis.NewClient(&redis.Options{Addr: addr})
 		for {
 			info, err := cl.ClusterInfo(context.Background()).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:6") {
+			repl, rerr := cl.Info(context.Background(), "replication").Result()
+			synced := rerr == nil && (strings.Contains(repl, "role:master") || strings.Contains(repl, "master_link_status:up"))
+			if err == nil && synced && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:6") {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -206,7 +208,7 @@ var sharedSentinel struct {
 // Main), emptied for this test.
 func OpenSentinel(t testing.TB) *store.Store {
 	t.Helper()
-	s := open(t, store.Config{Addrs: StartSentinel(t).Sentinels, MasterName: SentinelMaster})
+	s := open(t, store.Config{Addrs: StartSentinel(t).Sentinels, MasterName: SentinelMaster, WaitReplicas: 1})
 	if err := s.Client().FlushAll(context.Background()).Err(); err != nil {
 		t.Fatalf("flush the master: %v", err)
 	}
@@ -312,4 +314,62 @@ func Keys(t testing.TB, s *store.Store, pattern string) []string {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// ReplicaHGet reads a hash field on the replicas of the store's master (or
+// of the cluster's masters): the value of the first replica that has it,
+// and whether one had it. A store on one node without replicas has none.
+func ReplicaHGet(t testing.TB, s *store.Store, key, field string) (string, bool) {
+	t.Helper()
+	ctx := context.Background()
+	var addrs []string
+	var master redis.Cmdable = s.Client()
+	if cc, ok := s.Client().(*redis.ClusterClient); ok {
+		c, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatalf("the master of %s: %v", key, err)
+		}
+		master = c
+	}
+	info, err := master.Info(ctx, "replication").Result()
+	if err != nil {
+		t.Fatalf("info replication: %v", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		// slave0:ip=127.0.0.1,port=6380,state=online,offset=...,lag=0
+		if !strings.HasPrefix(line, "slave") || !strings.Contains(line, "ip=") {
+			continue
+		}
+		var ip, port string
+		for _, kv := range strings.Split(strings.TrimSpace(line[strings.Index(line, ":")+1:]), ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "ip":
+				ip = v
+			case "port":
+				port = v
+			}
+		}
+		addrs = append(addrs, ip+":"+port)
+	}
+	for _, addr := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1})
+		v, err := readOnlyHGet(ctx, c, key, field)
+		c.Close()
+		if err == nil {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// readOnlyHGet reads a replica, which a cluster's replica answers only
+// after READONLY (else it redirects to its master).
+func readOnlyHGet(ctx context.Context, c *redis.Client, key, field string) (string, error) {
+	conn := c.Conn()
+	defer conn.Close()
+	if err := conn.ReadOnly(ctx).Err(); err != nil && !strings.Contains(err.Error(), "cluster support disabled") {
+		return "", err
+	}
+	return conn.HGet(ctx, key, field).Result()
 }
