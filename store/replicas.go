@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,21 +33,31 @@ import (
 //
 // The store waits only on Sentinel and Cluster (Config.WaitReplicas); a
 // single node has nothing to fail over to. When fewer replicas than asked
-// acknowledge within Config.WaitTimeout (a replica down or far behind), the
-// write stands on the master and is counted (Replication), and durable
-// writes skip WAIT for holdOff, so that a missing replica costs one
-// timeout a second, not one per write.
+// acknowledge within Config.WaitTimeout (a replica down or far behind, or
+// none yet after a promotion), the write stands on the master and is
+// counted (Replication), and durable writes to that master skip WAIT for
+// holdOff, so that a missing replica costs one timeout a second, not one
+// per write.
 
 // holdOff is how long durable writes go without WAIT after one fell short.
 const holdOff = time.Second
 
 // replication is a store's WAIT settings and counts.
 type replication struct {
-	replicas  int           // replicas to wait for; 0: none
-	timeout   time.Duration // WAIT's timeout
-	holdUntil atomic.Int64  // unix nanoseconds: no WAIT before then
-	waits     atomic.Int64  // WAITs sent
-	short     atomic.Int64  // durable writes no replica acknowledged in time (or not waited for)
+	replicas int           // replicas to wait for; 0: none
+	timeout  time.Duration // WAIT's timeout
+	// holdUntil maps a master's address (on a cluster; "" else) to the
+	// time (unix nanoseconds) before which writes to it do not wait: one
+	// shard without a replica leaves the others' writes waiting.
+	holdUntil sync.Map
+	waits     atomic.Int64 // WAITs sent
+	short     atomic.Int64 // durable writes no replica acknowledged in time (or not waited for)
+}
+
+// held reports whether writes to master skip WAIT now.
+func (r *replication) held(master string) bool {
+	until, ok := r.holdUntil.Load(master)
+	return ok && time.Now().UnixNano() < until.(int64)
 }
 
 // ReplicationStats are a store's durable writes so far.
@@ -62,26 +73,27 @@ func (s *Store) Replication() ReplicationStats {
 }
 
 // durableClient returns the client a durable write to slotKey's slot goes
-// through and whether to follow it with WAIT. On a cluster it is the
+// through, its master's address on a cluster ("" else), and whether to
+// follow the write with WAIT. On a cluster the client is the
 // slot's master itself: the cluster client would send a keyless WAIT to
 // some other node, on a connection that wrote nothing.
-func (s *Store) durableClient(ctx context.Context, slotKey string) (redis.UniversalClient, bool, error) {
+func (s *Store) durableClient(ctx context.Context, slotKey string) (c redis.UniversalClient, master string, wait bool, err error) {
 	if s.repl.replicas <= 0 {
-		return s.rdb, false, nil
+		return s.rdb, "", false, nil
 	}
-	if time.Now().UnixNano() < s.repl.holdUntil.Load() {
+	c = s.rdb
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		node, err := cc.MasterForKey(ctx, slotKey)
+		if err != nil {
+			return nil, "", false, err
+		}
+		c, master = node, node.Options().Addr
+	}
+	if s.repl.held(master) {
 		s.repl.short.Add(1)
-		return s.rdb, false, nil
+		return c, master, false, nil
 	}
-	cc, ok := s.rdb.(*redis.ClusterClient)
-	if !ok {
-		return s.rdb, true, nil
-	}
-	c, err := cc.MasterForKey(ctx, slotKey)
-	if err != nil {
-		return nil, false, err
-	}
-	return c, true, nil
+	return c, master, true, nil
 }
 
 // waitCmd appends WAIT to a pipeline.
@@ -95,7 +107,7 @@ func (s *Store) waitCmd(ctx context.Context, p redis.Pipeliner) *redis.IntCmd {
 // waited checks a WAIT's reply: an error is the connection's (the write's
 // fate is unknown, as for any write whose reply was lost); fewer replicas
 // than asked is counted and starts the hold-off.
-func (s *Store) waited(w *redis.IntCmd) error {
+func (s *Store) waited(w *redis.IntCmd, master string) error {
 	if w == nil {
 		return nil
 	}
@@ -105,7 +117,7 @@ func (s *Store) waited(w *redis.IntCmd) error {
 	}
 	if int(n) < s.repl.replicas {
 		s.repl.short.Add(1)
-		s.repl.holdUntil.Store(time.Now().Add(holdOff).UnixNano())
+		s.repl.holdUntil.Store(master, time.Now().Add(holdOff).UnixNano())
 	}
 	return nil
 }
@@ -115,7 +127,7 @@ func (s *Store) waited(w *redis.IntCmd) error {
 // The error is the pipeline's first (a command's own error is in its
 // reply, as with Pipelined).
 func (s *Store) durable(ctx context.Context, slotKey string, write func(p redis.Pipeliner)) error {
-	c, wait, err := s.durableClient(ctx, slotKey)
+	c, master, wait, err := s.durableClient(ctx, slotKey)
 	if err != nil {
 		return err
 	}
@@ -132,12 +144,12 @@ func (s *Store) durable(ctx context.Context, slotKey string, write func(p redis.
 	if err != nil {
 		return err
 	}
-	return s.waited(w)
+	return s.waited(w, master)
 }
 
 // evalDurable is script.Run followed by WAIT (see durable).
 func (s *Store) evalDurable(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
-	c, wait, err := s.durableClient(ctx, keys[0])
+	c, master, wait, err := s.durableClient(ctx, keys[0])
 	switch {
 	case err != nil:
 		cmd := redis.NewCmd(ctx)
@@ -152,7 +164,7 @@ func (s *Store) evalDurable(ctx context.Context, script *redis.Script, keys []st
 		return cmds[0] // the script's own error
 	}
 	if err == nil {
-		err = s.waited(w)
+		err = s.waited(w, master)
 	}
 	if err != nil || len(cmds) != 1 || cmds[0] == nil {
 		cmd := redis.NewCmd(ctx)
@@ -165,7 +177,7 @@ func (s *Store) evalDurable(ctx context.Context, script *redis.Script, keys []st
 // evalPipelinedDurable is evalPipelinedOn followed by WAIT (see durable);
 // every run's keys must be in one slot.
 func (s *Store) evalPipelinedDurable(ctx context.Context, script *redis.Script, keys func(i int) []string, argv [][]any) ([]*redis.Cmd, error) {
-	c, wait, err := s.durableClient(ctx, keys(0)[0])
+	c, master, wait, err := s.durableClient(ctx, keys(0)[0])
 	if err != nil {
 		return nil, err
 	}
@@ -177,5 +189,5 @@ func (s *Store) evalPipelinedDurable(ctx context.Context, script *redis.Script, 
 	if err != nil {
 		return cmds, err
 	}
-	return cmds, s.waited(w)
+	return cmds, s.waited(w, master)
 }
