@@ -335,9 +335,9 @@ func (p *apiProbe) stop() apiCounts {
 	return p.apiCounts
 }
 
-// durableWrites reads dialerd's counts of WAITs and of the writes no
-// replica acknowledged in time (after a promotion the new master has no
-// replica until the killed node rejoins).
+// durableWrites reads dialerd's counts of WAITs, of the durable writes
+// made while their master had no replica (after a promotion, until the
+// killed node rejoins) and of those refused because the replica lagged.
 func (r *run) durableWrites() string {
 	code, body := r.call("GET", "/metrics", nil)
 	if code != 200 {
@@ -350,7 +350,8 @@ func (r *run) durableWrites() string {
 		}
 		return string(m[1])
 	}
-	return fmt.Sprintf("%s WAITs, %s writes no replica acknowledged in time", val("dialer_redis_waits_total"), val("dialer_redis_unreplicated_writes_total"))
+	return fmt.Sprintf("%s WAITs; %s writes made while their master had no replica; %s refused (the replica lagged) and made again",
+		val("dialer_redis_waits_total"), val("dialer_redis_unreplicated_writes_total"), val("dialer_redis_lagging_writes_total"))
 }
 
 // failoverReport prints what each failover cost, as docs/chaos.md keeps it.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,43 +34,88 @@ import (
 //
 // The store waits only on Sentinel and Cluster (Config.WaitReplicas); a
 // single node has nothing to fail over to. When fewer replicas than asked
-// acknowledge within Config.WaitTimeout (a replica down or far behind, or
-// none yet after a promotion), the write stands on the master and is
-// counted (Replication), and durable writes to that master skip WAIT for
-// holdOff, so that a missing replica costs one timeout a second, not one
-// per write.
+// acknowledge within Config.WaitTimeout, the store asks the master how
+// many replicas it has online:
+//
+//   - enough, but lagging: the write fails with ErrNotReplicated (an
+//     ErrUnavailable). The caller does not act on it: no originate, no
+//     agent called, the switch's end record kept; the engine tries again
+//     as after any outage (every durable write is safe to run twice). A
+//     failover now would promote a replica without it, so acting on it
+//     could dial a number twice.
+//   - too few (one is down, or none is back yet after a promotion): the
+//     write stands on the master alone and is counted (Replication); no
+//     failover can lose it to a replica that does not exist. Writes to
+//     that master skip WAIT until INFO shows the replicas back, asked at
+//     most once per holdOff: a missing replica costs nothing per write.
 
-// holdOff is how long durable writes go without WAIT after one fell short.
+// holdOff is how often a master found short of replicas is asked again.
 const holdOff = time.Second
+
+// ErrNotReplicated is the error of a durable write that fewer replicas
+// than Config.WaitReplicas acknowledged within Config.WaitTimeout while
+// the master had enough of them: it may be lost in a failover, so it is
+// not to be acted on. It is an ErrUnavailable: try again later.
+var ErrNotReplicated = fmt.Errorf("the write reached too few replicas in time: %w", ErrUnavailable)
 
 // replication is a store's WAIT settings and counts.
 type replication struct {
 	replicas int           // replicas to wait for; 0: none
 	timeout  time.Duration // WAIT's timeout
-	// holdUntil maps a master's address (on a cluster; "" else) to the
-	// time (unix nanoseconds) before which writes to it do not wait: one
+	// short maps a master's address (on a cluster; "" else) to the time
+	// (unix nanoseconds) until which it is taken to lack replicas: one
 	// shard without a replica leaves the others' writes waiting.
-	holdUntil sync.Map
-	waits     atomic.Int64 // WAITs sent
-	short     atomic.Int64 // durable writes no replica acknowledged in time (or not waited for)
-}
-
-// held reports whether writes to master skip WAIT now.
-func (r *replication) held(master string) bool {
-	until, ok := r.holdUntil.Load(master)
-	return ok && time.Now().UnixNano() < until.(int64)
+	short   sync.Map
+	waits   atomic.Int64 // WAITs sent
+	alone   atomic.Int64 // durable writes that stand on a master short of replicas
+	lagging atomic.Int64 // durable writes refused: the replicas did not acknowledge in time
 }
 
 // ReplicationStats are a store's durable writes so far.
 type ReplicationStats struct {
 	Replicas     int   // replicas each durable write waits for (0: it does not wait)
 	Waits        int64 // WAIT commands sent
-	Unreplicated int64 // durable writes that stand on the master alone
+	Unreplicated int64 // durable writes that stand on a master short of replicas
+	Lagging      int64 // durable writes refused (ErrNotReplicated): replicas behind
 }
 
 // Replication returns the counts of the store's durable writes.
 func (s *Store) Replication() ReplicationStats {
-	return ReplicationStats{Replicas: s.repl.replicas, Waits: s.repl.waits.Load(), Unreplicated: s.repl.short.Load()}
+	return ReplicationStats{Replicas: s.repl.replicas, Waits: s.repl.waits.Load(), Unreplicated: s.repl.alone.Load(), Lagging: s.repl.lagging.Load()}
+}
+
+// onlineReplicas counts the replicas of the master c talks to that are
+// online (INFO replication).
+func onlineReplicas(ctx context.Context, c redis.UniversalClient) (int, error) {
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(info, "\n") {
+		if strings.HasPrefix(line, "slave") && strings.Contains(line, "state=online") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// shortOfReplicas reports whether master is taken to lack replicas now:
+// once its hold-off has passed it is asked again.
+func (s *Store) shortOfReplicas(ctx context.Context, c redis.UniversalClient, master string) bool {
+	until, ok := s.repl.short.Load(master)
+	if !ok {
+		return false
+	}
+	if time.Now().UnixNano() < until.(int64) {
+		return true
+	}
+	if n, err := onlineReplicas(ctx, c); err == nil && n >= s.repl.replicas {
+		s.repl.short.Delete(master)
+		return false
+	}
+	s.repl.short.Store(master, time.Now().Add(holdOff).UnixNano())
+	return true
 }
 
 // durableClient returns the client a durable write to slotKey's slot goes
@@ -89,8 +135,8 @@ func (s *Store) durableClient(ctx context.Context, slotKey string) (c redis.Univ
 		}
 		c, master = node, node.Options().Addr
 	}
-	if s.repl.held(master) {
-		s.repl.short.Add(1)
+	if s.shortOfReplicas(ctx, c, master) {
+		s.repl.alone.Add(1)
 		return c, master, false, nil
 	}
 	return c, master, true, nil
@@ -104,10 +150,10 @@ func (s *Store) waitCmd(ctx context.Context, p redis.Pipeliner) *redis.IntCmd {
 	return cmd
 }
 
-// waited checks a WAIT's reply: an error is the connection's (the write's
-// fate is unknown, as for any write whose reply was lost); fewer replicas
-// than asked is counted and starts the hold-off.
-func (s *Store) waited(w *redis.IntCmd, master string) error {
+// waited checks a WAIT's reply (see the top of the file): an error is
+// the connection's (the write's fate is unknown, as for any write whose
+// reply was lost), or ErrNotReplicated.
+func (s *Store) waited(ctx context.Context, c redis.UniversalClient, w *redis.IntCmd, master string) error {
 	if w == nil {
 		return nil
 	}
@@ -115,11 +161,17 @@ func (s *Store) waited(w *redis.IntCmd, master string) error {
 	if err != nil {
 		return fmt.Errorf("wait for %d replica(s): %w", s.repl.replicas, err)
 	}
-	if int(n) < s.repl.replicas {
-		s.repl.short.Add(1)
-		s.repl.holdUntil.Store(master, time.Now().Add(holdOff).UnixNano())
+	if int(n) >= s.repl.replicas {
+		return nil
 	}
-	return nil
+	online, err := onlineReplicas(ctx, c)
+	if err == nil && online < s.repl.replicas {
+		s.repl.alone.Add(1)
+		s.repl.short.Store(master, time.Now().Add(holdOff).UnixNano())
+		return nil
+	}
+	s.repl.lagging.Add(1)
+	return fmt.Errorf("%d of %d replica(s) in %v: %w", n, s.repl.replicas, s.repl.timeout, ErrNotReplicated)
 }
 
 // durable runs write's commands in one pipeline on the master of
@@ -144,7 +196,7 @@ func (s *Store) durable(ctx context.Context, slotKey string, write func(p redis.
 	if err != nil {
 		return err
 	}
-	return s.waited(w, master)
+	return s.waited(ctx, c, w, master)
 }
 
 // evalDurable is script.Run followed by WAIT (see durable).
@@ -164,7 +216,7 @@ func (s *Store) evalDurable(ctx context.Context, script *redis.Script, keys []st
 		return cmds[0] // the script's own error
 	}
 	if err == nil {
-		err = s.waited(w, master)
+		err = s.waited(ctx, c, w, master)
 	}
 	if err != nil || len(cmds) != 1 || cmds[0] == nil {
 		cmd := redis.NewCmd(ctx)
@@ -189,5 +241,5 @@ func (s *Store) evalPipelinedDurable(ctx context.Context, script *redis.Script, 
 	if err != nil {
 		return cmds, err
 	}
-	return cmds, s.waited(w, master)
+	return cmds, s.waited(ctx, c, w, master)
 }

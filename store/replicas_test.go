@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +91,84 @@ func TestDurableWritesAreOnAReplica(t *testing.T) {
 				t.Errorf("replication %+v: a single node waited", r)
 			}
 		})
+	}
+}
+
+// A durable write that the replica does not acknowledge in time while it
+// is online (paused: it lags) fails with ErrNotReplicated, an
+// ErrUnavailable: it may be lost in a failover and must not be acted on.
+// One written while the master has no replica (killed) stands, and is
+// counted, and the writes after it do not wait; once the replica is back
+// and in sync, they wait again and are on it when they return.
+func TestWritesTheReplicasDidNotAcknowledge(t *testing.T) {
+	set, err := storetest.NewSentinel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Stop()
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Config{Addrs: set.Sentinels, MasterName: storetest.SentinelMaster, WaitReplicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := newCampaign(t, s, "")
+	open := func(id string) error {
+		return s.OpenAttempt(ctx, &store.Attempt{ID: id, Campaign: c.ID, Member: "m", StartedAt: t0.UnixMilli()})
+	}
+	for i, step := range []struct {
+		what string
+		do   func() error
+		err  error // want from the write
+		want store.ReplicationStats
+	}{
+		{"in sync", nil, nil, store.ReplicationStats{Replicas: 1, Waits: 1}},
+		{"paused: it lags", func() error { return set.Pause(set.Replica) }, store.ErrNotReplicated, store.ReplicationStats{Replicas: 1, Waits: 2, Lagging: 1}},
+		{"killed: the master has none", func() error { return set.Kill(set.Replica) }, nil, store.ReplicationStats{Replicas: 1, Waits: 3, Lagging: 1, Unreplicated: 1}},
+		{"still none: no wait", nil, nil, store.ReplicationStats{Replicas: 1, Waits: 3, Lagging: 1, Unreplicated: 2}},
+	} {
+		if step.do != nil {
+			if err := step.do(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if step.what == "killed: the master has none" {
+			// the master sees the replica gone once its connection closes
+			for {
+				info, _ := s.Client().Info(ctx, "replication").Result()
+				if strings.Contains(info, "connected_slaves:0") {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		id := fmt.Sprintf("a%d", i)
+		err := open(id)
+		if !errors.Is(err, step.err) || (step.err == nil) != (err == nil) {
+			t.Fatalf("%s: open attempt: %v, want %v", step.what, err, step.err)
+		}
+		if step.err != nil && !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s: %v is not an ErrUnavailable", step.what, err)
+		}
+		if got := s.Replication(); got != step.want {
+			t.Errorf("%s: %+v, want %+v", step.what, got, step.want)
+		}
+	}
+	if err := set.Restart(set.Replica); err != nil {
+		t.Fatal(err)
+	}
+	// Back in sync; the master is asked again once its hold-off passed.
+	for i := 0; ; i++ {
+		before := s.Replication().Waits
+		if err := open(fmt.Sprintf("b%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if s.Replication().Waits > before {
+			if _, ok := storetest.ReplicaHGet(t, s, "dialer:{"+c.ID+"}:journal", fmt.Sprintf("b%d", i)); !ok {
+				t.Error("a write acknowledged after the replica came back is not on it")
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

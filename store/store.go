@@ -13,6 +13,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -57,8 +58,10 @@ type Config struct {
 	// failover wait for (WAIT, see replicas.go), on Sentinel and Cluster
 	// only: a single node has nothing to fail over to. 0: none.
 	WaitReplicas int
-	// WaitTimeout bounds each WAIT (default 100 ms); a write no replica
-	// acknowledged in time stands on the master alone, and is counted.
+	// WaitTimeout bounds each WAIT (default 1 s, at most half of Timeout:
+	// its reply must come within it); a write the replicas did not
+	// acknowledge in time fails with ErrNotReplicated, unless the master
+	// has too few replicas to wait for (replicas.go).
 	WaitTimeout time.Duration
 }
 
@@ -124,10 +127,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if failover(cfg, s.rdb) {
 		s.repl.replicas = cfg.WaitReplicas
 	}
-	s.repl.timeout = cfg.WaitTimeout
-	if s.repl.timeout <= 0 {
-		s.repl.timeout = 100 * time.Millisecond
-	}
+	// A WAIT's reply comes within the command timeout: at most half of it.
+	s.repl.timeout = min(cmp.Or(cfg.WaitTimeout, time.Second), timeout/2)
 	return s, nil
 }
 

@@ -93,7 +93,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("redis.timeout", 5*time.Second)
 	v.SetDefault("redis.history_len", 100000)
 	v.SetDefault("redis.wait_replicas", 1)
-	v.SetDefault("redis.wait_timeout", 100*time.Millisecond)
+	v.SetDefault("redis.wait_timeout", time.Second)
 	v.SetDefault("http.listen", "127.0.0.1:8080")
 	v.SetDefault("http.max_body", "64MiB")
 	v.SetDefault("http.shutdown_timeout", 10*time.Second)

@@ -313,8 +313,11 @@ func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logg
 			Help: "WAIT commands sent after the writes that must survive a failover (redis.wait_replicas)."},
 			func() float64 { return float64(st.Replication().Waits) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dialer_redis_unreplicated_writes_total",
-			Help: "Writes that must survive a failover that no replica acknowledged within redis.wait_timeout: they stand on the master alone."},
-			func() float64 { return float64(st.Replication().Unreplicated) }))
+			Help: "Writes that must survive a failover made while their master had fewer replicas than redis.wait_replicas: they stand on the master alone."},
+			func() float64 { return float64(st.Replication().Unreplicated) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dialer_redis_lagging_writes_total",
+			Help: "Writes that must survive a failover that the replicas did not acknowledge within redis.wait_timeout: refused, and made again."},
+			func() float64 { return float64(st.Replication().Lagging) }))
 	metrics := dialer.NewMetrics(d.reg)
 	var eng *dialer.Engine
 	var nodes []*esl.Node

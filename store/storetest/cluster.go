@@ -111,6 +111,24 @@ func (p *procs) Kill(addr string) error {
 	return nil
 }
 
+// Pause stops the redis-server at addr (SIGSTOP): it keeps its
+// connections and answers nothing, as a replica lagging far behind.
+// Resume lets it go on.
+func (p *procs) Pause(addr string) error { return p.signal(addr, syscall.SIGSTOP) }
+
+// Resume continues a paused redis-server.
+func (p *procs) Resume(addr string) error { return p.signal(addr, syscall.SIGCONT) }
+
+func (p *procs) signal(addr string, sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr := p.byAddr[addr]
+	if pr == nil || pr.cmd == nil {
+		return fmt.Errorf("no redis-server runs at %s", addr)
+	}
+	return pr.cmd.Process.Signal(sig)
+}
+
 // Restart starts the redis-server at addr again, as it was started (it
 // keeps no data: it comes back empty, and a Sentinel or the cluster makes
 // it a replica of the master that replaced it).
