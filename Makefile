@@ -105,6 +105,7 @@ bench: need-redis
 	$(GO) test -run '^$$' -bench OriginateRoundTrip -benchtime 20000x -count 3 ./sim | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench ClientMemory10kCalls -benchtime 1x ./sim | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench 'MillionMembers|ConcurrentClaimers|AgentReservation' -benchtime 1x ./store | tee -a $(BENCHOUT)
+	$(GO) test -run '^$$' -bench DurableWrites -benchtime 3000x -count 3 ./store | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench EngineThroughput -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench Progressive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench Predictive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
