@@ -85,6 +85,23 @@ chaos-predictive: need-redis
 chaos-cluster: need-redis
 	CHAOS=full $(GO) test -race -count=1 -timeout 60m -run '^TestChaosFailover$$' -v ./chaos
 
+## chaos-scale-out: three dialerd on one Redis Cluster share six
+## campaigns and a gateway's limit; one is killed (SIGKILL) and its
+## campaigns move to the others after lease_ttl; every call is checked
+## against the simulator's ledger (docs/operations.md, "Several
+## dialers"). 300 members a campaign; the short run (40) is part of make
+## test.
+.PHONY: chaos-scale-out
+chaos-scale-out: need-redis
+	CHAOS=full $(GO) test -race -count=1 -timeout 30m -run '^TestChaosScaleOut$$' -v ./chaos
+
+## scale-cost: the dialers' CPU and the cluster's Redis commands per call
+## with 1, 2 and 3 dialerd on the same six campaigns (a measurement for
+## docs/operations.md's sizing table, not a check). A few minutes.
+.PHONY: scale-cost
+scale-cost: need-redis
+	SCALE_COST=1 $(GO) test -count=1 -timeout 40m -run '^TestScaleOutCost$$' -v ./chaos
+
 ## lint: formatting and vet.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
