@@ -42,10 +42,7 @@ func failoverSizeOf(name string) (size, int, bool) {
 // is a minute or two of the dialer's clock, past its default 60 s leases.
 // In production a failover takes a fraction of a lease; an outage that
 // outlasts one is TestChaos's (full) fault, not this test's. So the
-// leases here are five times longer. They are not longer still because
-// an agent whose call ended while no master served stays held until its
-// reservation lapses (the agent's end could not be written, and is not
-// written again): lease_ttl is how long such agents sit out.
+// leases here are five times longer.
 const failoverLease = 5 * time.Minute
 
 // haRedis is a replicated Redis the test can fail over: a Sentinel set or
