@@ -72,6 +72,36 @@ chaos-agents: need-redis
 chaos-predictive: need-redis
 	CHAOS=full $(GO) test -race -count=1 -timeout 60m -run '^TestChaosPredictive$$' -v ./chaos
 
+## chaos-cluster: the failover crash test (docs/chaos.md, "Failover") on
+## a Sentinel set and on a Redis Cluster of three masters and three
+## replicas: a progressive campaign of 1,000 members and 20 agents through
+## the real dialerd and fsim; the master of the campaign's slot is killed
+## (SIGKILL) and, once its node is back as a replica, the master of the
+## agents' slot; it reports the promotion and the time to the next call,
+## and checks every call and agent against the simulator's ledger. A few
+## minutes; the short run (100 members, one kill) is part of make test.
+## CHAOS_SEED, CHAOS_DIR as above.
+.PHONY: chaos-cluster
+chaos-cluster: need-redis
+	CHAOS=full $(GO) test -race -count=1 -timeout 60m -run '^TestChaosFailover$$' -v ./chaos
+
+## chaos-scale-out: three dialerd on one Redis Cluster share six
+## campaigns and a gateway's limit; one is killed (SIGKILL) and its
+## campaigns move to the others after lease_ttl; every call is checked
+## against the simulator's ledger (docs/operations.md, "Several
+## dialers"). 300 members a campaign; the short run (40) is part of make
+## test.
+.PHONY: chaos-scale-out
+chaos-scale-out: need-redis
+	CHAOS=full $(GO) test -race -count=1 -timeout 30m -run '^TestChaosScaleOut$$' -v ./chaos
+
+## scale-cost: the dialers' CPU and the cluster's Redis commands per call
+## with 1, 2 and 3 dialerd on the same six campaigns (a measurement for
+## docs/operations.md's sizing table, not a check). A few minutes.
+.PHONY: scale-cost
+scale-cost: need-redis
+	SCALE_COST=1 $(GO) test -count=1 -timeout 40m -run '^TestScaleOutCost$$' -v ./chaos
+
 ## lint: formatting and vet.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -92,6 +122,7 @@ bench: need-redis
 	$(GO) test -run '^$$' -bench OriginateRoundTrip -benchtime 20000x -count 3 ./sim | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench ClientMemory10kCalls -benchtime 1x ./sim | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench 'MillionMembers|ConcurrentClaimers|AgentReservation' -benchtime 1x ./store | tee -a $(BENCHOUT)
+	$(GO) test -run '^$$' -bench DurableWrites -benchtime 3000x -count 3 ./store | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench EngineThroughput -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench Progressive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench Predictive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)

@@ -185,13 +185,19 @@ type run struct {
 	rng      *rand.Rand
 	dir      string
 	redis    *redisServer
-	fs       *fsim
-	proxy    *tcpproxy.Proxy
-	d        *dialerd
-	api      string
-	tail     *ledgerTail
-	st       *store.Store // the harness's own client: watching and the final check
-	camp     string
+	redisURL string // when set, the Redis to use instead of a redis-server of the run's own
+	// dialerBin and fsimBin, when set, are the programs, built once for
+	// several runs.
+	dialerBin, fsimBin string
+	// dialerConfig adds keys to dialerd's dialer section (", key: value").
+	dialerConfig string
+	fs           *fsim
+	proxy        *tcpproxy.Proxy
+	d            *dialerd
+	api          string
+	tail         *ledgerTail
+	st           *store.Store // the harness's own client: watching and the final check
+	camp         string
 
 	kills, drops, restarts int
 	refusals               int      // dialerd exits at start-up while Redis was down
@@ -237,19 +243,26 @@ func (r *run) setUp() {
 // extra lines for dialerd's configuration, and waits until it is ready.
 func (r *run) startProcesses(extraConfig string) {
 	t := r.t
-	bins := filepath.Join(r.dir, "bin")
-	dialerBin := build(t, bins, "cmd/dialerd", raceBuild)
-	fsimBin := build(t, bins, "cmd/fsim", false)
+	dialerBin, fsimBin := r.dialerBin, r.fsimBin
+	if dialerBin == "" {
+		bins := filepath.Join(r.dir, "bin")
+		dialerBin = build(t, bins, "cmd/dialerd", raceBuild)
+		fsimBin = build(t, bins, "cmd/fsim", false)
+	}
 
-	r.redis = &redisServer{port: freePort(t), dir: filepath.Join(r.dir, "redis"), log: filepath.Join(r.dir, "redis.log")}
-	if err := os.MkdirAll(r.redis.dir, 0o755); err != nil {
-		t.Fatal(err)
+	redisURL := r.redisURL // a Sentinel set or a cluster the test runs
+	if redisURL == "" {
+		r.redis = &redisServer{port: freePort(t), dir: filepath.Join(r.dir, "redis"), log: filepath.Join(r.dir, "redis.log")}
+		if err := os.MkdirAll(r.redis.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.redis.start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(r.redis.kill)
+		redisURL = r.redis.url()
 	}
-	if err := r.redis.start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.redis.kill)
-	st, err := store.Open(context.Background(), store.Config{URL: r.redis.url(), Timeout: time.Second})
+	st, err := store.Open(context.Background(), store.Config{URL: redisURL, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,9 +290,9 @@ redis: {url: %q, timeout: 1s}
 freeswitch: {nodes: [{name: fs1, address: %q, password: ClueCon}]}
 http: {listen: %q, shutdown_timeout: 5s}
 api: {tokens: [%s]}
-dialer: {time_scale: %d, time_origin: %q}
+dialer: {time_scale: %d, time_origin: %q%s}
 log: {level: info}
-`, r.redis.url(), r.proxy.Addr(), r.api, token, timeScale, r.origin.Format(time.RFC3339Nano)) + extraConfig
+`, redisURL, r.proxy.Addr(), r.api, token, timeScale, r.origin.Format(time.RFC3339Nano), r.dialerConfig) + extraConfig
 	configPath := filepath.Join(r.dir, "dialerd.yaml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

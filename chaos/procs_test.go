@@ -179,7 +179,8 @@ func (f *fsim) stop() {
 // each with its own log file.
 type dialerd struct {
 	bin, config, dir string
-	n                int // incarnations started
+	instance, api    string // its instance name and API address, where a run has several
+	n                int    // incarnations started
 	cmd              *exec.Cmd
 	exited           chan exited // the current incarnation's end
 	since            time.Time   // when it was started

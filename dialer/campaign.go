@@ -749,10 +749,28 @@ func (r *runner) tellAgent(agent, attemptID string, o attempt.Outcome, t agentTe
 	if ev != store.AgentEnd && ev != store.AgentRelease {
 		r.e.m.AgentMissed.WithLabelValues(o.Agent).Inc()
 	}
-	now := r.now()
+	r.tellAgentAt(agent, attemptID, ev, r.now(), args)
+}
+
+// agentRetry is how long an agent's event waits to be written again
+// after Redis did not take it.
+const agentRetry = time.Second
+
+// tellAgentAt writes an agent's event of time at, again every agentRetry
+// while Redis does not take it: an agent whose call ended during an
+// outage (or a failover) would otherwise sit in the finished call until
+// its reservation lapsed. A write Redis refuses for what it is (the
+// reservation is another's) is not tried again, and so neither is an
+// event already written (the agent no longer holds the attempt).
+func (r *runner) tellAgentAt(agent, attemptID, ev string, at time.Time, args []int64) {
 	r.do(func(ctx context.Context) {
-		if err := r.e.st.AgentEvent(ctx, agent, attemptID, ev, now, args...); err != nil {
-			r.post(func() { r.agentFailed(agent, ev, err) })
+		err := r.e.st.AgentEvent(ctx, agent, attemptID, ev, at, args...)
+		if err == nil {
+			return
+		}
+		r.post(func() { r.agentFailed(agent, ev, err) })
+		if errors.Is(err, store.ErrUnavailable) && ctx.Err() == nil {
+			r.e.clock.AfterFunc(agentRetry, func() { r.tellAgentAt(agent, attemptID, ev, at, args) })
 		}
 	})
 }

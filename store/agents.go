@@ -584,7 +584,7 @@ type Reserved struct {
 // ReserveAgent holds a ready agent for an attempt, atomically across every
 // dialer sharing this Redis: one agent, one call.
 func (s *Store) ReserveAgent(ctx context.Context, id string, r AgentReservation, now time.Time) (Reserved, error) {
-	reply, err := s.agentScript(ctx, id, "reserve", now, r.Attempt, r.Campaign, r.Owner, r.Until.UnixMilli())
+	reply, err := s.agentScriptDurable(ctx, id, "reserve", now, r.Attempt, r.Campaign, r.Owner, r.Until.UnixMilli())
 	if err != nil {
 		return Reserved{}, err
 	}
@@ -624,7 +624,7 @@ func (s *Store) ReserveAgents(ctx context.Context, bids []AgentBid, now time.Tim
 	keys := func(i int) []string {
 		return []string{agentLiveKey(bids[i].Agent), agentChangesKey, agentSeqKey, agentDocsKey}
 	}
-	cmds, err := evalPipelinedOn(ctx, s.rdb, agentScript, keys, argv)
+	cmds, err := s.evalPipelinedDurable(ctx, agentScript, keys, argv)
 	if err != nil {
 		return nil, wrapRedis("reserve agents", err)
 	}
@@ -687,7 +687,11 @@ type AgentSession struct {
 // ErrAgentNotReady (why: status, reserved, state, unregistered, session)
 // when the agent may not be called now.
 func (s *Store) OpenSession(ctx context.Context, id string, ss AgentSession, now time.Time) error {
-	return s.agentOp(ctx, id, "sopen", now, ss.UUID, ss.Node, ss.Owner, ss.Until.UnixMilli())
+	reply, err := s.agentScriptDurable(ctx, id, "sopen", now, ss.UUID, ss.Node, ss.Owner, ss.Until.UnixMilli())
+	if err != nil {
+		return err
+	}
+	return agentReply(id, "sopen", reply)
 }
 
 // SessionUp records that the agent answered the session leg uuid.
@@ -758,6 +762,17 @@ func (s *Store) agentOp(ctx context.Context, id, op string, now time.Time, args 
 func (s *Store) agentScript(ctx context.Context, id, op string, now time.Time, args ...any) (string, error) {
 	argv := append([]any{id, op, now.UnixMilli()}, args...)
 	reply, err := agentScript.Run(ctx, s.rdb, []string{agentLiveKey(id), agentChangesKey, agentSeqKey, agentDocsKey}, argv...).Text()
+	if err != nil {
+		return "", wrapRedis("agent "+id+" "+op, err)
+	}
+	return reply, nil
+}
+
+// agentScriptDurable is agentScript for a change that must survive a
+// failover (durable).
+func (s *Store) agentScriptDurable(ctx context.Context, id, op string, now time.Time, args ...any) (string, error) {
+	argv := append([]any{id, op, now.UnixMilli()}, args...)
+	reply, err := s.evalDurable(ctx, agentScript, []string{agentLiveKey(id), agentChangesKey, agentSeqKey, agentDocsKey}, argv...).Text()
 	if err != nil {
 		return "", wrapRedis("agent "+id+" "+op, err)
 	}

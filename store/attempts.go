@@ -18,7 +18,13 @@ func (s *Store) OpenAttempt(ctx context.Context, a *Attempt) error {
 	if err != nil {
 		return fmt.Errorf("open attempt: %w", err)
 	}
-	return wrapRedis("open attempt "+a.ID, s.rdb.HSet(ctx, keysOf(a.Campaign).journal, a.ID, b).Err())
+	journal := keysOf(a.Campaign).journal
+	var set *redis.IntCmd
+	err = s.durable(ctx, journal, func(p redis.Pipeliner) { set = p.HSet(ctx, journal, a.ID, b) })
+	if err == nil {
+		err = set.Err()
+	}
+	return wrapRedis("open attempt "+a.ID, err)
 }
 
 // UpdateAttempt rewrites an attempt's journal entry (its agent, found
@@ -29,7 +35,7 @@ func (s *Store) UpdateAttempt(ctx context.Context, a *Attempt) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("update attempt: %w", err)
 	}
-	n, err := updateAttemptScript.Run(ctx, s.rdb, []string{keysOf(a.Campaign).journal}, a.ID, b).Int()
+	n, err := s.evalDurable(ctx, updateAttemptScript, []string{keysOf(a.Campaign).journal}, a.ID, b).Int()
 	if err != nil {
 		return false, wrapRedis("update attempt "+a.ID, err)
 	}
@@ -50,7 +56,8 @@ func (s *Store) UpdateAttempts(ctx context.Context, campaign string, attempts []
 		}
 		argv[i] = []any{a.ID, b}
 	}
-	cmds, err := evalPipelined(ctx, s.rdb, updateAttemptScript, []string{keysOf(campaign).journal}, argv)
+	journal := []string{keysOf(campaign).journal}
+	cmds, err := s.evalPipelinedDurable(ctx, updateAttemptScript, func(int) []string { return journal }, argv)
 	if err != nil {
 		return nil, wrapRedis("update attempts of "+campaign, err)
 	}

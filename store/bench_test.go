@@ -185,3 +185,88 @@ func BenchmarkAgentReservation(b *testing.B) {
 		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "reservations/s")
 	}
 }
+
+// BenchmarkDurableWrites is one call's writes that must survive a
+// failover, on a real Sentinel set and Cluster, with WAIT for one replica
+// and without, side by side: an agent reserved, a member claimed, the
+// attempt journaled, the agent released and the member's result written
+// (three durable writes: the reservation, the journal, the result; the
+// claim and the release are plain). ns/op is per call; p50 and p99 of the
+// whole call are reported too. Run with -benchtime Nx (N members are
+// inserted first).
+func BenchmarkDurableWrites(b *testing.B) {
+	for _, backend := range []struct {
+		name  string
+		start func(b *testing.B, wait int) *store.Store
+	}{
+		{"sentinel", func(b *testing.B, wait int) *store.Store {
+			set := storetest.StartSentinel(b)
+			return openBench(b, store.Config{Addrs: set.Sentinels, MasterName: storetest.SentinelMaster, WaitReplicas: wait})
+		}},
+		{"cluster", func(b *testing.B, wait int) *store.Store {
+			return openBench(b, store.Config{Addrs: storetest.StartCluster(b).Addrs, WaitReplicas: wait})
+		}},
+	} {
+		for _, wait := range []int{0, 1} {
+			b.Run(fmt.Sprintf("%s/wait=%d", backend.name, wait), func(b *testing.B) {
+				s := backend.start(b, wait)
+				ctx := context.Background()
+				c := sampleCampaign()
+				if err := s.CreateCampaign(ctx, c, t0); err != nil {
+					b.Fatal(err)
+				}
+				agent := "bench-" + c.ID
+				if _, err := s.PutAgent(ctx, &store.Agent{ID: agent, Name: "Bench"}, t0); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.SetAgentStatus(ctx, agent, store.AgentAvailable, t0); err != nil {
+					b.Fatal(err)
+				}
+				fillMembers(b, s, c, b.N)
+				took := make([]time.Duration, 0, b.N)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					start := time.Now()
+					attempt := fmt.Sprintf("a%d", i)
+					if _, err := s.ReserveAgent(ctx, agent, store.AgentReservation{Attempt: attempt, Campaign: c.ID, Owner: "d1", Until: t0.Add(time.Hour)}, t0); err != nil {
+						b.Fatal(err)
+					}
+					got, err := s.ClaimMembers(ctx, c.ID, 1, t0, t0.Add(time.Hour))
+					if err != nil || len(got) != 1 {
+						b.Fatalf("claim: %v %v", got, err)
+					}
+					cl := got[0]
+					if err := s.OpenAttempt(ctx, &store.Attempt{ID: attempt, Campaign: c.ID, Member: cl.Member.ID, Token: cl.Token, StartedAt: t0.UnixMilli()}); err != nil {
+						b.Fatal(err)
+					}
+					if err := s.AgentEvent(ctx, agent, attempt, store.AgentRelease, t0); err != nil {
+						b.Fatal(err)
+					}
+					err = s.WriteMember(ctx, c.ID, &store.Write{Member: cl.Member, ExpectV: cl.Member.V, Token: cl.Token, Attempt: attempt, Placement: store.Placement{Place: store.MemberDone}})
+					if err != nil {
+						b.Fatal(err)
+					}
+					took = append(took, time.Since(start))
+				}
+				b.StopTimer()
+				sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+				b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms/call")
+				b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms/call")
+				r := s.Replication()
+				b.ReportMetric(float64(r.Waits)/float64(b.N), "waits/call")
+				if r.Unreplicated > 0 {
+					b.Errorf("%d durable writes were not acknowledged by a replica", r.Unreplicated)
+				}
+			})
+		}
+	}
+}
+
+func openBench(b *testing.B, cfg store.Config) *store.Store {
+	s, err := store.Open(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}

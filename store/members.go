@@ -401,7 +401,7 @@ func (s *Store) WriteMember(ctx context.Context, campaign string, w *Write) erro
 	for _, e := range w.Outbox {
 		argv = append(argv, e)
 	}
-	reply, err := writeScript.Run(ctx, s.rdb, append(k.all(), outboxKey(campaign)), argv...).Text()
+	reply, err := s.evalDurable(ctx, writeScript, append(k.all(), outboxKey(campaign)), argv...).Text()
 	if err != nil {
 		return wrapRedis("write member "+w.Member.ID, err)
 	}

@@ -290,16 +290,21 @@ return 1
 // NOSCRIPT on the first try (a Redis that lost its scripts) loads the
 // script and runs the whole batch again; NOSCRIPT means nothing ran.
 func evalPipelined(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys []string, argv [][]any) ([]*redis.Cmd, error) {
-	return evalPipelinedOn(ctx, rdb, s, func(int) []string { return keys }, argv)
+	return evalPipelinedOn(ctx, rdb, s, func(int) []string { return keys }, argv, nil)
 }
 
-// evalPipelinedOn is evalPipelined with each run's own keys.
-func evalPipelinedOn(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys func(i int) []string, argv [][]any) ([]*redis.Cmd, error) {
+// evalPipelinedOn is evalPipelined with each run's own keys, and tail's
+// commands, if any, after the runs in the same pipeline (one connection,
+// on a client of one node).
+func evalPipelinedOn(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys func(i int) []string, argv [][]any, tail func(p redis.Pipeliner)) ([]*redis.Cmd, error) {
 	run := func() ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, len(argv))
 		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, a := range argv {
 				cmds[i] = s.EvalSha(ctx, p, keys(i), a...)
+			}
+			if tail != nil {
+				tail(p)
 			}
 			return nil
 		})

@@ -736,6 +736,20 @@ func TestClaimMemberByID(t *testing.T) {
 // cluster reached through one of its addresses (cluster=true), or a
 // master through its sentinels (master_name); each works end to end, and
 // a bad form is refused naming what is wrong.
+// reloadsEverySecond checks a cluster client reloads its slot map every
+// second: go-redis's 60 s left a dialer asking a dead master for up to a
+// minute after a replica took its place (TestChaosFailover).
+func reloadsEverySecond(t *testing.T, c redis.UniversalClient) {
+	t.Helper()
+	cc, ok := c.(*redis.ClusterClient)
+	if !ok {
+		t.Fatalf("client %T, want a cluster client", c)
+	}
+	if got := cc.Options().ClusterStateReloadInterval; got != time.Second {
+		t.Errorf("the cluster client reloads its slot map every %v, want 1s", got)
+	}
+}
+
 func TestRedisURLForms(t *testing.T) {
 	ctx := context.Background()
 	single := storetest.StartRedis(t)
@@ -751,14 +765,19 @@ func TestRedisURLForms(t *testing.T) {
 			}
 		}},
 		{"a cluster through one address", "redis://" + cluster.Addrs[0] + "?cluster=true", func(t *testing.T, c redis.UniversalClient) {
-			if _, ok := c.(*redis.ClusterClient); !ok {
-				t.Errorf("client %T, want a cluster client", c)
-			}
+			reloadsEverySecond(t, c)
+		}},
+		{"a cluster through its addresses", "", func(t *testing.T, c redis.UniversalClient) {
+			reloadsEverySecond(t, c)
 		}},
 		{"sentinels", "redis://" + sentinel.Sentinels[0] + "?master_name=" + storetest.SentinelMaster + "&addr=" + sentinel.Sentinels[1], nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := store.Open(ctx, store.Config{URL: tc.url})
+			cfg := store.Config{URL: tc.url}
+			if tc.url == "" {
+				cfg.Addrs = cluster.Addrs
+			}
+			s, err := store.Open(ctx, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

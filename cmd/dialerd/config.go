@@ -24,14 +24,16 @@ import (
 type Config struct {
 	Instance string `mapstructure:"instance"`
 	Redis    struct {
-		URL        string        `mapstructure:"url"`
-		Addrs      []string      `mapstructure:"addrs"`
-		MasterName string        `mapstructure:"master_name"`
-		Username   string        `mapstructure:"username"`
-		Password   string        `mapstructure:"password"`
-		DB         int           `mapstructure:"db"`
-		Timeout    time.Duration `mapstructure:"timeout"`
-		HistoryLen int64         `mapstructure:"history_len"`
+		URL          string        `mapstructure:"url"`
+		Addrs        []string      `mapstructure:"addrs"`
+		MasterName   string        `mapstructure:"master_name"`
+		Username     string        `mapstructure:"username"`
+		Password     string        `mapstructure:"password"`
+		DB           int           `mapstructure:"db"`
+		Timeout      time.Duration `mapstructure:"timeout"`
+		HistoryLen   int64         `mapstructure:"history_len"`
+		WaitReplicas int           `mapstructure:"wait_replicas"`
+		WaitTimeout  time.Duration `mapstructure:"wait_timeout"`
 	} `mapstructure:"redis"`
 	FreeSWITCH struct {
 		Nodes []Node `mapstructure:"nodes"`
@@ -106,6 +108,8 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("redis.url", "redis://127.0.0.1:6379/0")
 	v.SetDefault("redis.timeout", 5*time.Second)
 	v.SetDefault("redis.history_len", 100000)
+	v.SetDefault("redis.wait_replicas", 1)
+	v.SetDefault("redis.wait_timeout", time.Second)
 	v.SetDefault("http.listen", "127.0.0.1:8080")
 	v.SetDefault("http.max_body", "64MiB")
 	v.SetDefault("http.shutdown_timeout", 10*time.Second)
@@ -208,6 +212,12 @@ func (c *Config) check() error {
 	}
 	if c.Redis.URL == "" && len(c.Redis.Addrs) == 0 {
 		bad("redis.url", "empty, and no redis.addrs")
+	}
+	if c.Redis.WaitReplicas < 0 {
+		bad("redis.wait_replicas", "%d: must be 0 (do not wait) or more", c.Redis.WaitReplicas)
+	}
+	if c.Redis.WaitTimeout <= 0 {
+		bad("redis.wait_timeout", "%s: must be above 0", c.Redis.WaitTimeout)
 	}
 	names := map[string]bool{}
 	for i := range c.FreeSWITCH.Nodes {

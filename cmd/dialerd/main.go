@@ -299,7 +299,8 @@ type daemon struct {
 
 func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logger) (*daemon, error) {
 	st, err := store.Open(ctx, store.Config{URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, MasterName: cfg.Redis.MasterName,
-		Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB, Timeout: cfg.Redis.Timeout, HistoryLen: cfg.Redis.HistoryLen})
+		Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB, Timeout: cfg.Redis.Timeout, HistoryLen: cfg.Redis.HistoryLen,
+		WaitReplicas: cfg.Redis.WaitReplicas, WaitTimeout: cfg.Redis.WaitTimeout})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -307,7 +308,16 @@ func newDaemon(ctx context.Context, cfg *Config, clk clock.Clock, log *slog.Logg
 		return nil, fmt.Errorf("cannot reach Redis at %s: %w; start it, or set redis.url (DIALER_REDIS_URL) to one that runs (dialerd demo needs none)", cfg.redisWhere(), err)
 	}
 	d := &daemon{cfg: cfg, log: log, clock: clk, store: st, reg: prometheus.NewRegistry()}
-	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dialer_redis_waits_total",
+			Help: "WAIT commands sent after the writes that must survive a failover (redis.wait_replicas)."},
+			func() float64 { return float64(st.Replication().Waits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dialer_redis_unreplicated_writes_total",
+			Help: "Writes that must survive a failover made while their master had fewer replicas than redis.wait_replicas: they stand on the master alone."},
+			func() float64 { return float64(st.Replication().Unreplicated) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dialer_redis_lagging_writes_total",
+			Help: "Writes that must survive a failover that the replicas did not acknowledge within redis.wait_timeout: refused, and made again."},
+			func() float64 { return float64(st.Replication().Lagging) }))
 	metrics := dialer.NewMetrics(d.reg)
 	var eng *dialer.Engine
 	var nodes []*esl.Node

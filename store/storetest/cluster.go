@@ -29,11 +29,22 @@ type Cluster struct {
 	*procs
 }
 
-// procs are the redis-server processes of a shared set, in a directory
-// of their own; they die with the test binary, however it ends.
+// procs are the redis-server processes of a set, in a directory of their
+// own; they die with the test binary, however it ends.
 type procs struct {
 	bin, dir string
-	cmds     []*exec.Cmd
+	mu       sync.Mutex
+	byAddr   map[string]*proc
+	order    []*proc
+}
+
+// proc is one redis-server of a set: its arguments, so that it can be
+// started again on the same port, and its process while it runs.
+type proc struct {
+	addr string
+	args []string
+	cmd  *exec.Cmd
+	done chan error
 }
 
 func newProcs(name string) (*procs, error) {
@@ -45,7 +56,7 @@ func newProcs(name string) (*procs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &procs{bin: bin, dir: dir}, nil
+	return &procs{bin: bin, dir: dir, byAddr: map[string]*proc{}}, nil
 }
 
 // start runs one redis-server with args on a free port and returns its
@@ -57,23 +68,90 @@ func (p *procs) start(args ...string) (string, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	args = append(args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", p.dir, "--daemonize", "no", "--loglevel", "warning")
-	cmd := exec.Command(p.bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start redis-server: %w", err)
-	}
-	p.cmds = append(p.cmds, cmd)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !waitListening(addr, done) {
-		return "", fmt.Errorf("redis-server %v on %s did not start", args[:1], addr)
-	}
-	return addr, nil
+	pr := &proc{addr: addr, args: args}
+	p.mu.Lock()
+	p.byAddr[addr] = pr
+	p.order = append(p.order, pr)
+	p.mu.Unlock()
+	return addr, p.run(pr)
 }
 
-func (p *procs) stop() {
-	for _, cmd := range p.cmds {
-		_ = cmd.Process.Kill()
+// run starts pr's process and waits until it listens.
+func (p *procs) run(pr *proc) error {
+	cmd := exec.Command(p.bin, pr.args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	p.mu.Lock()
+	pr.cmd, pr.done = cmd, done
+	p.mu.Unlock()
+	if !waitListening(pr.addr, done) {
+		return fmt.Errorf("redis-server %v on %s did not start", pr.args[:1], pr.addr)
+	}
+	return nil
+}
+
+// Kill crashes the redis-server at addr (SIGKILL) and waits until it is
+// gone: what it had not yet sent its replicas is lost.
+func (p *procs) Kill(addr string) error {
+	p.mu.Lock()
+	pr := p.byAddr[addr]
+	p.mu.Unlock()
+	if pr == nil || pr.cmd == nil {
+		return fmt.Errorf("no redis-server runs at %s", addr)
+	}
+	_ = pr.cmd.Process.Kill()
+	<-pr.done
+	p.mu.Lock()
+	pr.cmd = nil
+	p.mu.Unlock()
+	return nil
+}
+
+// Pause stops the redis-server at addr (SIGSTOP): it keeps its
+// connections and answers nothing, as a replica lagging far behind.
+// Resume lets it go on.
+func (p *procs) Pause(addr string) error { return p.signal(addr, syscall.SIGSTOP) }
+
+// Resume continues a paused redis-server.
+func (p *procs) Resume(addr string) error { return p.signal(addr, syscall.SIGCONT) }
+
+func (p *procs) signal(addr string, sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr := p.byAddr[addr]
+	if pr == nil || pr.cmd == nil {
+		return fmt.Errorf("no redis-server runs at %s", addr)
+	}
+	return pr.cmd.Process.Signal(sig)
+}
+
+// Restart starts the redis-server at addr again, as it was started (it
+// keeps no data: it comes back empty, and a Sentinel or the cluster makes
+// it a replica of the master that replaced it).
+func (p *procs) Restart(addr string) error {
+	p.mu.Lock()
+	pr := p.byAddr[addr]
+	p.mu.Unlock()
+	if pr == nil || pr.cmd != nil {
+		return fmt.Errorf("no stopped redis-server at %s", addr)
+	}
+	return p.run(pr)
+}
+
+// Stop kills every process of the set and removes its directory.
+func (p *procs) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pr := range p.order {
+		if pr.cmd != nil {
+			_ = pr.cmd.Process.Kill()
+			<-pr.done
+			pr.cmd = nil
+		}
 	}
 	os.RemoveAll(p.dir)
 }
@@ -90,10 +168,10 @@ var shared struct {
 func Main(m *testing.M) int {
 	code := m.Run()
 	if c := shared.cluster; c != nil {
-		c.stop()
+		c.Stop()
 	}
 	if s := sharedSentinel.set; s != nil {
-		s.stop()
+		s.Stop()
 	}
 	return code
 }
@@ -102,7 +180,7 @@ func Main(m *testing.M) int {
 // use; the package's TestMain must call Main), emptied for this test.
 func OpenCluster(t testing.TB) *store.Store {
 	t.Helper()
-	s := open(t, store.Config{Addrs: StartCluster(t).Addrs})
+	s := open(t, store.Config{Addrs: StartCluster(t).Addrs, WaitReplicas: 1})
 	cc, ok := s.Client().(*redis.ClusterClient)
 	if !ok {
 		t.Fatalf("the store's client is a %T, not a cluster client", s.Client())
@@ -120,14 +198,17 @@ func OpenCluster(t testing.TB) *store.Store {
 // package's TestMain must call Main).
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
-	shared.once.Do(func() { shared.cluster, shared.err = startCluster() })
+	shared.once.Do(func() { shared.cluster, shared.err = NewCluster() })
 	if shared.err != nil {
 		t.Fatalf("redis cluster: %v", shared.err)
 	}
 	return shared.cluster
 }
 
-func startCluster() (*Cluster, error) {
+// NewCluster starts a Redis Cluster of its own (three masters, three
+// replicas, no persistence), for a test that kills its nodes; the caller
+// stops it (Stop).
+func NewCluster() (*Cluster, error) {
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		return nil, fmt.Errorf("redis-cli is not on the PATH (it comes with redis-server)")
@@ -141,7 +222,7 @@ func startCluster() (*Cluster, error) {
 		addr, err := c.start("--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
 			"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", i), "--cluster-node-timeout", "2000")
 		if err != nil {
-			c.stop()
+			c.Stop()
 			return nil, err
 		}
 		c.Addrs = append(c.Addrs, addr)
@@ -149,25 +230,27 @@ func startCluster() (*Cluster, error) {
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
 	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
-		c.stop()
+		c.Stop()
 		return nil, fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	if err := c.waitReady(); err != nil {
-		c.stop()
+		c.Stop()
 		return nil, err
 	}
 	return c, nil
 }
 
 // waitReady waits until every node says the cluster is ok and sees all
-// six nodes.
+// six nodes, and every replica is in sync with its master.
 func (c *Cluster) waitReady() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for _, addr := range c.Addrs {
 		cl := redis.NewClient(&redis.Options{Addr: addr})
 		for {
 			info, err := cl.ClusterInfo(context.Background()).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:6") {
+			repl, rerr := cl.Info(context.Background(), "replication").Result()
+			synced := rerr == nil && (strings.Contains(repl, "role:master") || strings.Contains(repl, "master_link_status:up"))
+			if err == nil && synced && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:6") {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -206,7 +289,7 @@ var sharedSentinel struct {
 // Main), emptied for this test.
 func OpenSentinel(t testing.TB) *store.Store {
 	t.Helper()
-	s := open(t, store.Config{Addrs: StartSentinel(t).Sentinels, MasterName: SentinelMaster})
+	s := open(t, store.Config{Addrs: StartSentinel(t).Sentinels, MasterName: SentinelMaster, WaitReplicas: 1})
 	if err := s.Client().FlushAll(context.Background()).Err(); err != nil {
 		t.Fatalf("flush the master: %v", err)
 	}
@@ -217,14 +300,17 @@ func OpenSentinel(t testing.TB) *store.Store {
 // (the package's TestMain must call Main).
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
-	sharedSentinel.once.Do(func() { sharedSentinel.set, sharedSentinel.err = startSentinel() })
+	sharedSentinel.once.Do(func() { sharedSentinel.set, sharedSentinel.err = NewSentinel() })
 	if sharedSentinel.err != nil {
 		t.Fatalf("redis sentinel: %v", sharedSentinel.err)
 	}
 	return sharedSentinel.set
 }
 
-func startSentinel() (*Sentinel, error) {
+// NewSentinel starts a Sentinel set of its own (a master, a replica, three
+// sentinels; no persistence), for a test that kills its master; the
+// caller stops it (Stop).
+func NewSentinel() (*Sentinel, error) {
 	p, err := newProcs("sentinel")
 	if err != nil {
 		return nil, err
@@ -232,7 +318,7 @@ func startSentinel() (*Sentinel, error) {
 	set := &Sentinel{procs: p}
 	dir, start := p.dir, p.start
 	fail := func(err error) (*Sentinel, error) {
-		set.stop()
+		set.Stop()
 		return nil, err
 	}
 	if set.Master, err = start("--save", "", "--appendonly", "no"); err != nil {
@@ -312,4 +398,137 @@ func Keys(t testing.TB, s *store.Store, pattern string) []string {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// ReplicaHGet reads a hash field on the replicas of the store's master (or
+// of the cluster's masters): the value of the first replica that has it,
+// and whether one had it. A store on one node without replicas has none.
+func ReplicaHGet(t testing.TB, s *store.Store, key, field string) (string, bool) {
+	t.Helper()
+	ctx := context.Background()
+	var addrs []string
+	var master redis.Cmdable = s.Client()
+	if cc, ok := s.Client().(*redis.ClusterClient); ok {
+		c, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatalf("the master of %s: %v", key, err)
+		}
+		master = c
+	}
+	info, err := master.Info(ctx, "replication").Result()
+	if err != nil {
+		t.Fatalf("info replication: %v", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		// slave0:ip=127.0.0.1,port=6380,state=online,offset=...,lag=0
+		if !strings.HasPrefix(line, "slave") || !strings.Contains(line, "ip=") {
+			continue
+		}
+		var ip, port string
+		for _, kv := range strings.Split(strings.TrimSpace(line[strings.Index(line, ":")+1:]), ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "ip":
+				ip = v
+			case "port":
+				port = v
+			}
+		}
+		addrs = append(addrs, ip+":"+port)
+	}
+	for _, addr := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1})
+		v, err := readOnlyHGet(ctx, c, key, field)
+		c.Close()
+		if err == nil {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// readOnlyHGet reads a replica, which a cluster's replica answers only
+// after READONLY (else it redirects to its master).
+func readOnlyHGet(ctx context.Context, c *redis.Client, key, field string) (string, error) {
+	conn := c.Conn()
+	defer conn.Close()
+	if err := conn.ReadOnly(ctx).Err(); err != nil && !strings.Contains(err.Error(), "cluster support disabled") {
+		return "", err
+	}
+	return conn.HGet(ctx, key, field).Result()
+}
+
+// URL is the cluster's redis.url (every node named).
+func (c *Cluster) URL() string {
+	u := "redis://" + c.Addrs[0] + "?cluster=true"
+	for _, a := range c.Addrs[1:] {
+		u += "&addr=" + a
+	}
+	return u
+}
+
+// MasterOf returns the address of the node that serves key's slot as
+// master now, as the live nodes see it (an empty string while none does:
+// its master failed and no replica has been promoted yet).
+func (c *Cluster) MasterOf(ctx context.Context, key string) (string, error) {
+	var lastErr error
+	for _, addr := range c.Addrs {
+		cl := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: time.Second, MaxRetries: -1})
+		slot, err := cl.ClusterKeySlot(ctx, key).Result()
+		var nodes string
+		if err == nil {
+			nodes, err = cl.ClusterNodes(ctx).Result()
+		}
+		cl.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		// <id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slot ranges...>
+		for _, line := range strings.Split(nodes, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 9 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
+				continue
+			}
+			for _, r := range f[8:] {
+				lo, hi, found := strings.Cut(r, "-")
+				if !found {
+					hi = lo
+				}
+				a, err1 := strconv.ParseInt(lo, 10, 64)
+				b, err2 := strconv.ParseInt(hi, 10, 64)
+				if err1 == nil && err2 == nil && a <= slot && slot <= b {
+					host, _, _ := strings.Cut(f[1], "@")
+					return host, nil
+				}
+			}
+		}
+		return "", nil
+	}
+	return "", fmt.Errorf("no node of the cluster answers: %w", lastErr)
+}
+
+// URL is the Sentinel set's redis.url (every sentinel named).
+func (s *Sentinel) URL() string {
+	u := "redis://" + s.Sentinels[0] + "?master_name=" + SentinelMaster
+	for _, a := range s.Sentinels[1:] {
+		u += "&addr=" + a
+	}
+	return u
+}
+
+// CurrentMaster returns the master's address as the first sentinel that
+// answers names it.
+func (s *Sentinel) CurrentMaster(ctx context.Context) (string, error) {
+	var lastErr error
+	for _, addr := range s.Sentinels {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: time.Second, MaxRetries: -1})
+		got, err := sc.GetMasterAddrByName(ctx, SentinelMaster).Result()
+		sc.Close()
+		if err == nil && len(got) == 2 {
+			return got[0] + ":" + got[1], nil
+		}
+		lastErr = err
+	}
+	return "", fmt.Errorf("no sentinel names the master: %w", lastErr)
 }
