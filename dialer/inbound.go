@@ -67,9 +67,6 @@ const (
 	routeShutdown    = "dialer_stopping" // the dialer is stopping
 )
 
-// retryPrefix marks a route that may change if asked again soon.
-const retryPrefix = "retry:"
-
 func (e *Engine) inboundWait() time.Duration {
 	return cmp.Or(e.cfg.Inbound.Wait, 30*time.Second)
 }
@@ -249,22 +246,18 @@ func (e *Engine) nodeOf(ctx context.Context, uuid string) string {
 func (e *Engine) handOver(ctx context.Context, call *inboundCall) string {
 	r := call.r
 	for try := 0; ; try++ {
-		answer := make(chan string, 1)
+		answer := make(chan taken, 1)
 		r.post(func() { r.takeInbound(call, answer) })
-		var route string
+		var t taken
 		select {
-		case route = <-answer:
+		case t = <-answer:
 		case <-r.exited:
 			return routeUnavailable
 		case <-ctx.Done():
 			return routeShutdown
 		}
-		final, again := strings.CutPrefix(route, retryPrefix)
-		if !again {
-			return route
-		}
-		if try == 20 {
-			return final
+		if !t.again || try == 20 {
+			return t.route
 		}
 		select {
 		case <-time.After(100 * time.Millisecond):
@@ -274,22 +267,29 @@ func (e *Engine) handOver(ctx context.Context, call *inboundCall) string {
 	}
 }
 
+// taken is a campaign's answer to a call handed over: its route, and
+// whether asking again soon may change it.
+type taken struct {
+	route string
+	again bool
+}
+
 // takeInbound, on the loop, checks that the campaign can take the call,
 // then leases the member and journals the call on the store worker, and
 // makes it a flight.
-func (r *runner) takeInbound(call *inboundCall, answer chan<- string) {
+func (r *runner) takeInbound(call *inboundCall, answer chan<- taken) {
 	p := r.plan
 	switch {
 	case p == nil || r.e.adopting.Load() > 0:
-		answer <- retryPrefix + routeUnavailable
+		answer <- taken{route: routeUnavailable, again: true}
 		return
 	case p.broken != nil || r.stopping.Load() || !r.storeOK():
-		answer <- routeUnavailable
+		answer <- taken{route: routeUnavailable}
 		return
 	}
 	for _, f := range r.flights {
 		if f.member.ID == call.member {
-			answer <- routeMemberBusy // dialed now: one call at a time
+			answer <- taken{route: routeMemberBusy} // dialed now: one call at a time
 			return
 		}
 	}
@@ -298,11 +298,11 @@ func (r *runner) takeInbound(call *inboundCall, answer chan<- string) {
 		cl, err := r.e.st.ClaimMember(ctx, r.id, call.member, now.Add(r.e.cfg.LeaseTTL))
 		switch {
 		case errors.Is(err, store.ErrConflict):
-			answer <- retryPrefix + routeMemberBusy
+			answer <- taken{route: routeMemberBusy, again: true}
 			return
 		case err != nil:
 			r.e.log.Warn("dialer: inbound caller's member not leased", "campaign", r.id, "member", call.member, "error", err)
-			answer <- routeFailed
+			answer <- taken{route: routeFailed}
 			return
 		}
 		idx := slices.IndexFunc(cl.Member.Communications, func(c store.Communication) bool {
@@ -321,14 +321,14 @@ func (r *runner) takeInbound(call *inboundCall, answer chan<- string) {
 			if err != nil {
 				r.e.log.Warn("dialer: inbound call not taken", "campaign", r.id, "member", cl.Member.ID, "error", err)
 				r.hold(putBack(p, cl, "", 0))
-				answer <- routeFailed
+				answer <- taken{route: routeFailed}
 				return
 			}
 			f := &flight{a: attempt.NewInbound(a.ID, a.Node, r.e.inboundWait(), a.EndRecord, now), journal: a, member: cl.Member,
 				lease: newLease(cl.Token), choice: choice{index: idx, rangeIdx: -1}}
 			r.track(f)
 			r.step(f, attempt.Input{Kind: attempt.Create})
-			answer <- routeAgent
+			answer <- taken{route: routeAgent}
 		})
 	})
 }
