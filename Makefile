@@ -126,6 +126,7 @@ bench: need-redis
 	$(GO) test -run '^$$' -bench EngineThroughput -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench Progressive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench Predictive -benchtime 1x -count 2 ./dialer | tee -a $(BENCHOUT)
+	$(GO) test -run '^$$' -bench CallsInFlight -benchtime 1x ./dialer | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench 'BulkUpload|StatusLatency' -benchtime 1x ./httpapi | tee -a $(BENCHOUT)
 
 ## bench-pacing: the pacing benchmark (docs/pacing.md): every scenario of
