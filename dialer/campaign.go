@@ -138,9 +138,12 @@ type flight struct {
 	agentArgs string
 	bridged   bool
 	// kills are its legs whose hangup is unconfirmed; held is its
-	// outcome's write, waiting for them.
-	kills map[string]bool
-	held  *memberWrite
+	// outcome's write, and agentHeld says its agent is not yet told the
+	// call is over, waiting for them: an agent whose leg may still be up
+	// is not free for another call.
+	kills     map[string]bool
+	held      *memberWrite
+	agentHeld bool
 }
 
 func newRunner(e *Engine, c *store.Campaign, lease store.Runner) *runner {
@@ -391,10 +394,16 @@ func (r *runner) killed(leg string) {
 	}
 	delete(r.killing, leg)
 	delete(f.kills, leg)
-	if len(f.kills) == 0 && f.held != nil {
-		mw := f.held
+	if len(f.kills) > 0 {
+		return
+	}
+	if f.held != nil {
+		r.writer.push(f.held)
 		f.held = nil
-		r.writer.push(mw)
+	}
+	if f.agentHeld {
+		f.agentHeld = false
+		r.agentDone(f, f.outcome)
 	}
 }
 
@@ -650,13 +659,14 @@ func (r *runner) classified(f *flight, o attempt.Outcome) {
 		})
 	}
 	mw.done = func(v verdict, err error) { r.post(func() { r.written(f, v, err) }) }
-	if len(f.kills) > 0 {
-		f.held = mw // written once its legs are confirmed gone
-	} else {
+	switch {
+	case len(f.kills) > 0: // written, and its agent told, once its legs are confirmed gone
+		f.held, f.agentHeld = mw, f.a.Agent != nil
+	default:
 		r.writer.push(mw)
-	}
-	if f.a.Agent != nil {
-		r.agentDone(f, o)
+		if f.a.Agent != nil {
+			r.agentDone(f, o)
+		}
 	}
 }
 
