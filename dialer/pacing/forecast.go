@@ -75,6 +75,11 @@ type Forecast struct {
 	prevLive      float64 // the window's live answers and abandons at the last view
 	prevAband     float64
 	counting      bool
+	recentOn      bool
+	recentLive    float64 // live answers and attempts classified lately (recent)
+	recentCalls   float64
+	prevDayLive   float64
+	prevDone      float64
 	started       bool
 	supply        []float64 // P(k of the agents not ready are free in time)
 	supplyCDF     []float64
@@ -132,6 +137,7 @@ const (
 	forecastTalkSigma   = 0.8   // the prior's log standard deviation
 	forecastRingSigma   = 0.5   // the answered calls' ring time's log standard deviation
 	forecastMinLive     = 20    // live answers in the window before the threshold moves
+	forecastLiveMemory  = 200.0 // live answers the live-answer rate remembers
 	forecastRiskStep    = 0.1   // the threshold's step: -10 % an abandon, +10 % x allowed rate a live answer
 	forecastHorizon     = 2.0   // hours of live answers (at the last hour's pace) the budget looks ahead
 	forecastMinHorizon  = 50.0  // live answers it looks ahead at least
@@ -212,11 +218,12 @@ func (f *Forecast) Calls(v View) int {
 		f.allowed <= 0 || f.allowed < forecastProgressive*v.Target/100 {
 		return max(min(agents-dialing, free), 0)
 	}
-	// The live-answer rate: the last hour's live answers over its
-	// attempts. Attempts are counted when classified, a live answer at its
-	// hang-up, after the talk; an unanswered call after its ring: in the
-	// campaign's first hour the classified live answers lag behind the
-	// others (by the talk time), and those still in progress are counted.
+	// The live-answer rate: the recent live answers over the recent
+	// attempts (see recent). Attempts are counted when classified, a live
+	// answer at its hang-up, after the talk; an unanswered call after its
+	// ring: in the campaign's first hour the classified live answers lag
+	// behind the others (by the talk time), and those still in progress
+	// are counted.
 	open := 0.0
 	if v.Now.Sub(f.firstView) < time.Hour {
 		for _, fl := range v.InFlight {
@@ -225,7 +232,7 @@ func (f *Forecast) Calls(v View) int {
 			}
 		}
 	}
-	p := (float64(w.LiveHour) + open + f.LivePrior*forecastPriorWeight) / (float64(w.CallsHour) + open + forecastPriorWeight)
+	p := (f.recentLive + open + f.LivePrior*forecastPriorWeight) / (f.recentCalls + open + forecastPriorWeight)
 	p = min(max(p, 0.001), 1)
 	machines := 0.0 // the share of answers AMD calls machines
 	if w.MachineHour+w.LiveHour > 0 {
@@ -346,7 +353,32 @@ func (f *Forecast) observe(v View) {
 		f.left += float64(f.prevTeam - team) // a break, a log-out
 	}
 	f.prev, f.prevAt, f.prevTeam = cur, v.Now, team
+	f.recent(v)
 	f.budget(v)
+}
+
+// recent keeps the live answers and the attempts classified lately, from
+// the deltas of the day's live answers and of the completed attempts
+// between views, the older weighing less with each live answer
+// (forecastLiveMemory live answers make the memory), so that a change of
+// the answer rate shows within minutes where the hour's window took an
+// hour (the threshold wound up meanwhile). It starts from the hour's
+// window, scaled to the memory.
+func (f *Forecast) recent(v View) {
+	live, done := float64(v.Abandon.LiveDay), float64(v.Completed)
+	dl, dc := live-f.prevDayLive, done-f.prevDone
+	f.prevDayLive, f.prevDone = live, done
+	if !f.recentOn {
+		f.recentOn = true
+		scale := min(1, forecastLiveMemory/max(float64(v.Abandon.LiveHour), 1))
+		f.recentLive, f.recentCalls = scale*float64(v.Abandon.LiveHour), scale*float64(v.Abandon.CallsHour)
+		return
+	}
+	if dl < 0 || dc < 0 || dl > dc {
+		return // a day gone by, or counts read apart
+	}
+	k := math.Exp(-dl / forecastLiveMemory)
+	f.recentLive, f.recentCalls = f.recentLive*k+dl, f.recentCalls*k+dc
 }
 
 // budget moves the threshold: the allowed rate is the target plus the

@@ -205,3 +205,29 @@ func TestForecastLearnsLeaving(t *testing.T) {
 		t.Errorf("agents who leave after half their calls: %d calls, who stay: %d", b, a)
 	}
 }
+
+// The live-answer rate follows a change within the time of a few hundred
+// live answers: 30 % for half an hour (100 attempts a minute), then 15 %;
+// the hour's window would still say 22.5 % half an hour later.
+func TestForecastRecentLiveRate(t *testing.T) {
+	f := &Forecast{}
+	v := forecastView()
+	v.Agents.Idle = 5
+	rate := func() float64 { return f.recentLive / f.recentCalls }
+	for m := range 60 {
+		if m == 30 {
+			if r := rate(); math.Abs(r-0.3) > 0.01 {
+				t.Fatalf("after 30 minutes at 30 %%: %.3f", r)
+			}
+		}
+		live := int64(30)
+		if m >= 30 {
+			live = 15
+		}
+		v.Now, v.Completed, v.Abandon.LiveDay = v.Now.Add(time.Minute), v.Completed+100, v.Abandon.LiveDay+live
+		f.Calls(v)
+	}
+	if r := rate(); r > 0.17 {
+		t.Errorf("half an hour after the answer rate halved: %.3f, want near 0.15", r)
+	}
+}
