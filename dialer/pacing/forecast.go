@@ -142,7 +142,7 @@ const (
 	forecastHorizon     = 2.0   // hours of live answers (at the last hour's pace) the budget looks ahead
 	forecastMinHorizon  = 50.0  // live answers it looks ahead at least
 	forecastMarginFixed = 1.0   // abandons kept in hand, ...
-	forecastMarginZ     = 1.0   // ... plus so many standard deviations of the horizon's abandons
+	forecastMarginZ     = 1.5   // ... plus so many standard deviations of the horizon's abandons
 	forecastProgressive = 0.1   // allowed rate, as a share of the target, under which it dials progressive
 	forecastLeavePrior  = 0.02  // agents leaving per call ended, assumed ...
 	forecastLeaveWeight = 50.0  // ... as if seen over so many calls
