@@ -30,14 +30,16 @@ import (
 //     Poisson-binomial: the chance that its live answer, if it is one, is
 //     the one no agent takes (the marginal abandon, where the first
 //     version bounded the average share of the demand abandoned);
-//   - the threshold on that risk is learnt: each live answer raises it by
-//     Step times the rate the budget allows, each abandon lowers it by
-//     Step (a stochastic approximation whose fixed point is the allowed
-//     rate); the allowed rate is the target plus the abandons the window
-//     has to spare (the target's share of its live answers, less those
-//     abandoned and a margin for the noise of the next two hours' live
-//     answers) spread over those two hours. With too little to spare, and
-//     at or over the ceiling, it dials progressive.
+//   - the threshold on that risk starts at Risk times the target and is
+//     learnt: each live answer raises it by forecastRiskStep times the
+//     rate the budget allows, each abandon lowers it by forecastRiskStep
+//     (a stochastic approximation whose fixed point is the allowed rate);
+//     the allowed rate is the target plus the abandons the compliance
+//     window has to spare (the target's share of its live answers, less
+//     those abandoned and a margin for the noise of the next two hours'
+//     abandons) spread over those two hours, once the window has 20 live
+//     answers. With too little to spare, and at or over the ceiling, it
+//     dials progressive.
 //
 // Until PredictAdjust attempts have completed it dials one call per ready
 // agent, as Predictive does. It needs View.Now (the talk times it learns
@@ -58,8 +60,9 @@ type Forecast struct {
 	// time assumed before calls are seen ending (default 2 min).
 	LivePrior float64
 	TalkPrior time.Duration
-	// Risk is the threshold's start (default 0.03): the chance, per
-	// further call, that its live answer finds no agent.
+	// Risk is the threshold's start as a share of the target (default
+	// 1.2: 0.03 at a target of 2.5 %): the chance, per further call, that
+	// its live answer finds no agent.
 	Risk float64
 
 	talk          logNormalFit
@@ -162,11 +165,11 @@ func (f *Forecast) defaults() {
 	if f.LivePrior <= 0 || f.LivePrior > 1 {
 		f.LivePrior = 0.3
 	}
-	if f.Risk <= 0 || f.Risk > 1 {
-		f.Risk = 0.03
+	if f.Risk <= 0 {
+		f.Risk = 1.2
 	}
 	f.talk = newLogNormalFit(f.TalkPrior.Seconds(), forecastTalkSigma, forecastTalkPriorN)
-	f.risk, f.started = f.Risk, true
+	f.started = true
 	f.ringTables()
 }
 
@@ -200,7 +203,7 @@ func (f *Forecast) SetAnswerDelay(d time.Duration) {
 func (f *Forecast) Calls(v View) int {
 	if !f.started {
 		f.defaults()
-		f.firstView = v.Now
+		f.firstView, f.risk = v.Now, min(f.Risk*v.Target/100, 1)
 	}
 	f.observe(v)
 	free := freeLines(v)
@@ -406,9 +409,14 @@ func (f *Forecast) budget(v View) {
 	h := max(forecastHorizon*float64(v.Abandon.LiveHour), forecastMinHorizon)
 	margin := forecastMarginFixed + forecastMarginZ*math.Sqrt(t*h)
 	f.allowed = min(max(t+(t*l-a-margin)/h, 0), t)
+	if live < forecastMinLive {
+		// too few live answers to judge by: the threshold as it starts
+		f.allowed = t
+		return
+	}
 	// a window that lost a bucket (a day gone by) says nothing of the
 	// last moments
-	if live >= forecastMinLive && dl >= 0 && da >= 0 && f.allowed >= forecastProgressive*t {
+	if dl >= 0 && da >= 0 && f.allowed >= forecastProgressive*t {
 		f.risk = min(max(f.risk*math.Exp(forecastRiskStep*(f.allowed*dl-da)), 1e-4), 1)
 	}
 }
