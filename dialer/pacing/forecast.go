@@ -150,6 +150,7 @@ const (
 	forecastLeavePrior  = 0.02  // agents leaving per call ended, assumed ...
 	forecastLeaveWeight = 50.0  // ... as if seen over so many calls
 	forecastMaxLeave    = 0.3
+	forecastMaxRisk     = 4.0 // the threshold's ceiling, times the target
 )
 
 func (f *Forecast) defaults() {
@@ -417,7 +418,7 @@ func (f *Forecast) budget(v View) {
 	// a window that lost a bucket (a day gone by) says nothing of the
 	// last moments
 	if dl >= 0 && da >= 0 && f.allowed >= forecastProgressive*t {
-		f.risk = min(max(f.risk*math.Exp(forecastRiskStep*(f.allowed*dl-da)), 1e-4), 1)
+		f.risk = min(max(f.risk*math.Exp(forecastRiskStep*(f.allowed*dl-da)), 1e-4), forecastMaxRisk*t, 1)
 	}
 }
 
