@@ -38,8 +38,8 @@ import (
 //     window has to spare (the target's share of its live answers, less
 //     those abandoned and a margin for the noise of the next two hours'
 //     abandons) spread over those two hours, once the window has 20 live
-//     answers. With too little to spare, and at or over the ceiling, it
-//     dials progressive.
+//     answers; it is at most forecastMaxRisk times the target. With too
+//     little to spare, and at or over the ceiling, it dials progressive.
 //
 // Until PredictAdjust attempts have completed it dials one call per ready
 // agent, as Predictive does. It needs View.Now (the talk times it learns
