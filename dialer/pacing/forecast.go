@@ -10,25 +10,36 @@ import (
 
 // Forecast is a predictive policy that forecasts, for the moment a call
 // placed now would be answered, how many agents will be free and how many
-// live answers will want one, and places the most calls whose expected
-// share of abandoned answers stays under an aim below the target:
+// live answers will want one, and places each further call only while
+// the risk that one more live answer finds no agent stays under a
+// threshold that an abandon budget steers:
 //
 //   - supply: the ready agents; those in wrap-up whose wrap-up ends in
 //     time; and each agent in a call with the probability that a call
 //     which has lasted so long ends, and its wrap-up after it, in time
 //     (the talk time is lognormal, learnt from the calls seen ending);
+//     an agent who finishes a call stays with the probability learnt
+//     from the agents seen leaving (breaks, log-outs) after calls;
 //   - demand: the live answers waiting; each answer AMD is judging (a
 //     person with the share of people among answers); each call ringing
 //     with the probability that a call unanswered after ringing so long
 //     is answered live (the answer rate, with a prior until the campaign's
 //     own outweighs it, and the ring time); and each new call with the
 //     live-answer rate;
-//   - the abandoned share of that demand is E[(demand - supply)+] / E[demand],
-//     both sums of independent Bernoulli draws taken as normal;
-//   - the aim is Aim times the target, corrected once a minute by the rate
-//     measured over the compliance window (feedback, so a model that is
-//     wrong is still held under the target), and cut to a tenth near the
-//     ceiling.
+//   - the risk of one more call is P(demand >= supply), both counts
+//     Poisson-binomial: the chance that its live answer, if it is one, is
+//     the one no agent takes (the marginal abandon, where the first
+//     version bounded the average share of the demand abandoned);
+//   - the threshold on that risk starts at Risk times the target and is
+//     learnt: each live answer raises it by forecastRiskStep times the
+//     rate the budget allows, each abandon lowers it by forecastRiskStep
+//     (a stochastic approximation whose fixed point is the allowed rate);
+//     the allowed rate is the target plus the abandons the compliance
+//     window has to spare (the target's share of its live answers, less
+//     those abandoned and a margin for the noise of the next two hours'
+//     abandons) spread over those two hours, once the window has 20 live
+//     answers; it is at most forecastMaxRisk times the target. With too
+//     little to spare, and at or over the ceiling, it dials progressive.
 //
 // Until PredictAdjust attempts have completed it dials one call per ready
 // agent, as Predictive does. It needs View.Now (the talk times it learns
@@ -49,23 +60,35 @@ type Forecast struct {
 	// time assumed before calls are seen ending (default 2 min).
 	LivePrior float64
 	TalkPrior time.Duration
-	// Aim is the share of the target aimed at (default 0.7): the margin
-	// that keeps the compliance window under the ceiling with high
-	// probability rather than on average.
-	Aim float64
+	// Risk is the threshold's start as a share of the target (default
+	// 1.2: 0.03 at a target of 2.5 %): the chance, per further call, that
+	// its live answer finds no agent.
+	Risk float64
 
 	talk          logNormalFit
 	wrap          time.Duration // the longest wrap-up left seen: the agents' wrap-up time
 	prev          []time.Duration
 	prevAt        time.Time
-	gain          float64
-	adjusted      time.Time
+	firstView     time.Time
+	prevTeam      int     // agents ready, in a call or in wrap-up at the last view
+	left          float64 // agents seen leaving, weighed as the talk times are
+	ended         float64 // calls seen ending, likewise
+	risk          float64 // the threshold
+	allowed       float64 // the abandon rate the budget allows now, a fraction
+	prevLive      float64 // the window's live answers and abandons at the last view
+	prevAband     float64
+	counting      bool
+	recentOn      bool
+	recentLive    float64 // live answers and attempts classified lately (recent)
+	recentCalls   float64
+	prevDayLive   float64
+	prevDone      float64
 	started       bool
 	supply        []float64 // P(k of the agents not ready are free in time)
+	supplyCDF     []float64
 	ringQuantiles []time.Duration
 	ringTable     []float64 // ringLasts by steps of ringTableStep
 	demand        []float64 // P(k live answers want an agent by then)
-	short         []float64 // E[(k - free agents)+] by k
 }
 
 // ringLastsTable is ringLasts read from a table of steps of
@@ -116,8 +139,18 @@ const (
 	forecastTalkPriorN  = 10.0  // talk times the prior is worth
 	forecastTalkSigma   = 0.8   // the prior's log standard deviation
 	forecastRingSigma   = 0.5   // the answered calls' ring time's log standard deviation
-	forecastGainStep    = 0.3   // the feedback's step, per minute, per target of error
-	forecastMinLive     = 20    // live answers in the window before feedback
+	forecastMinLive     = 20    // live answers in the window before the threshold moves
+	forecastLiveMemory  = 200.0 // live answers the live-answer rate remembers
+	forecastRiskStep    = 0.1   // the threshold's step: -10 % an abandon, +10 % x allowed rate a live answer
+	forecastHorizon     = 2.0   // hours of live answers (at the last hour's pace) the budget looks ahead
+	forecastMinHorizon  = 50.0  // live answers it looks ahead at least
+	forecastMarginFixed = 1.0   // abandons kept in hand, ...
+	forecastMarginZ     = 1.5   // ... plus so many standard deviations of the horizon's abandons
+	forecastProgressive = 0.1   // allowed rate, as a share of the target, under which it dials progressive
+	forecastLeavePrior  = 0.02  // agents leaving per call ended, assumed ...
+	forecastLeaveWeight = 50.0  // ... as if seen over so many calls
+	forecastMaxLeave    = 0.3
+	forecastMaxRisk     = 4.0 // the threshold's ceiling, times the target
 )
 
 func (f *Forecast) defaults() {
@@ -133,11 +166,11 @@ func (f *Forecast) defaults() {
 	if f.LivePrior <= 0 || f.LivePrior > 1 {
 		f.LivePrior = 0.3
 	}
-	if f.Aim <= 0 || f.Aim > 1 {
-		f.Aim = 0.7
+	if f.Risk <= 0 {
+		f.Risk = 1.2
 	}
 	f.talk = newLogNormalFit(f.TalkPrior.Seconds(), forecastTalkSigma, forecastTalkPriorN)
-	f.gain, f.started = 1, true
+	f.started = true
 	f.ringTables()
 }
 
@@ -171,6 +204,7 @@ func (f *Forecast) SetAnswerDelay(d time.Duration) {
 func (f *Forecast) Calls(v View) int {
 	if !f.started {
 		f.defaults()
+		f.firstView, f.risk = v.Now, min(f.Risk*v.Target/100, 1)
 	}
 	f.observe(v)
 	free := freeLines(v)
@@ -180,14 +214,29 @@ func (f *Forecast) Calls(v View) int {
 		return 0
 	}
 	w := v.Abandon
-	// Progressive until PredictAdjust attempts completed, and while the
-	// rate over the compliance window is at or over the ceiling: a forecast
-	// that aims low still dials ahead of idle agents, and a model that is
-	// wrong must not keep a campaign over the ceiling.
-	if v.Completed < int64(v.PredictAdjust) || v.Max > 0 && w.Rate(v.Window) >= v.Max {
+	// Progressive until PredictAdjust attempts completed, while the rate
+	// over the compliance window is at or over the ceiling (a model that
+	// is wrong must not keep a campaign over it), and while the window has
+	// too few abandons to spare (always, with no target).
+	if v.Completed < int64(v.PredictAdjust) || v.Max > 0 && w.Rate(v.Window) >= v.Max ||
+		f.allowed <= 0 || f.allowed < forecastProgressive*v.Target/100 {
 		return max(min(agents-dialing, free), 0)
 	}
-	p := (float64(w.LiveHour) + f.LivePrior*forecastPriorWeight) / (float64(w.CallsHour) + forecastPriorWeight)
+	// The live-answer rate: the recent live answers over the recent
+	// attempts (see recent). Attempts are counted when classified, a live
+	// answer at its hang-up, after the talk; an unanswered call after its
+	// ring: in the campaign's first hour the classified live answers lag
+	// behind the others (by the talk time), and those still in progress
+	// are counted.
+	open := 0.0
+	if v.Now.Sub(f.firstView) < time.Hour {
+		for _, fl := range v.InFlight {
+			if fl.State >= attempt.WaitingAgent && fl.State <= attempt.Message {
+				open++
+			}
+		}
+	}
+	p := (f.recentLive + open + f.LivePrior*forecastPriorWeight) / (f.recentCalls + open + forecastPriorWeight)
 	p = min(max(p, 0.001), 1)
 	machines := 0.0 // the share of answers AMD calls machines
 	if w.MachineHour+w.LiveHour > 0 {
@@ -200,7 +249,8 @@ func (f *Forecast) Calls(v View) int {
 	// threshold after: the ready ones surely; one in wrap-up if the ring
 	// lasts until its wrap-up ends; one in a call if the rest of the call
 	// and the wrap-up after it fit in the ring time, averaged over the
-	// ring time's quantiles
+	// ring time's quantiles; either if they stay after the call
+	stay := 1 - min((f.left+forecastLeavePrior*forecastLeaveWeight)/(f.ended+forecastLeaveWeight), forecastMaxLeave)
 	supplyCertain := v.Agents.Idle
 	f.supply = append(f.supply[:0], 1)
 	addSupply := func(q float64) {
@@ -212,14 +262,14 @@ func (f *Forecast) Calls(v View) int {
 		}
 	}
 	for _, left := range v.Agents.WrapUp {
-		addSupply(f.ringLasts(left - f.Connect))
+		addSupply(stay * f.ringLasts(left-f.Connect))
 	}
 	for _, in := range v.Agents.InCall {
 		var q float64
 		for _, r := range f.ringQuantiles {
 			q += f.talk.endsWithin(in.Seconds(), (r + f.Connect - f.wrap).Seconds())
 		}
-		addSupply(q / float64(len(f.ringQuantiles)))
+		addSupply(stay * q / float64(len(f.ringQuantiles)))
 	}
 	// demand from the calls in flight: the distribution of how many are
 	// live answers wanting an agent (each call its own chance)
@@ -236,68 +286,57 @@ func (f *Forecast) Calls(v View) int {
 			f.demand = addBernoulli(f.demand, p)
 		}
 	}
-	aim := v.Target / 100 * f.Aim * f.gain
+	risk := f.risk
 	if rate := w.Rate(v.Window); v.Max > 0 && rate >= 0.9*v.Max {
-		aim = min(aim, v.Target/1000) // at the ceiling's door: a tenth of the target
+		risk = min(risk, v.Target/1000) // at the ceiling's door: next to nothing
 	}
-	// the forecast share of the demand no agent takes, E[(A - S)+] / E[A],
-	// with n more calls; the most calls whose share is within the aim
-	f.short = f.short[:0]    // E[(a - S)+] for a = 0, 1, ...
-	below, counted := 0.0, 0 // P(B < counted)
-	shortOf := func(a int) float64 {
-		for len(f.short) <= a {
-			k := len(f.short)
-			if k == 0 {
-				f.short = append(f.short, 0)
-				continue
-			}
-			// E[(k - S)+] - E[(k-1 - S)+] = P(S <= k-1) = P(B <= k-1-supplyCertain)
-			for ; counted <= k-1-supplyCertain && counted < len(f.supply); counted++ {
-				below += f.supply[counted]
-			}
-			step := 0.0
-			if k-1-supplyCertain >= 0 {
-				step = min(below, 1)
-			}
-			f.short = append(f.short, f.short[k-1]+step)
-		}
-		return f.short[a]
+	// the risk of one more call: P(A >= S), A the demand so far and S
+	// the supply; the most calls each of whose risk is within the
+	// threshold
+	f.supplyCDF = f.supplyCDF[:0]
+	c := 0.0
+	for _, q := range f.supply {
+		c += q
+		f.supplyCDF = append(f.supplyCDF, min(c, 1))
 	}
-	share := func() float64 {
-		var mean, e float64
-		for a, pa := range f.demand {
-			mean += float64(a) * pa
-			e += pa * shortOf(a)
-		}
-		if mean <= 0 {
+	atMost := func(a int) float64 { // P(S <= a)
+		b := a - supplyCertain
+		switch {
+		case b < 0:
 			return 0
+		case b >= len(f.supplyCDF):
+			return 1
 		}
-		return e / mean
+		return f.supplyCDF[b]
 	}
 	supplyMean := float64(supplyCertain + len(f.supply) - 1)
 	hi := min(free, int(math.Ceil((supplyMean+4*math.Sqrt(supplyMean+1)+2)/p))+1)
 	n := 0
 	for n < hi {
-		f.demand = addBernoulli(f.demand, p)
-		if share() > aim {
+		short := 0.0
+		for a, pa := range f.demand {
+			short += pa * atMost(a)
+		}
+		if short > risk {
 			break
 		}
+		f.demand = addBernoulli(f.demand, p)
 		n++
 	}
-	lo := n
-	return max(lo, 0)
+	return n
 }
 
 // observe learns from the view: the talk times of the calls that ended
 // since the last view (an agent's time in call that did not go on by the
-// time between the views), the wrap-up time, and the feedback on the
-// abandon rate.
+// time between the views), the wrap-up time, the agents leaving after
+// calls, and the threshold from the abandon budget.
 func (f *Forecast) observe(v View) {
 	for _, left := range v.Agents.WrapUp {
 		f.wrap = max(f.wrap, left)
 	}
 	cur := append(f.prev[:0:0], v.Agents.InCall...)
 	slices.Sort(cur)
+	team := v.Agents.Idle + len(v.Agents.InCall) + len(v.Agents.WrapUp)
 	if dt := v.Now.Sub(f.prevAt); !f.prevAt.IsZero() && dt > 0 {
 		j := 0
 		for _, was := range f.prev {
@@ -310,25 +349,77 @@ func (f *Forecast) observe(v View) {
 				continue
 			}
 			f.talk.add((was + dt/2).Seconds()) // it ended between the views
+			f.left *= forecastTalkMemory
+			f.ended = f.ended*forecastTalkMemory + 1
 		}
 	}
-	f.prev, f.prevAt = cur, v.Now
-	if f.adjusted.IsZero() {
-		f.adjusted = v.Now
+	if !f.prevAt.IsZero() && team < f.prevTeam {
+		f.left += float64(f.prevTeam - team) // a break, a log-out
 	}
-	if v.Now.Sub(f.adjusted) < time.Minute {
+	f.prev, f.prevAt, f.prevTeam = cur, v.Now, team
+	f.recent(v)
+	f.budget(v)
+}
+
+// recent keeps the live answers and the attempts classified lately, from
+// the deltas of the day's live answers and of the completed attempts
+// between views, the older weighing less with each live answer
+// (forecastLiveMemory live answers make the memory), so that a change of
+// the answer rate shows within minutes where the hour's window took an
+// hour (the threshold wound up meanwhile). It starts from the hour's
+// window, scaled to the memory.
+func (f *Forecast) recent(v View) {
+	live, done := float64(v.Abandon.LiveDay), float64(v.Completed)
+	dl, dc := live-f.prevDayLive, done-f.prevDone
+	f.prevDayLive, f.prevDone = live, done
+	if !f.recentOn {
+		f.recentOn = true
+		scale := min(1, forecastLiveMemory/max(float64(v.Abandon.LiveHour), 1))
+		f.recentLive, f.recentCalls = scale*float64(v.Abandon.LiveHour), scale*float64(v.Abandon.CallsHour)
 		return
 	}
-	f.adjusted = v.Now
-	live := v.Abandon.LiveDay
+	if dl < 0 || dc < 0 || dl > dc {
+		return // a day gone by, or counts read apart
+	}
+	k := math.Exp(-dl / forecastLiveMemory)
+	f.recentLive, f.recentCalls = f.recentLive*k+dl, f.recentCalls*k+dc
+}
+
+// budget moves the threshold: the allowed rate is the target plus the
+// abandons the compliance window can spare, spread over the live answers
+// of the next forecastHorizon hours; each live answer since the last
+// view raises the threshold by forecastRiskStep times the allowed rate,
+// each abandon lowers it by forecastRiskStep.
+func (f *Forecast) budget(v View) {
+	live, abandoned, machines := v.Abandon.LiveDay, v.Abandon.AbandonedDay, v.Abandon.MachineDay
 	if v.Window == "30d" {
-		live = v.Abandon.LiveMonth
+		live, abandoned, machines = v.Abandon.LiveMonth, v.Abandon.AbandonedMonth, v.Abandon.MachineMonth
 	}
-	if live < forecastMinLive || v.Target <= 0 {
+	people := v.Abandon.FalseMachine * float64(machines)
+	l, a := float64(live)+people, float64(abandoned)+people
+	t := v.Target / 100
+	dl, da := l-f.prevLive, a-f.prevAband
+	if !f.counting { // the window's past is not news
+		dl, da, f.counting = 0, 0, true
+	}
+	f.prevLive, f.prevAband = l, a
+	if t <= 0 {
+		f.allowed = 0
 		return
 	}
-	miss := (f.Aim*v.Target - v.Abandon.Rate(v.Window)) / v.Target
-	f.gain = min(max(f.gain*math.Exp(forecastGainStep*miss), 0.05), 3)
+	h := max(forecastHorizon*float64(v.Abandon.LiveHour), forecastMinHorizon)
+	margin := forecastMarginFixed + forecastMarginZ*math.Sqrt(t*h)
+	f.allowed = min(max(t+(t*l-a-margin)/h, 0), t)
+	if live < forecastMinLive {
+		// too few live answers to judge by: the threshold as it starts
+		f.allowed = t
+		return
+	}
+	// a window that lost a bucket (a day gone by) says nothing of the
+	// last moments
+	if dl >= 0 && da >= 0 && f.allowed >= forecastProgressive*t {
+		f.risk = min(max(f.risk*math.Exp(forecastRiskStep*(f.allowed*dl-da)), 1e-4), forecastMaxRisk*t, 1)
+	}
 }
 
 // liveAfter is the probability that a call still ringing after age is
@@ -388,13 +479,3 @@ func (l *logNormalFit) endsWithin(elapsed, within float64) float64 {
 }
 
 func normalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
-
-// excess is E[max(X, 0)] for X normal of mean mean and standard
-// deviation sd.
-func excess(mean, sd float64) float64 {
-	if sd < 1e-9 {
-		return max(mean, 0)
-	}
-	z := mean / sd
-	return mean*normalCDF(z) + sd*math.Exp(-z*z/2)/math.Sqrt(2*math.Pi)
-}

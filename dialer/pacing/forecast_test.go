@@ -121,8 +121,6 @@ func TestForecastHelpers(t *testing.T) {
 	}{
 		{"a call just placed is live with the live rate", f.liveAfter(0, 0.3, 0.4), 0.3},
 		{"past the no-answer time only an answerer still rings", f.liveAfter(time.Minute, 0.3, 0.4), 0.75},
-		{"E[X+] of a standard normal", excess(0, 1), 1 / math.Sqrt(2*math.Pi)},
-		{"far below zero: nothing", excess(-50, 1), 0},
 		{"Phi(0)", normalCDF(0), 0.5},
 	} {
 		if !near(tc.got, tc.want) {
@@ -135,5 +133,101 @@ func TestForecastHelpers(t *testing.T) {
 	}
 	if a, b := fit.endsWithin(30, 5), fit.endsWithin(30, 50); !(a > 0 && a < b && b < 1) {
 		t.Errorf("ends within 5 s: %g, within 50 s: %g", a, b)
+	}
+}
+
+// The threshold follows the abandon budget: live answers without an
+// abandon raise it, abandons lower it, and a window with nothing to spare
+// dials progressive.
+func TestForecastBudget(t *testing.T) {
+	f := &Forecast{}
+	v := forecastView()
+	v.Agents.Idle = 5
+	f.Calls(v)
+	start := f.risk
+	// ten minutes: 100 live answers, no abandon
+	for range 10 {
+		v.Now = v.Now.Add(time.Minute)
+		v.Abandon.LiveDay += 10
+		f.Calls(v)
+	}
+	if f.risk <= start {
+		t.Fatalf("100 live answers and no abandon: threshold %g, was %g", f.risk, start)
+	}
+	up := f.risk
+	v.Now = v.Now.Add(time.Minute)
+	v.Abandon.LiveDay += 10
+	v.Abandon.AbandonedDay += 3
+	f.Calls(v)
+	if f.risk >= up {
+		t.Fatalf("3 abandons in 10 live answers: threshold %g, was %g", f.risk, up)
+	}
+	// 25 abandons of 410 live answers (a ceiling of 10 %, not to hit it):
+	// 15 over the target, more than the next two hours' live answers
+	// (400 an hour) can make up for at the target: one call per ready
+	// agent
+	v.Max = 10
+	v.Abandon.AbandonedDay = 25
+	v.Abandon.LiveHour = 400
+	if got := f.Calls(v); got != 5 {
+		t.Errorf("nothing to spare: %d calls for 5 ready agents, want 5", got)
+	}
+	v.Abandon.AbandonedDay = 0
+	if got := f.Calls(v); got <= 5 {
+		t.Errorf("all the budget to spare: %d calls for 5 ready agents, want more", got)
+	}
+}
+
+// Agents seen leaving after their calls (breaks, log-outs) count less as
+// the supply of the next moments.
+func TestForecastLearnsLeaving(t *testing.T) {
+	v := forecastView()
+	v.Agents.Idle = 2
+	v.Agents.WrapUp = []time.Duration{3 * time.Second, 4 * time.Second, 5 * time.Second}
+	stays, leaves := &Forecast{}, &Forecast{}
+	// 200 calls end, one each second; after each, the agent goes on a
+	// break for one of the two
+	for s := range 200 {
+		for _, f := range []*Forecast{stays, leaves} {
+			u := v
+			u.Now = t0.Add(time.Duration(2*s) * time.Second)
+			u.Agents.InCall = []time.Duration{time.Duration(60+s) * time.Second}
+			f.Calls(u)
+			u.Now = u.Now.Add(time.Second)
+			u.Agents.InCall = nil
+			if f == stays {
+				u.Agents.WrapUp = append(u.Agents.WrapUp, 10*time.Second)
+			}
+			f.Calls(u)
+		}
+	}
+	if a, b := stays.Calls(v), leaves.Calls(v); b >= a {
+		t.Errorf("agents who leave after half their calls: %d calls, who stay: %d", b, a)
+	}
+}
+
+// The live-answer rate follows a change within the time of a few hundred
+// live answers: 30 % for half an hour (100 attempts a minute), then 15 %;
+// the hour's window would still say 22.5 % half an hour later.
+func TestForecastRecentLiveRate(t *testing.T) {
+	f := &Forecast{}
+	v := forecastView()
+	v.Agents.Idle = 5
+	rate := func() float64 { return f.recentLive / f.recentCalls }
+	for m := range 60 {
+		if m == 30 {
+			if r := rate(); math.Abs(r-0.3) > 0.01 {
+				t.Fatalf("after 30 minutes at 30 %%: %.3f", r)
+			}
+		}
+		live := int64(30)
+		if m >= 30 {
+			live = 15
+		}
+		v.Now, v.Completed, v.Abandon.LiveDay = v.Now.Add(time.Minute), v.Completed+100, v.Abandon.LiveDay+live
+		f.Calls(v)
+	}
+	if r := rate(); r > 0.17 {
+		t.Errorf("half an hour after the answer rate halved: %.3f, want near 0.15", r)
 	}
 }
