@@ -55,39 +55,8 @@ gateways: [{name: gw}]
 playback: {mean: 1}
 default: {answer: 1, ring: 0, talk: 3600}
 `)
-		st := storetest.Open(b)
-		var eng *dialer.Engine
-		client := esl.NewClient(esl.ClientConfig{
-			Config: esl.Config{Password: "ClueCon", OnEvent: func(ev *esl.Event) { eng.HandleEvent("fs1", ev) }},
-			Name:   "fs1", Address: addr, Events: dialer.Events(),
-			OnState: func(node string, s esl.State, err error) { eng.HandleState(node, s, err) },
-		})
-		pool := esl.NewPool(esl.NewNode(client, 0))
-		eng = dialer.New(dialer.Config{Store: st, Switches: dialer.PoolSwitches(pool), Clock: clock.Real{}, Instance: "bench",
-			CallsPerSecond: -1}) // the engine, not the pace, is measured
-		ctx, cancel := context.WithCancel(context.Background())
-		go pool.Run(ctx)
-		done := make(chan struct{})
-		go func() { eng.Run(ctx); close(done) }()
-		wait, stop := context.WithTimeout(ctx, 10*time.Second)
-		if err := client.WaitState(wait, esl.Connected); err != nil {
-			b.Fatal(err)
-		}
-		stop()
-		c := &store.Campaign{Name: "bench", Type: store.TypeBroadcast,
-			Parameters: store.Parameters{Limit: 2000, MinBillSec: 1, OriginateTimeout: 30},
-			Resources:  []store.Resource{{DialledNumber: ".", Destinations: []store.Destination{{GwName: "gw", Enabled: true}}}},
-			Broadcast:  store.Broadcast{File: "/m.wav"}}
-		if err := st.CreateCampaign(ctx, c, time.Now()); err != nil {
-			b.Fatal(err)
-		}
-		var ms []*store.Member
-		for i := 0; i < members; i++ {
-			ms = append(ms, &store.Member{Communications: []store.Communication{{Number: fmt.Sprintf("+38050%07d", i)}}})
-		}
-		if _, err := st.InsertMembers(ctx, c, ms, time.Now()); err != nil {
-			b.Fatal(err)
-		}
+		eng, st, ctx, cancel, done := benchEngine(b, addr)
+		c := benchBroadcast(b, ctx, st, 2000, members)
 		if err := loadDNC(ctx, st, dncNumbers); err != nil {
 			b.Fatal(err)
 		}
@@ -126,6 +95,53 @@ default: {answer: 1, ring: 0, talk: 3600}
 		cancel()
 		<-done
 	}
+}
+
+// benchEngine starts an engine on the real clock with its own Redis,
+// connected to the switch at addr, unpaced (the engine, not the pace, is
+// measured); cancel stops it and done is closed once it has.
+func benchEngine(b *testing.B, addr string) (eng *dialer.Engine, st *store.Store, ctx context.Context, cancel context.CancelFunc, done chan struct{}) {
+	b.Helper()
+	st = storetest.Open(b)
+	client := esl.NewClient(esl.ClientConfig{
+		Config: esl.Config{Password: "ClueCon", OnEvent: func(ev *esl.Event) { eng.HandleEvent("fs1", ev) }},
+		Name:   "fs1", Address: addr, Events: dialer.Events(),
+		OnState: func(node string, s esl.State, err error) { eng.HandleState(node, s, err) },
+	})
+	pool := esl.NewPool(esl.NewNode(client, 0))
+	eng = dialer.New(dialer.Config{Store: st, Switches: dialer.PoolSwitches(pool), Clock: clock.Real{}, Instance: "bench",
+		CallsPerSecond: -1})
+	ctx, cancel = context.WithCancel(context.Background())
+	go pool.Run(ctx)
+	done = make(chan struct{})
+	go func() { eng.Run(ctx); close(done) }()
+	wait, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	if err := client.WaitState(wait, esl.Connected); err != nil {
+		b.Fatal(err)
+	}
+	return eng, st, ctx, cancel, done
+}
+
+// benchBroadcast creates a broadcast campaign of limit lines on gateway
+// gw with members +38050... and returns it, not started.
+func benchBroadcast(b *testing.B, ctx context.Context, st *store.Store, limit, members int) *store.Campaign {
+	b.Helper()
+	c := &store.Campaign{Name: "bench", Type: store.TypeBroadcast,
+		Parameters: store.Parameters{Limit: limit, MinBillSec: 1, OriginateTimeout: 30},
+		Resources:  []store.Resource{{DialledNumber: ".", Destinations: []store.Destination{{GwName: "gw", Enabled: true}}}},
+		Broadcast:  store.Broadcast{File: "/m.wav"}}
+	if err := st.CreateCampaign(ctx, c, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	ms := make([]*store.Member, members)
+	for i := range ms {
+		ms[i] = &store.Member{Communications: []store.Communication{{Number: fmt.Sprintf("+38050%07d", i)}}}
+	}
+	if _, err := st.InsertMembers(ctx, c, ms, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
 
 // loadDNC lists n numbers (+38099...) and n/1000 prefixes (4470...) on

@@ -1,18 +1,12 @@
 package dialer_test
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/fsdialer/fsdialer/clock"
-	"github.com/fsdialer/fsdialer/dialer"
-	"github.com/fsdialer/fsdialer/esl"
 	"github.com/fsdialer/fsdialer/sim/simtest"
-	"github.com/fsdialer/fsdialer/store"
-	"github.com/fsdialer/fsdialer/store/storetest"
 )
 
 // BenchmarkCallsInFlight holds n calls up at once on one engine (a voice
@@ -35,39 +29,8 @@ playback: {mean: 3600}
 sessions_per_second: 0
 default: {answer: 1, ring: 0, talk: 7200}
 `)
-		st := storetest.Open(b)
-		var eng *dialer.Engine
-		client := esl.NewClient(esl.ClientConfig{
-			Config: esl.Config{Password: "ClueCon", OnEvent: func(ev *esl.Event) { eng.HandleEvent("fs1", ev) }},
-			Name:   "fs1", Address: addr, Events: dialer.Events(),
-			OnState: func(node string, s esl.State, err error) { eng.HandleState(node, s, err) },
-		})
-		pool := esl.NewPool(esl.NewNode(client, 0))
-		eng = dialer.New(dialer.Config{Store: st, Switches: dialer.PoolSwitches(pool), Clock: clock.Real{}, Instance: "bench",
-			CallsPerSecond: -1})
-		ctx, cancel := context.WithCancel(context.Background())
-		go pool.Run(ctx)
-		done := make(chan struct{})
-		go func() { eng.Run(ctx); close(done) }()
-		wait, stop := context.WithTimeout(ctx, 10*time.Second)
-		if err := client.WaitState(wait, esl.Connected); err != nil {
-			b.Fatal(err)
-		}
-		stop()
-		c := &store.Campaign{Name: "bench", Type: store.TypeBroadcast,
-			Parameters: store.Parameters{Limit: n, MinBillSec: 1, OriginateTimeout: 30},
-			Resources:  []store.Resource{{DialledNumber: ".", Destinations: []store.Destination{{GwName: "gw", Enabled: true}}}},
-			Broadcast:  store.Broadcast{File: "/m.wav"}}
-		if err := st.CreateCampaign(ctx, c, time.Now()); err != nil {
-			b.Fatal(err)
-		}
-		var ms []*store.Member
-		for i := 0; i < n; i++ {
-			ms = append(ms, &store.Member{Communications: []store.Communication{{Number: fmt.Sprintf("+38050%07d", i)}}})
-		}
-		if _, err := st.InsertMembers(ctx, c, ms, time.Now()); err != nil {
-			b.Fatal(err)
-		}
+		eng, st, ctx, cancel, done := benchEngine(b, addr)
+		c := benchBroadcast(b, ctx, st, n, n)
 		inFlight := func() int {
 			for _, p := range eng.Progress() {
 				if p.Campaign == c.ID {
