@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -120,16 +119,7 @@ func chaosAgents(t *testing.T, kind string) {
 	if !ok {
 		t.Fatalf("%s=%q: want short or full", envSize, os.Getenv(envSize))
 	}
-	seed := uint64(1)
-	if sz.name == "full" {
-		seed = rand.Uint64() % 1000000
-	}
-	if s := os.Getenv(envSeed); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q: want a number", envSeed, s)
-		}
-	}
+	seed := runSeed(t, sz.name == "full")
 	t.Logf("chaos agents run %s (%s), seed %d (replay: %s=%s %s=%d)", sz.name, kind, seed, envSize, sz.name, envSeed, seed)
 	began := time.Now()
 	r := newRun(t, sz, seed)

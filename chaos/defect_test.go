@@ -201,14 +201,7 @@ func TestAdoptedAgentLegRungAgain(t *testing.T) {
 // Fixed: a hangup that may not have reached the switch is sent again
 // until it answers (dialer runner.hangup).
 func TestAgentLegLeftUpAfterACut(t *testing.T) {
-	const agents = 10
-	r := newRun(t, size{name: "defect", members: 100, limit: 20, deadline: 3 * time.Minute}, 1)
-	r.scenario = "gateways: [{name: gw}]\ndefault: {answer: 1, ring: 2, talk: 10}\nagents:\n"
-	for i := range agents {
-		r.scenario += fmt.Sprintf("  - {extension: \"%d\", answer_delay: 1}\n", firstAgent+i)
-	}
-	r.startProcesses("")
-	r.progressive(agents, 0)
+	r := tenAgents(t, 100, false)
 	// stranded counts the agents' legs up with no member on them and
 	// none coming: answered, unbridged, older than 2 s real.
 	stranded := func() (n int) {
@@ -345,14 +338,7 @@ agents: [{extension: "1000", answer_delay: 1}]
 // Fixed: the end (record, or CHANNEL_HANGUP_COMPLETE's
 // variable_bridge_uepoch) says the call was bridged.
 func TestBridgeLostInACutRecordedAbandoned(t *testing.T) {
-	const agents = 10
-	r := newRun(t, size{name: "defect", members: 150, limit: 20, deadline: 3 * time.Minute}, 1)
-	r.scenario = "gateways: [{name: gw}]\ndefault: {answer: 1, ring: 2, talk: 10}\nagents:\n"
-	for i := range agents {
-		r.scenario += fmt.Sprintf("  - {extension: \"%d\", answer_delay: 1}\n", firstAgent+i)
-	}
-	r.startProcesses("")
-	r.progressive(0, agents)
+	r := tenAgents(t, 150, true)
 	path := filepath.Join(r.dir, "ledger.jsonl")
 	var off int64
 	bridged := func() bool { // a bridge written since the last look
@@ -395,14 +381,7 @@ func TestBridgeLostInACutRecordedAbandoned(t *testing.T) {
 // meanwhile leaves its successor the attempt to adopt, and the leg to
 // hang up.
 func TestHangupLostWithTheDialer(t *testing.T) {
-	const agents = 10
-	r := newRun(t, size{name: "defect", members: 100, limit: 20, deadline: 3 * time.Minute}, 1)
-	r.scenario = "gateways: [{name: gw}]\ndefault: {answer: 1, ring: 2, talk: 10}\nagents:\n"
-	for i := range agents {
-		r.scenario += fmt.Sprintf("  - {extension: \"%d\", answer_delay: 1}\n", firstAgent+i)
-	}
-	r.startProcesses("")
-	r.progressive(agents, 0)
+	r := tenAgents(t, 100, false)
 	for round := 1; round <= 6 && !r.campaignFinished(); round++ {
 		seen := len(r.ledgerNow().Calls)
 		r.waitFor("an agent's phone to ring", time.Minute, func() bool {
@@ -429,4 +408,23 @@ func TestHangupLostWithTheDialer(t *testing.T) {
 	for _, p := range limit(r.agentProblems(), 20) {
 		t.Error(p)
 	}
+}
+
+// tenAgents runs a progressive campaign of members for ten agents who
+// answer 1 s after their phones ring (in sessions, or rung per call),
+// whose members all answer after 2 s and talk 10 s.
+func tenAgents(t *testing.T, members int, sessions bool) *run {
+	const agents = 10
+	r := newRun(t, size{name: "defect", members: members, limit: 20, deadline: 3 * time.Minute}, 1)
+	r.scenario = "gateways: [{name: gw}]\ndefault: {answer: 1, ring: 2, talk: 10}\nagents:\n"
+	for i := range agents {
+		r.scenario += fmt.Sprintf("  - {extension: \"%d\", answer_delay: 1}\n", firstAgent+i)
+	}
+	r.startProcesses("")
+	if sessions {
+		r.progressive(0, agents)
+	} else {
+		r.progressive(agents, 0)
+	}
+	return r
 }

@@ -3,12 +3,10 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -88,16 +86,7 @@ func TestChaosFailover(t *testing.T) {
 	if !ok {
 		t.Fatalf("%s=%q: want short or full", envSize, os.Getenv(envSize))
 	}
-	seed := uint64(1)
-	if sz.name == "full" {
-		seed = rand.Uint64() % 1000000
-	}
-	if s := os.Getenv(envSeed); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q: want a number", envSeed, s)
-		}
-	}
+	seed := runSeed(t, sz.name == "full")
 	bins := t.TempDir()
 	dialerBin, fsimBin := build(t, bins, "cmd/dialerd", raceBuild), build(t, bins, "cmd/fsim", false)
 	for _, backend := range []string{"sentinel", "cluster"} {

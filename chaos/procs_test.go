@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -36,6 +37,22 @@ func build(t *testing.T, dir, pkg string, race bool) string {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
+}
+
+// runSeed is a run's seed: CHAOS_SEED's, else a random one for a full
+// run (random), else 1.
+func runSeed(t *testing.T, random bool) uint64 {
+	if s := os.Getenv(envSeed); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want a number", envSeed, s)
+		}
+		return seed
+	}
+	if random {
+		return rand.Uint64() % 1000000
+	}
+	return 1
 }
 
 func freePort(t *testing.T) int {

@@ -59,13 +59,7 @@ func TestChaosScaleOut(t *testing.T) {
 	if os.Getenv(envSize) == "full" {
 		shape.members = 300
 	}
-	seed := uint64(1)
-	if s := os.Getenv(envSeed); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q: want a number", envSeed, s)
-		}
-	}
+	seed := runSeed(t, false)
 	cl, err := storetest.NewCluster()
 	if err != nil {
 		t.Fatal(err)
