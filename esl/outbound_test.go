@@ -3,6 +3,7 @@ package esl_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -96,3 +97,42 @@ func TestOutboundConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionLingers: a program that asked to linger gets the linger
+// notice when the call ends, then the events still queued, then the
+// disconnect notice (mod_event_socket.c, listener_run).
+func TestSessionLingers(t *testing.T) {
+	srv := &esl.Server{Handler: nopHandler{}}
+	switchEnd, programEnd := net.Pipe()
+	served := make(chan struct{})
+	go func() {
+		srv.ServeSession(switchEnd, "call-1", func() []esl.Header { return []esl.Header{{Name: "Unique-ID", Value: "call-1"}} })
+		close(served)
+	}()
+	r := esl.NewReader(programEnd)
+	for _, cmd := range []string{"connect", "linger"} {
+		if _, err := programEnd.Write([]byte(cmd + "\n\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.EndSession("call-1")
+	var got []string
+	for {
+		m, err := r.ReadMessage()
+		if err != nil {
+			break
+		}
+		got = append(got, m.ContentType()+" "+m.Get("Content-Disposition"))
+	}
+	<-served
+	if want := "[text/disconnect-notice linger text/disconnect-notice disconnect]"; fmt.Sprint(got) != want {
+		t.Errorf("after the call's end: %v, want %s", got, want)
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) API(context.Context, string, string) (string, func()) { return "+OK\n", nil }

@@ -374,6 +374,11 @@ func (s *Server) serve(l *listener, channelData func() []Header) {
 				return
 			}
 		case <-l.killed:
+			if l.session != "" && l.linger.Load() {
+				// listener_run: the call is down; the events still queued follow
+				l.write(AppendMessage(nil, []Header{{"Content-Type", TypeDisconnect}, {"Controlled-Session-UUID", l.session},
+					{"Content-Disposition", "linger"}, {"Content-Length", "0"}}, ""))
+			}
 			l.flushQueue()
 			l.disconnect()
 			return
