@@ -39,7 +39,9 @@ import (
 //     those abandoned and a margin for the noise of the next two hours'
 //     abandons) spread over those two hours, once the window has 20 live
 //     answers; it is at most forecastMaxRisk times the target. With too
-//     little to spare, and at or over the ceiling, it dials progressive.
+//     little to spare, and near the ceiling, it places only the calls
+//     whose risk is under a tenth of the target; at or over the ceiling
+//     it dials progressive.
 //
 // Until PredictAdjust attempts have completed it dials one call per ready
 // agent, as Predictive does. It needs View.Now (the talk times it learns
@@ -146,7 +148,7 @@ const (
 	forecastMinHorizon  = 50.0  // live answers it looks ahead at least
 	forecastMarginFixed = 1.0   // abandons kept in hand, ...
 	forecastMarginZ     = 1.5   // ... plus so many standard deviations of the horizon's abandons
-	forecastProgressive = 0.1   // allowed rate, as a share of the target, under which it dials progressive
+	forecastFrugal      = 0.1   // allowed rate, as a share of the target, under which it takes next to no risk
 	forecastLeavePrior  = 0.02  // agents leaving per call ended, assumed ...
 	forecastLeaveWeight = 50.0  // ... as if seen over so many calls
 	forecastMaxLeave    = 0.3
@@ -216,10 +218,8 @@ func (f *Forecast) Calls(v View) int {
 	w := v.Abandon
 	// Progressive until PredictAdjust attempts completed, while the rate
 	// over the compliance window is at or over the ceiling (a model that
-	// is wrong must not keep a campaign over it), and while the window has
-	// too few abandons to spare (always, with no target).
-	if v.Completed < int64(v.PredictAdjust) || v.Max > 0 && w.Rate(v.Window) >= v.Max ||
-		f.allowed <= 0 || f.allowed < forecastProgressive*v.Target/100 {
+	// is wrong must not keep a campaign over it), and with no target.
+	if v.Completed < int64(v.PredictAdjust) || v.Max > 0 && w.Rate(v.Window) >= v.Max || v.Target <= 0 {
 		return max(min(agents-dialing, free), 0)
 	}
 	// The live-answer rate: the recent live answers over the recent
@@ -286,9 +286,14 @@ func (f *Forecast) Calls(v View) int {
 			f.demand = addBernoulli(f.demand, p)
 		}
 	}
+	// With next to nothing to spare, or at the ceiling's door, only the
+	// calls next to sure to find an agent: that still dials ahead of an
+	// agent whose call has rung long unanswered, where progressive waits
+	// for the no-answer (5 agents, 10 % answers, 300 s talks: 74.1 % →
+	// 79.6 % occupancy, 1.29 → 1.18 % abandoned)
 	risk := f.risk
-	if rate := w.Rate(v.Window); v.Max > 0 && rate >= 0.9*v.Max {
-		risk = min(risk, v.Target/1000) // at the ceiling's door: next to nothing
+	if f.allowed < forecastFrugal*v.Target/100 || v.Max > 0 && w.Rate(v.Window) >= 0.9*v.Max {
+		risk = min(risk, v.Target/1000)
 	}
 	// the risk of one more call: P(A >= S), A the demand so far and S
 	// the supply; the most calls each of whose risk is within the
@@ -417,7 +422,7 @@ func (f *Forecast) budget(v View) {
 	}
 	// a window that lost a bucket (a day gone by) says nothing of the
 	// last moments
-	if dl >= 0 && da >= 0 && f.allowed >= forecastProgressive*t {
+	if dl >= 0 && da >= 0 && f.allowed >= forecastFrugal*t {
 		f.risk = min(max(f.risk*math.Exp(forecastRiskStep*(f.allowed*dl-da)), 1e-4), forecastMaxRisk*t, 1)
 	}
 }

@@ -138,7 +138,7 @@ func TestForecastHelpers(t *testing.T) {
 
 // The threshold follows the abandon budget: live answers without an
 // abandon raise it, abandons lower it, and a window with nothing to spare
-// dials progressive.
+// dials only what is next to sure to find an agent.
 func TestForecastBudget(t *testing.T) {
 	f := &Forecast{}
 	v := forecastView()
@@ -169,12 +169,13 @@ func TestForecastBudget(t *testing.T) {
 	v.Max = 10
 	v.Abandon.AbandonedDay = 25
 	v.Abandon.LiveHour = 400
-	if got := f.Calls(v); got != 5 {
-		t.Errorf("nothing to spare: %d calls for 5 ready agents, want 5", got)
+	frugal := f.Calls(v)
+	if frugal < 5 {
+		t.Errorf("nothing to spare: %d calls for 5 ready agents, want one each at least", frugal)
 	}
 	v.Abandon.AbandonedDay = 0
-	if got := f.Calls(v); got <= 5 {
-		t.Errorf("all the budget to spare: %d calls for 5 ready agents, want more", got)
+	if got := f.Calls(v); got <= frugal {
+		t.Errorf("all the budget to spare: %d calls for 5 ready agents, want more than the %d with nothing to spare", got, frugal)
 	}
 }
 

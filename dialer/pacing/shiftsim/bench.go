@@ -12,13 +12,21 @@ import (
 // parameters (it runs the scenario itself). The abandon rate grows with
 // the ratio, so it bisects between 1 (no over-dial) and 2.5 calls per
 // expected answer, then keeps the best ratio it ran that stayed under.
+//
+// A scenario that changes (the answer rate, the team) is tuned on its
+// opening conditions, the changes left out, as an operator tunes a static
+// dialer offline for the day they expect; the ratio found then runs
+// through the day that comes. Tuned on the whole day instead, it would
+// know the change before it happens.
 func Search(sc Scenario) Result {
+	opening := sc
+	opening.AnswerChanges, opening.AgentChanges = nil, nil
 	lo, hi := 1.0, max(2, 2.5/sc.AnswerRate)
-	best := Run(sc, StaticPolicy(lo))
+	best := Run(opening, StaticPolicy(lo))
 	best.Ratio = lo
 	for range searchSteps {
 		mid := (lo + hi) / 2
-		r := Run(sc, StaticPolicy(mid))
+		r := Run(opening, StaticPolicy(mid))
 		r.Ratio = mid
 		if r.AbandonRate <= sc.Target {
 			lo = mid
@@ -29,7 +37,12 @@ func Search(sc Scenario) Result {
 			hi = mid
 		}
 	}
-	return best
+	if sc.Stationary() {
+		return best
+	}
+	r := Run(sc, StaticPolicy(best.Ratio))
+	r.Ratio = best.Ratio
+	return r
 }
 
 // searchSteps halves the ratio's range so often: 1/256 of it.

@@ -113,6 +113,28 @@ func TestSearchStaysUnderTarget(t *testing.T) {
 	}
 }
 
+// A scenario that changes is tuned on its opening conditions: the ratio
+// tuned for an answer rate of 15 % runs on when the rate doubles, and the
+// run goes over the target (the failure of a static dialer that a
+// non-stationary day shows).
+func TestSearchTunesTheOpening(t *testing.T) {
+	sc := short("answers double", func(sc *shiftsim.Scenario) {
+		sc.Agents, sc.Hours, sc.AnswerRate = 20, 2, 0.15
+		sc.AnswerChanges = []shiftsim.Change{{AtHours: 1, AnswerRate: 0.3}}
+	})
+	opening := sc
+	opening.AnswerChanges = nil
+	tuned, r := shiftsim.Search(opening), shiftsim.Search(sc)
+	if r.Ratio != tuned.Ratio {
+		t.Fatalf("ratio %.3f through the change, %.3f tuned on the opening", r.Ratio, tuned.Ratio)
+	}
+	if tuned.AbandonRate > sc.Target || r.AbandonRate <= sc.Target {
+		t.Fatalf("abandon rate %.2f %% on the opening, %.2f %% through the change (target %.1f %%): want under, then over",
+			tuned.AbandonRate, r.AbandonRate, sc.Target)
+	}
+	t.Logf("ratio %.2f: %.2f %% abandoned on the opening, %.2f %% through the change", r.Ratio, tuned.AbandonRate, r.AbandonRate)
+}
+
 // Bench scores every run against progressive (0) and the clairvoyant
 // (1), zero over the ceiling, whatever the workers.
 func TestBenchScores(t *testing.T) {
