@@ -545,7 +545,10 @@ func (s *Store) MemberCounts(ctx context.Context, campaign string) (map[string]i
 	k := keysOf(campaign)
 	sets := map[string]string{MemberReady: k.ready, MemberWaiting: k.waiting, MemberLeased: k.leased, MemberResult: k.result, MemberDone: k.done}
 	cmds := map[string]*redis.IntCmd{}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// one transaction: a member that moves between two sets while they are
+	// counted one by one would be counted twice or not at all, and a
+	// campaign whose counts add up to nothing left is finished
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for state, set := range sets {
 			cmds[state] = p.ZCard(ctx, set)
 		}

@@ -799,3 +799,48 @@ func TestRedisURLForms(t *testing.T) {
 		t.Errorf("a bad cluster flag: %v", err)
 	}
 }
+
+// MemberCounts sees one moment: a member moving between sets (claimed,
+// released) is counted once in every read, never in none. The engine ends
+// a campaign whose counts add up to nothing left.
+func TestMemberCountsAreOneMoment(t *testing.T) {
+	storetest.Backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newCampaign(t, s, "")
+		insert(t, s, c, member(0, "8000"))
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				got, err := s.ClaimMembers(ctx, c.ID, 1, t0, t0.Add(time.Minute))
+				if err != nil || len(got) != 1 {
+					t.Errorf("claim: %d, %v", len(got), err)
+					return
+				}
+				m := got[0].Member
+				w := &store.Write{Member: m, ExpectV: m.V, Token: got[0].Token, Placement: store.Placement{Place: store.MemberReady}}
+				if err := s.WriteMember(ctx, c.ID, w); err != nil {
+					t.Errorf("release: %v", err)
+					return
+				}
+			}
+		})
+		for i := range 2000 {
+			counts, err := s.MemberCounts(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := counts[store.MemberReady] + counts[store.MemberLeased]; n != 1 {
+				t.Errorf("read %d: the member counted %d times: %v", i, n, counts)
+				break
+			}
+		}
+		close(done)
+		wg.Wait()
+	})
+}
