@@ -189,6 +189,12 @@ func TestInboundCallbackRouting(t *testing.T) {
 	// The vip again while 100 talks: an agent of the campaign takes it
 	// (the first call must have ended, the member being in it).
 	w.runUntil("the first call over", 2*time.Minute, func() bool { return !w.leg(first).HungUp.IsZero() })
+	// and written: until then the member is in a call (member_in_call), a
+	// moment that a loaded machine stretches
+	w.runUntil("the first call written", time.Minute, func() bool {
+		_, st := w.member(w.c, ids[0])
+		return st != store.MemberLeased
+	})
 	w.agent(&store.Agent{ID: "100", Buckets: []string{"vip"}, WrapUpTime: 1}, store.AgentOnBreak)
 	second := w.ring("+380930000001")
 	w.runUntil("the vip bridged again", time.Minute, func() bool { return w.leg(second).BridgedTo != "" })
