@@ -60,20 +60,31 @@ func newProcs(name string) (*procs, error) {
 }
 
 // start runs one redis-server with args on a free port and returns its
-// address once it listens.
+// address once it answers; a port taken meanwhile by another process is
+// given up for another.
 func (p *procs) start(args ...string) (string, error) {
-	port, err := anyFreePort()
-	if err != nil {
-		return "", err
+	var err error
+	for range 5 {
+		var port int
+		if port, err = anyFreePort(); err != nil {
+			return "", err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		pr := &proc{addr: addr, args: append(args[:len(args):len(args)], "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--dir", p.dir, "--daemonize", "no", "--loglevel", "warning")}
+		if err = p.run(pr); err != nil {
+			if pr.cmd != nil {
+				_ = pr.cmd.Process.Kill() // reaped by run's Wait
+			}
+			continue
+		}
+		p.mu.Lock()
+		p.byAddr[addr] = pr
+		p.order = append(p.order, pr)
+		p.mu.Unlock()
+		return addr, nil
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	args = append(args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", p.dir, "--daemonize", "no", "--loglevel", "warning")
-	pr := &proc{addr: addr, args: args}
-	p.mu.Lock()
-	p.byAddr[addr] = pr
-	p.order = append(p.order, pr)
-	p.mu.Unlock()
-	return addr, p.run(pr)
+	return "", err
 }
 
 // run starts pr's process and waits until it listens.

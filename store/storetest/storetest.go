@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
@@ -89,6 +90,10 @@ func anyFreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// waitListening waits until the redis-server just started answers at
+// addr. A PING must get its PONG while the process still runs: another
+// test binary may have taken the free port in the meantime, and then what
+// answers is not this server, which exits for want of its port.
 func waitListening(addr string, exited <-chan error) bool {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		select {
@@ -96,13 +101,33 @@ func waitListening(addr string, exited <-chan error) bool {
 			return false
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return true
+		if pong(addr) {
+			select {
+			case <-exited:
+				return false
+			default:
+				return true
+			}
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	return false
+}
+
+// pong reports whether a Redis server answers PING at addr.
+func pong(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	reply := make([]byte, 7)
+	_, err = io.ReadFull(c, reply)
+	return err == nil && string(reply) == "+PONG\r\n"
 }
 
 // Open returns a store on a fresh redis-server.
