@@ -43,8 +43,10 @@ import (
 //     whose risk is under a tenth of the target; at or over the ceiling
 //     it dials progressive.
 //
-// Until PredictAdjust attempts have completed it dials one call per ready
-// agent, as Predictive does. It needs View.Now (the talk times it learns
+// Until PredictAdjust attempts have completed (the warm-up) it takes the
+// live-answer rate as at least LivePrior: a campaign that answers less
+// than the prior is dialled as if it answered more (fewer calls than it
+// could take), one that answers more by what it shows. It needs View.Now (the talk times it learns
 // are the gaps between views) and keeps state: one value per campaign.
 type Forecast struct {
 	// AnswerDelay is the mean time from an originate to a live answer
@@ -216,10 +218,10 @@ func (f *Forecast) Calls(v View) int {
 		return 0
 	}
 	w := v.Abandon
-	// Progressive until PredictAdjust attempts completed, while the rate
-	// over the compliance window is at or over the ceiling (a model that
-	// is wrong must not keep a campaign over it), and with no target.
-	if v.Completed < int64(v.PredictAdjust) || v.Max > 0 && w.Rate(v.Window) >= v.Max || v.Target <= 0 {
+	// Progressive while the rate over the compliance window is at or over
+	// the ceiling (a model that is wrong must not keep a campaign over
+	// it), and with no target.
+	if v.Max > 0 && w.Rate(v.Window) >= v.Max || v.Target <= 0 {
 		return max(min(agents-dialing, free), 0)
 	}
 	// The live-answer rate: the recent live answers over the recent
@@ -238,6 +240,13 @@ func (f *Forecast) Calls(v View) int {
 	}
 	p := (f.recentLive + open + f.LivePrior*forecastPriorWeight) / (f.recentCalls + open + forecastPriorWeight)
 	p = min(max(p, 0.001), 1)
+	if v.Completed < int64(v.PredictAdjust) {
+		// the warm-up: the prior as a floor, where progressive (the first
+		// version's warm-up) kept each agent waiting out its members'
+		// no-answers (60 lines, 10 % answers: the first minutes cost
+		// 0.4 point of the shift's occupancy)
+		p = max(p, f.LivePrior)
+	}
 	machines := 0.0 // the share of answers AMD calls machines
 	if w.MachineHour+w.LiveHour > 0 {
 		machines = float64(w.MachineHour) / float64(w.MachineHour+w.LiveHour)
