@@ -46,8 +46,9 @@ import (
 // Until PredictAdjust attempts have completed (the warm-up) it takes the
 // live-answer rate as at least LivePrior: a campaign that answers less
 // than the prior is dialled as if it answered more (fewer calls than it
-// could take), one that answers more by what it shows. It needs View.Now (the talk times it learns
-// are the gaps between views) and keeps state: one value per campaign.
+// could take), one that answers more by what it shows. It needs View.Now
+// (the talk times it learns are the gaps between views) and keeps state:
+// one value per campaign.
 type Forecast struct {
 	// AnswerDelay is the mean time from an originate to a live answer
 	// wanting an agent: the ring of an answered call and, when AMD runs,
