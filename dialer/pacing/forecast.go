@@ -43,12 +43,9 @@ import (
 //     whose risk is under a tenth of the target; at or over the ceiling
 //     it dials progressive.
 //
-// Until PredictAdjust attempts have completed (the warm-up) it takes the
-// live-answer rate as at least LivePrior: a campaign that answers less
-// than the prior is dialled as if it answered more (fewer calls than it
-// could take), one that answers more by what it shows. It needs View.Now
-// (the talk times it learns are the gaps between views) and keeps state:
-// one value per campaign.
+// Until PredictAdjust attempts have completed it dials one call per ready
+// agent, as Predictive does. It needs View.Now (the talk times it learns
+// are the gaps between views) and keeps state: one value per campaign.
 type Forecast struct {
 	// AnswerDelay is the mean time from an originate to a live answer
 	// wanting an agent: the ring of an answered call and, when AMD runs,
@@ -219,10 +216,10 @@ func (f *Forecast) Calls(v View) int {
 		return 0
 	}
 	w := v.Abandon
-	// Progressive while the rate over the compliance window is at or over
-	// the ceiling (a model that is wrong must not keep a campaign over
-	// it), and with no target.
-	if v.Max > 0 && w.Rate(v.Window) >= v.Max || v.Target <= 0 {
+	// Progressive until PredictAdjust attempts completed, while the rate
+	// over the compliance window is at or over the ceiling (a model that
+	// is wrong must not keep a campaign over it), and with no target.
+	if v.Completed < int64(v.PredictAdjust) || v.Max > 0 && w.Rate(v.Window) >= v.Max || v.Target <= 0 {
 		return max(min(agents-dialing, free), 0)
 	}
 	// The live-answer rate: the recent live answers over the recent
@@ -241,13 +238,6 @@ func (f *Forecast) Calls(v View) int {
 	}
 	p := (f.recentLive + open + f.LivePrior*forecastPriorWeight) / (f.recentCalls + open + forecastPriorWeight)
 	p = min(max(p, 0.001), 1)
-	if v.Completed < int64(v.PredictAdjust) {
-		// the warm-up: the prior as a floor, where progressive (the first
-		// version's warm-up) kept each agent waiting out its members'
-		// no-answers (60 lines, 10 % answers: the first minutes cost
-		// 0.4 point of the shift's occupancy)
-		p = max(p, f.LivePrior)
-	}
 	machines := 0.0 // the share of answers AMD calls machines
 	if w.MachineHour+w.LiveHour > 0 {
 		machines = float64(w.MachineHour) / float64(w.MachineHour+w.LiveHour)
@@ -271,10 +261,22 @@ func (f *Forecast) Calls(v View) int {
 			f.supply = addBernoulli(f.supply, q)
 		}
 	}
+	// With next to nothing to spare, or at the ceiling's door, only the
+	// ready agents: the agents about to be free are a forecast that needs
+	// the answer delay, which a dialer restarted amid faults has not
+	// measured yet (the predictive crash test's answers come in 1-5 s,
+	// not the 8 s assumed until then)
+	frugal := f.allowed < forecastFrugal*v.Target/100 || v.Max > 0 && w.Rate(v.Window) >= 0.9*v.Max
 	for _, left := range v.Agents.WrapUp {
+		if frugal {
+			break
+		}
 		addSupply(stay * f.ringLasts(left-f.Connect))
 	}
 	for _, in := range v.Agents.InCall {
+		if frugal {
+			break
+		}
 		var q float64
 		for _, r := range f.ringQuantiles {
 			q += f.talk.endsWithin(in.Seconds(), (r + f.Connect - f.wrap).Seconds())
@@ -302,7 +304,7 @@ func (f *Forecast) Calls(v View) int {
 	// for the no-answer (5 agents, 10 % answers, 300 s talks: 74.1 % →
 	// 79.6 % occupancy, 1.29 → 1.18 % abandoned)
 	risk := f.risk
-	if f.allowed < forecastFrugal*v.Target/100 || v.Max > 0 && w.Rate(v.Window) >= 0.9*v.Max {
+	if frugal {
 		risk = min(risk, v.Target/1000)
 	}
 	// the risk of one more call: P(A >= S), A the demand so far and S
