@@ -40,8 +40,8 @@ import (
 //     abandons) spread over those two hours, once the window has 20 live
 //     answers; it is at most forecastMaxRisk times the target. With too
 //     little to spare, and near the ceiling, it places only the calls
-//     whose risk is under a tenth of the target; at or over the ceiling
-//     it dials progressive.
+//     whose risk is under a tenth of the target, the ready agents its
+//     only supply; at or over the ceiling it dials progressive.
 //
 // Until PredictAdjust attempts have completed it dials one call per ready
 // agent, as Predictive does. It needs View.Now (the talk times it learns
