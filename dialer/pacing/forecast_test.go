@@ -173,9 +173,21 @@ func TestForecastBudget(t *testing.T) {
 	if frugal < 5 {
 		t.Errorf("nothing to spare: %d calls for 5 ready agents, want one each at least", frugal)
 	}
+	// nobody ready, three agents' wrap-ups ending in a second: with
+	// nothing to spare they are no supply (a forecast of who will be
+	// free needs an answer delay that may not be measured yet)
+	busy := v
+	busy.Agents = Agents{WrapUp: []time.Duration{time.Second, time.Second, time.Second}}
+	if got := f.Calls(busy); got != 0 {
+		t.Errorf("nothing to spare, nobody ready: %d calls", got)
+	}
 	v.Abandon.AbandonedDay = 0
 	if got := f.Calls(v); got <= frugal {
 		t.Errorf("all the budget to spare: %d calls for 5 ready agents, want more than the %d with nothing to spare", got, frugal)
+	}
+	busy.Abandon.AbandonedDay = 0
+	if got := f.Calls(busy); got == 0 {
+		t.Error("all the budget to spare: no call for three agents a second from ready")
 	}
 }
 
