@@ -146,15 +146,7 @@ func chaosAgents(t *testing.T, kind string) {
 	rep := VerifyAgents(led, rec, run)
 	ends := r.fromLogs()
 	r.agentReport(led, rep, run, ends, seed, took, time.Since(began))
-	if len(rec.Members) != sz.members {
-		t.Errorf("%d members in the store, %d uploaded", len(rec.Members), sz.members)
-	}
-	for _, p := range limit(rep.Problems(), 40) {
-		t.Error(p)
-	}
-	for _, c := range r.crashes {
-		t.Errorf("dialerd ended by itself: %s", c)
-	}
+	r.checkEnd(len(rec.Members), sz.members, rep.Problems())
 	if rep.AgentsBridged != ringAgents+sessionAgents {
 		t.Errorf("%d agents talked to a member, want all %d", rep.AgentsBridged, ringAgents+sessionAgents)
 	}
@@ -199,32 +191,16 @@ func (r *run) agentCampaign(kind string, ring, session int) {
 	for _, id := range ids {
 		r.mustCall("POST", "/api/v2/callcenter/agent/"+id+"/status", map[string]any{"status": store.AgentAvailable}, nil)
 	}
-	params := map[string]any{"limit": r.size.limit, "minBillSec": minBillSec, "originateTimeout": 15,
-		"maxTryCount": 3, "intervalTryCount": 30}
-	camp := map[string]any{
-		"name": "chaos agents", "type": kind,
-		"parameters": params,
-		"resources": []any{map[string]any{"dialledNumber": `^\+(\d+)$`, "destinations": []any{
-			map[string]any{"gwProto": "sip", "gwName": "gw", "dialString": "$1", "order": 1, "limit": r.size.limit, "enabled": true}}}},
-		"agents":        ids,
-		"agentStrategy": "longest-idle-agent",
-	}
+	camp := campaignBody("chaos agents", kind, r.size.limit, r.size.limit)
+	camp["agents"], camp["agentStrategy"] = ids, "longest-idle-agent"
+	params := camp["parameters"].(map[string]any)
 	if kind == store.TypePredictive {
 		// Dial ahead from the 30th call, aiming at 3 % abandoned; answers
 		// no agent takes within 2 s hear the message, and end ABANDONED.
 		params["predictAdjust"], params["targetPredictiveSilentCalls"], params["maxPredictiveSilentCalls"] = 30, 3, maxAbandon
 		camp["predictive"] = map[string]any{"safeHarborFile": safeHarborFile, "connectThreshold": connectThreshold.Seconds()}
 	}
-	var created struct {
-		Data struct {
-			InsertedIDs []string `json:"insertedIds"`
-		} `json:"data"`
-	}
-	r.mustCall("POST", "/api/v2/dialer", camp, &created)
-	if len(created.Data.InsertedIDs) != 1 {
-		t.Fatalf("campaign created as %+v", created)
-	}
-	r.camp = created.Data.InsertedIDs[0]
+	r.camp = r.createCampaign(camp)
 	items := make([]any, r.size.members)
 	for i := range items {
 		items[i] = map[string]any{"name": fmt.Sprintf("member %d", i), "communications": []any{map[string]any{"number": fmt.Sprintf("+38050%07d", i)}}}

@@ -139,15 +139,7 @@ func TestChaos(t *testing.T) {
 	rep := Verify(led, rec)
 	ends := r.fromLogs()
 	r.report(led, rep, ends, seed, took, time.Since(began))
-	if len(rec.Members) != sz.members {
-		t.Errorf("%d members in the store, %d uploaded", len(rec.Members), sz.members)
-	}
-	for _, p := range limit(rep.Problems(), 40) {
-		t.Error(p)
-	}
-	for _, c := range r.crashes {
-		t.Errorf("dialerd ended by itself: %s", c)
-	}
+	r.checkEnd(len(rec.Members), sz.members, rep.Problems())
 	if ends.byRecord == 0 {
 		t.Error("no call ended while the dialer or its socket was away: the run proves less than it claims")
 	}
@@ -156,6 +148,22 @@ func TestChaos(t *testing.T) {
 	}
 	if t.Failed() && os.Getenv(envDir) == "" {
 		t.Logf("the run's files are gone with the test; keep them with %s=DIR", envDir)
+	}
+}
+
+// checkEnd fails the test for what every run must end with: each member
+// uploaded in the store, no problem the verifier found (the first 40
+// shown), no dialerd that ended by itself.
+func (r *run) checkEnd(stored, uploaded int, problems []string) {
+	t := r.t
+	if stored != uploaded {
+		t.Errorf("%d members in the store, %d uploaded", stored, uploaded)
+	}
+	for _, p := range limit(problems, 40) {
+		t.Error(p)
+	}
+	for _, c := range r.crashes {
+		t.Errorf("dialerd ended by itself: %s", c)
 	}
 }
 
@@ -303,24 +311,7 @@ log: {level: info}
 // REST API and starts it.
 func (r *run) broadcast() {
 	t := r.t
-	camp := map[string]any{
-		"name": "chaos", "type": "Voice Broadcasting",
-		"parameters": map[string]any{"limit": r.size.limit, "minBillSec": minBillSec, "originateTimeout": 15,
-			"maxTryCount": 3, "intervalTryCount": 30},
-		"resources": []any{map[string]any{"dialledNumber": `^\+(\d+)$`, "destinations": []any{
-			map[string]any{"gwProto": "sip", "gwName": "gw", "dialString": "$1", "order": 1, "limit": r.size.limit, "enabled": true}}}},
-		"broadcast": map[string]any{"file": "/var/lib/fsdialer/messages/chaos.wav"},
-	}
-	var created struct {
-		Data struct {
-			InsertedIDs []string `json:"insertedIds"`
-		} `json:"data"`
-	}
-	r.mustCall("POST", "/api/v2/dialer", camp, &created)
-	if len(created.Data.InsertedIDs) != 1 {
-		t.Fatalf("campaign created as %+v", created)
-	}
-	r.camp = created.Data.InsertedIDs[0]
+	r.camp = r.createCampaign(broadcastCampaign("chaos", r.size.limit, r.size.limit))
 	items := make([]any, r.size.members)
 	for i := range items {
 		items[i] = map[string]any{"name": fmt.Sprintf("member %d", i), "communications": []any{map[string]any{"number": fmt.Sprintf("+38050%07d", i)}}}
@@ -335,6 +326,40 @@ func (r *run) broadcast() {
 		t.Fatalf("%d members inserted of %d", added.Data.InsertedCount, r.size.members)
 	}
 	r.mustCall("PUT", "/api/v2/dialer/"+r.camp+"/state/1", nil, nil)
+}
+
+// campaignBody is a campaign of kind (named name) whose members' numbers
+// go out through gateway gw, at most limit calls at once, gatewayLimit
+// on the gateway, each member tried 3 times 30 s apart.
+func campaignBody(name, kind string, limit, gatewayLimit int) map[string]any {
+	return map[string]any{
+		"name": name, "type": kind,
+		"parameters": map[string]any{"limit": limit, "minBillSec": minBillSec, "originateTimeout": 15,
+			"maxTryCount": 3, "intervalTryCount": 30},
+		"resources": []any{map[string]any{"dialledNumber": `^\+(\d+)$`, "destinations": []any{
+			map[string]any{"gwProto": "sip", "gwName": "gw", "dialString": "$1", "order": 1, "limit": gatewayLimit, "enabled": true}}}},
+	}
+}
+
+// broadcastCampaign is campaignBody's voice broadcast of the chaos message.
+func broadcastCampaign(name string, limit, gatewayLimit int) map[string]any {
+	camp := campaignBody(name, "Voice Broadcasting", limit, gatewayLimit)
+	camp["broadcast"] = map[string]any{"file": "/var/lib/fsdialer/messages/chaos.wav"}
+	return camp
+}
+
+// createCampaign creates camp through the REST API and returns its id.
+func (r *run) createCampaign(camp map[string]any) string {
+	var created struct {
+		Data struct {
+			InsertedIDs []string `json:"insertedIds"`
+		} `json:"data"`
+	}
+	r.mustCall("POST", "/api/v2/dialer", camp, &created)
+	if len(created.Data.InsertedIDs) != 1 {
+		r.t.Fatalf("campaign created as %+v", created)
+	}
+	return created.Data.InsertedIDs[0]
 }
 
 // dialerNow is the time on dialerd's clock.

@@ -202,15 +202,7 @@ func chaosFailover(t *testing.T, ha haRedis, sz size, kills int, seed uint64, di
 	ends := r.fromLogs()
 	r.agentReport(led, rep, run, ends, seed, took, time.Since(began))
 	r.failoverReport(fos, durable)
-	if len(rec.Members) != sz.members {
-		t.Errorf("%d members in the store, %d uploaded", len(rec.Members), sz.members)
-	}
-	for _, p := range limit(rep.Problems(), 40) {
-		t.Error(p)
-	}
-	for _, c := range r.crashes {
-		t.Errorf("dialerd ended by itself: %s", c)
-	}
+	r.checkEnd(len(rec.Members), sz.members, rep.Problems())
 	if e, ok := r.d.ended(); ok {
 		t.Errorf("dialerd ended by itself: incarnation %d: %v", e.n, e.err)
 	}

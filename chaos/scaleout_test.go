@@ -197,30 +197,12 @@ func (r *run) moreDialers(n int) []*dialerd {
 // numbers, and starts campaign i through apis[i%len(apis)]: the dialer
 // whose API starts a campaign runs it.
 func (r *run) scaleOutCampaigns(shape scaleOut, apis []string) []string {
-	t := r.t
 	saved := r.api
 	defer func() { r.api = saved }()
 	var camps []string
 	for i := range shape.campaigns {
 		r.api = apis[i%len(apis)]
-		camp := map[string]any{
-			"name": fmt.Sprintf("scale-out %d", i+1), "type": "Voice Broadcasting",
-			"parameters": map[string]any{"limit": shape.campaignLimit, "minBillSec": minBillSec, "originateTimeout": 15,
-				"maxTryCount": 3, "intervalTryCount": 30},
-			"resources": []any{map[string]any{"dialledNumber": `^\+(\d+)$`, "destinations": []any{
-				map[string]any{"gwProto": "sip", "gwName": "gw", "dialString": "$1", "order": 1, "limit": shape.gatewayLimit, "enabled": true}}}},
-			"broadcast": map[string]any{"file": "/var/lib/fsdialer/messages/chaos.wav"},
-		}
-		var created struct {
-			Data struct {
-				InsertedIDs []string `json:"insertedIds"`
-			} `json:"data"`
-		}
-		r.mustCall("POST", "/api/v2/dialer", camp, &created)
-		if len(created.Data.InsertedIDs) != 1 {
-			t.Fatalf("campaign created as %+v", created)
-		}
-		id := created.Data.InsertedIDs[0]
+		id := r.createCampaign(broadcastCampaign(fmt.Sprintf("scale-out %d", i+1), shape.campaignLimit, shape.gatewayLimit))
 		items := make([]any, shape.members)
 		for j := range items {
 			items[j] = map[string]any{"name": fmt.Sprintf("member %d.%d", i, j), "communications": []any{map[string]any{"number": fmt.Sprintf("+3805%d%06d", i, j)}}}
