@@ -43,8 +43,11 @@ import (
 //     whose risk is under a tenth of the target, the ready agents its
 //     only supply; at or over the ceiling it dials progressive.
 //
-// Until PredictAdjust attempts have completed it dials one call per ready
-// agent, as Predictive does. It needs View.Now (the talk times it learns
+// Until PredictAdjust attempts have completed (the warm-up) it takes next
+// to no risk, as with too little to spare, at the upper bound of the
+// live-answer rate seen (every call in flight counted as a live answer):
+// one call per ready agent at first, more as the unanswered calls come
+// in. It needs View.Now (the talk times it learns
 // are the gaps between views) and keeps state: one value per campaign.
 type Forecast struct {
 	// AnswerDelay is the mean time from an originate to a live answer
@@ -147,7 +150,7 @@ const (
 	forecastHorizon     = 2.0   // hours of live answers (at the last hour's pace) the budget looks ahead
 	forecastMinHorizon  = 50.0  // live answers it looks ahead at least
 	forecastMarginFixed = 1.0   // abandons kept in hand, ...
-	forecastMarginZ     = 1.5   // ... plus so many standard deviations of the horizon's abandons
+	forecastMarginZ     = 1.75  // ... plus so many standard deviations of the horizon's abandons
 	forecastFrugal      = 0.1   // allowed rate, as a share of the target, under which it takes next to no risk
 	forecastLeavePrior  = 0.02  // agents leaving per call ended, assumed ...
 	forecastLeaveWeight = 50.0  // ... as if seen over so many calls
@@ -216,10 +219,10 @@ func (f *Forecast) Calls(v View) int {
 		return 0
 	}
 	w := v.Abandon
-	// Progressive until PredictAdjust attempts completed, while the rate
-	// over the compliance window is at or over the ceiling (a model that
-	// is wrong must not keep a campaign over it), and with no target.
-	if v.Completed < int64(v.PredictAdjust) || v.Max > 0 && w.Rate(v.Window) >= v.Max || v.Target <= 0 {
+	// Progressive while the rate over the compliance window is at or over
+	// the ceiling (a model that is wrong must not keep a campaign over
+	// it), and with no target.
+	if v.Max > 0 && w.Rate(v.Window) >= v.Max || v.Target <= 0 {
 		return max(min(agents-dialing, free), 0)
 	}
 	// The live-answer rate: the recent live answers over the recent
@@ -228,6 +231,7 @@ func (f *Forecast) Calls(v View) int {
 	// ring: in the campaign's first hour the classified live answers lag
 	// behind the others (by the talk time), and those still in progress
 	// are counted.
+	warm := v.Completed < int64(v.PredictAdjust)
 	open := 0.0
 	if v.Now.Sub(f.firstView) < time.Hour {
 		for _, fl := range v.InFlight {
@@ -236,8 +240,17 @@ func (f *Forecast) Calls(v View) int {
 			}
 		}
 	}
-	p := (f.recentLive + open + f.LivePrior*forecastPriorWeight) / (f.recentCalls + open + forecastPriorWeight)
-	p = min(max(p, 0.001), 1)
+	var p float64
+	if warm {
+		// The rate's upper bound, every call in flight counted as a live
+		// answer: the calls decided first are the quick ones (busy,
+		// failed), not a sample of all (taken for one, they had the
+		// predictive crash test's first answers told the message).
+		inFlight := float64(len(v.InFlight))
+		p = wilsonUpper(f.recentLive+inFlight, f.recentCalls+inFlight)
+	} else {
+		p = min(max((f.recentLive+open+f.LivePrior*forecastPriorWeight)/(f.recentCalls+open+forecastPriorWeight), 0.001), 1)
+	}
 	machines := 0.0 // the share of answers AMD calls machines
 	if w.MachineHour+w.LiveHour > 0 {
 		machines = float64(w.MachineHour) / float64(w.MachineHour+w.LiveHour)
@@ -261,15 +274,15 @@ func (f *Forecast) Calls(v View) int {
 			f.supply = addBernoulli(f.supply, q)
 		}
 	}
-	// With next to nothing to spare, or at the ceiling's door: only the
-	// calls next to sure to find a ready agent. That still dials ahead of
-	// an agent whose call has rung long unanswered, where progressive
-	// waits for the no-answer (5 agents, 10 % answers, 300 s talks: 74.1
-	// → 79.5 % occupancy). The agents about to be free are left out: a
+	// In the warm-up, with next to nothing to spare, or at the ceiling's
+	// door: only the calls next to sure to find a ready agent. That still
+	// dials ahead of an agent whose call has rung long unanswered, where
+	// progressive waits for the no-answer (5 agents, 10 % answers, 300 s
+	// talks: 74.1 → 79.5 % occupancy). The agents about to be free are left out: a
 	// forecast that needs the answer delay, which a dialer restarted amid
 	// faults has not measured yet (the predictive crash test's answers
 	// come in 1-5 s, not the 8 s assumed until then).
-	frugal := f.allowed < forecastFrugal*v.Target/100 || v.Max > 0 && w.Rate(v.Window) >= 0.9*v.Max
+	frugal := warm || f.allowed < forecastFrugal*v.Target/100 || v.Max > 0 && w.Rate(v.Window) >= 0.9*v.Max
 	for _, left := range v.Agents.WrapUp {
 		if frugal {
 			break
@@ -494,3 +507,15 @@ func (l *logNormalFit) endsWithin(elapsed, within float64) float64 {
 }
 
 func normalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
+
+// wilsonUpper is the upper bound of the Wilson score interval (z = 2) of
+// a rate seen as hits of n: 1 with nothing seen.
+func wilsonUpper(hits, n float64) float64 {
+	if n <= 0 {
+		return 1
+	}
+	const z = 2.0
+	ph := min(max(hits/n, 0), 1)
+	c := ph + z*z/(2*n) + z*math.Sqrt(ph*(1-ph)/n+z*z/(4*n*n))
+	return min(max(c/(1+z*z/n), 0.001), 1)
+}

@@ -92,6 +92,34 @@ func TestForecastWarmUpAndLines(t *testing.T) {
 	}
 }
 
+// In the warm-up (fewer than PredictAdjust attempts completed) it dials
+// ahead of the ready agents only as far as the answers seen allow: at the
+// upper bound of their rate, the ready agents its only supply, next to no
+// risk.
+func TestForecastWarmUp(t *testing.T) {
+	view := func(completed int64, calls, live int64) View {
+		v := forecastView()
+		v.Completed, v.Agents.Idle = completed, 10
+		v.Abandon = Windows{CallsHour: calls, LiveHour: live, LiveDay: live, LiveMonth: live}
+		return v
+	}
+	after := (&Forecast{}).Calls(view(1000, 200, 20))
+	for _, tc := range []struct {
+		name            string
+		calls, live     int64
+		atLeast, atMost int
+	}{
+		{"nothing seen: one call per ready agent", 0, 0, 10, 10},
+		{"10 % of 200 answered", 200, 20, 15, after - 1},
+		{"70 % of 200 answered", 200, 140, 10, 10},
+	} {
+		got := (&Forecast{}).Calls(view(100, tc.calls, tc.live))
+		if got < tc.atLeast || got > tc.atMost {
+			t.Errorf("%s: %d calls for 10 ready agents, want %d to %d (past the warm-up: %d)", tc.name, got, tc.atLeast, tc.atMost, after)
+		}
+	}
+}
+
 // The talk time is learnt from the views: calls of 60 s seen ending.
 func TestForecastLearnsTalkTime(t *testing.T) {
 	f := &Forecast{}
