@@ -94,26 +94,34 @@ func TestForecastWarmUpAndLines(t *testing.T) {
 
 // In the warm-up (fewer than PredictAdjust attempts completed) it dials
 // ahead of the ready agents only as far as the answers seen allow: at the
-// upper bound of their rate, the ready agents its only supply, next to no
-// risk.
+// upper bound of their rate, every call in flight counted as answered, the
+// ready agents its only supply, next to no risk.
 func TestForecastWarmUp(t *testing.T) {
-	view := func(completed int64, calls, live int64) View {
+	view := func(completed, calls, live int64, ringing int) View {
 		v := forecastView()
 		v.Completed, v.Agents.Idle = completed, 10
 		v.Abandon = Windows{CallsHour: calls, LiveHour: live, LiveDay: live, LiveMonth: live}
+		for range ringing {
+			v.InFlight = append(v.InFlight, Flight{State: attempt.Ringing, Age: time.Second})
+		}
 		return v
 	}
-	after := (&Forecast{}).Calls(view(1000, 200, 20))
+	after := (&Forecast{}).Calls(view(1000, 200, 20, 0))
 	for _, tc := range []struct {
 		name            string
 		calls, live     int64
+		ringing         int
 		atLeast, atMost int
 	}{
-		{"nothing seen: one call per ready agent", 0, 0, 10, 10},
-		{"10 % of 200 answered", 200, 20, 15, after - 1},
-		{"70 % of 200 answered", 200, 140, 10, 10},
+		{"nothing seen: one call per ready agent", 0, 0, 0, 10, 10},
+		{"10 % of 200 answered", 200, 20, 0, 15, after - 1},
+		{"70 % of 200 answered", 200, 140, 0, 10, 10},
+		// the busy calls come back first: 5 of them say little of the 5
+		// still ringing (counted as seen alone, 5 calls of 5 unanswered
+		// put the rate's bound at 0.44, and it placed 7 more)
+		{"5 busy, 5 ringing", 5, 0, 5, 0, 5},
 	} {
-		got := (&Forecast{}).Calls(view(100, tc.calls, tc.live))
+		got := (&Forecast{}).Calls(view(100, tc.calls, tc.live, tc.ringing))
 		if got < tc.atLeast || got > tc.atMost {
 			t.Errorf("%s: %d calls for 10 ready agents, want %d to %d (past the warm-up: %d)", tc.name, got, tc.atLeast, tc.atMost, after)
 		}
