@@ -45,10 +45,11 @@ import (
 //
 // Until PredictAdjust attempts have completed (the warm-up) it takes next
 // to no risk, as with too little to spare, at the upper bound of the
-// live-answer rate seen (every call in flight counted as a live answer):
-// one call per ready agent at first, more as the unanswered calls come
-// in. It needs View.Now (the talk times it learns
-// are the gaps between views) and keeps state: one value per campaign.
+// live-answer rate seen (every call in flight that may still be answered
+// counted as a live answer): one call per ready agent at first, more as
+// the unanswered calls come in. It needs View.Now (the talk times it
+// learns are the gaps between views) and keeps state: one value per
+// campaign.
 type Forecast struct {
 	// AnswerDelay is the mean time from an originate to a live answer
 	// wanting an agent: the ring of an answered call and, when AMD runs,
@@ -245,9 +246,19 @@ func (f *Forecast) Calls(v View) int {
 		// The rate's upper bound, every call in flight counted as a live
 		// answer: the calls decided first are the quick ones (busy,
 		// failed), not a sample of all (taken for one, they had the
-		// predictive crash test's first answers told the message).
-		inFlight := float64(len(v.InFlight))
-		p = wilsonUpper(f.recentLive+inFlight, f.recentCalls+inFlight)
+		// predictive crash test's first answers told the message). A
+		// call ringing counts as likely as an answered call's ring is to
+		// last so long: one unanswered long past it is next to surely no
+		// live answer.
+		inFlight, couldBeLive := float64(len(v.InFlight)), 0.0
+		for _, fl := range v.InFlight {
+			if fl.State == attempt.Ringing {
+				couldBeLive += f.ringLastsTable(fl.Age)
+			} else {
+				couldBeLive++
+			}
+		}
+		p = wilsonUpper(f.recentLive+couldBeLive, f.recentCalls+inFlight)
 	} else {
 		p = min(max((f.recentLive+open+f.LivePrior*forecastPriorWeight)/(f.recentCalls+open+forecastPriorWeight), 0.001), 1)
 	}

@@ -97,31 +97,36 @@ func TestForecastWarmUpAndLines(t *testing.T) {
 // upper bound of their rate, every call in flight counted as answered, the
 // ready agents its only supply, next to no risk.
 func TestForecastWarmUp(t *testing.T) {
-	view := func(completed, calls, live int64, ringing int) View {
+	view := func(completed, calls, live int64, ringing int, rung time.Duration) View {
 		v := forecastView()
 		v.Completed, v.Agents.Idle = completed, 10
 		v.Abandon = Windows{CallsHour: calls, LiveHour: live, LiveDay: live, LiveMonth: live}
 		for range ringing {
-			v.InFlight = append(v.InFlight, Flight{State: attempt.Ringing, Age: time.Second})
+			v.InFlight = append(v.InFlight, Flight{State: attempt.Ringing, Age: rung})
 		}
 		return v
 	}
-	after := (&Forecast{}).Calls(view(1000, 200, 20, 0))
+	after := (&Forecast{}).Calls(view(1000, 200, 20, 0, 0))
 	for _, tc := range []struct {
 		name            string
 		calls, live     int64
 		ringing         int
+		rung            time.Duration
 		atLeast, atMost int
 	}{
-		{"nothing seen: one call per ready agent", 0, 0, 0, 10, 10},
-		{"10 % of 200 answered", 200, 20, 0, 15, after - 1},
-		{"70 % of 200 answered", 200, 140, 0, 10, 10},
+		{"nothing seen: one call per ready agent", 0, 0, 0, 0, 10, 10},
+		{"10 % of 200 answered", 200, 20, 0, 0, 15, after - 1},
+		{"70 % of 200 answered", 200, 140, 0, 0, 10, 10},
 		// the busy calls come back first: 5 of them say little of the 5
 		// still ringing (counted as seen alone, 5 calls of 5 unanswered
 		// put the rate's bound at 0.44, and it placed 7 more)
-		{"5 busy, 5 ringing", 5, 0, 5, 0, 5},
+		{"5 busy, 5 ringing 1 s", 5, 0, 5, time.Second, 0, 5},
+		// a call unanswered long past an answer's ring is no live answer
+		// to come (counted as one, 20 unanswered of 20 decided and 20
+		// ringing 25 s put the bound at 0.65, and it placed 9)
+		{"20 unanswered, 20 ringing 25 s", 20, 0, 20, 25 * time.Second, 20, 100},
 	} {
-		got := (&Forecast{}).Calls(view(100, tc.calls, tc.live, tc.ringing))
+		got := (&Forecast{}).Calls(view(100, tc.calls, tc.live, tc.ringing, tc.rung))
 		if got < tc.atLeast || got > tc.atMost {
 			t.Errorf("%s: %d calls for 10 ready agents, want %d to %d (past the warm-up: %d)", tc.name, got, tc.atLeast, tc.atMost, after)
 		}
