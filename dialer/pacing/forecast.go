@@ -289,10 +289,10 @@ func (f *Forecast) Calls(v View) int {
 	// door: only the calls next to sure to find a ready agent. That still
 	// dials ahead of an agent whose call has rung long unanswered, where
 	// progressive waits for the no-answer (5 agents, 10 % answers, 300 s
-	// talks: 74.1 → 79.5 % occupancy). The agents about to be free are left out: a
-	// forecast that needs the answer delay, which a dialer restarted amid
-	// faults has not measured yet (the predictive crash test's answers
-	// come in 1-5 s, not the 8 s assumed until then).
+	// talks: 74.1 → 79.5 % occupancy). The agents about to be free are
+	// left out: a forecast that needs the answer delay, which a dialer
+	// restarted amid faults has not measured yet (the predictive crash
+	// test's answers come in 1-5 s, not the 8 s assumed until then).
 	frugal := warm || f.allowed < forecastFrugal*v.Target/100 || v.Max > 0 && w.Rate(v.Window) >= 0.9*v.Max
 	for _, left := range v.Agents.WrapUp {
 		if frugal {
