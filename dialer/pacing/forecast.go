@@ -43,11 +43,11 @@ import (
 //     whose risk is under a tenth of the target, the ready agents its
 //     only supply; at or over the ceiling it dials progressive.
 //
-// Until PredictAdjust attempts have completed (the warm-up) it takes next
-// to no risk, as with too little to spare, at the upper bound of the
-// live-answer rate seen (every call in flight that may still be answered
-// counted as a live answer): one call per ready agent at first, more as
-// the unanswered calls come in. It needs View.Now (the talk times it
+// Until PredictAdjust attempts have completed (the warm-up) the ready
+// agents are its only supply and the live-answer rate is the upper bound
+// of the rate seen (every call in flight that may still be answered
+// counted as a live answer): about one call per ready agent at first,
+// more as the calls ring on unanswered. It needs View.Now (the talk times it
 // learns are the gaps between views) and keeps state: one value per
 // campaign.
 type Forecast struct {
@@ -285,23 +285,25 @@ func (f *Forecast) Calls(v View) int {
 			f.supply = addBernoulli(f.supply, q)
 		}
 	}
-	// In the warm-up, with next to nothing to spare, or at the ceiling's
-	// door: only the calls next to sure to find a ready agent. That still
-	// dials ahead of an agent whose call has rung long unanswered, where
-	// progressive waits for the no-answer (5 agents, 10 % answers, 300 s
-	// talks: 74.1 → 79.5 % occupancy). The agents about to be free are
-	// left out: a forecast that needs the answer delay, which a dialer
-	// restarted amid faults has not measured yet (the predictive crash
-	// test's answers come in 1-5 s, not the 8 s assumed until then).
-	frugal := warm || f.allowed < forecastFrugal*v.Target/100 || v.Max > 0 && w.Rate(v.Window) >= 0.9*v.Max
+	// With next to nothing to spare, or at the ceiling's door: only the
+	// calls next to sure to find a ready agent. That still dials ahead of
+	// an agent whose call has rung long unanswered, where progressive
+	// waits for the no-answer (5 agents, 10 % answers, 300 s talks: 74.1
+	// → 79.5 % occupancy). There, and in the warm-up, the agents about to
+	// be free are left out: a forecast that needs the answer delay, which
+	// a campaign just started, or a dialer restarted amid faults, has not
+	// measured yet (the predictive crash test's answers come in 1-5 s,
+	// not the 8 s assumed until then).
+	frugal := f.allowed < forecastFrugal*v.Target/100 || v.Max > 0 && w.Rate(v.Window) >= 0.9*v.Max
+	readyOnly := warm || frugal
 	for _, left := range v.Agents.WrapUp {
-		if frugal {
+		if readyOnly {
 			break
 		}
 		addSupply(stay * f.ringLasts(left-f.Connect))
 	}
 	for _, in := range v.Agents.InCall {
-		if frugal {
+		if readyOnly {
 			break
 		}
 		var q float64

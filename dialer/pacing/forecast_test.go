@@ -91,7 +91,7 @@ func TestForecastLinesAndCeiling(t *testing.T) {
 // In the warm-up (fewer than PredictAdjust attempts completed) it dials
 // ahead of the ready agents only as far as the answers seen allow: at the
 // upper bound of their rate, every call in flight counted as answered, the
-// ready agents its only supply, next to no risk.
+// ready agents its only supply.
 func TestForecastWarmUp(t *testing.T) {
 	view := func(completed, calls, live int64, ringing int, rung time.Duration) View {
 		v := forecastView()
