@@ -115,11 +115,11 @@ func TestForecastWarmUp(t *testing.T) {
 		{"70 % of 200 answered", 200, 140, 0, 0, 10, 10},
 		// the busy calls come back first: 5 of them say little of the 5
 		// still ringing (counted as seen alone, 5 calls of 5 unanswered
-		// put the rate's bound at 0.44, and it placed 7 more)
+		// put the rate's bound at 0.44, and it placed 9)
 		{"5 busy, 5 ringing 1 s", 5, 0, 5, time.Second, 0, 5},
 		// a call unanswered long past an answer's ring is no live answer
 		// to come (counted as one, 20 unanswered of 20 decided and 20
-		// ringing 25 s put the bound at 0.65, and it placed 9)
+		// ringing 25 s put the bound at 0.65, and it placed 10)
 		{"20 unanswered, 20 ringing 25 s", 20, 0, 20, 25 * time.Second, 20, 100},
 	} {
 		got := (&Forecast{}).Calls(view(100, tc.calls, tc.live, tc.ringing, tc.rung))
