@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsdialer/fsdialer/store/storetest"
 )
 
 // The processes of a run: redis-server, fsim and dialerd, each started,
@@ -106,26 +108,12 @@ func (r *redisServer) start() error {
 			return fmt.Errorf("redis-server exited at its start: %v (see %s)", err, r.log)
 		default:
 		}
-		if pong(r.port) {
+		if storetest.Pong(fmt.Sprintf("127.0.0.1:%d", r.port)) {
 			r.upSince = time.Now()
 			return nil
 		}
 	}
 	return errors.New("redis-server did not answer PING within a minute")
-}
-
-func pong(port int) bool {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG") // -LOADING while it reads its AOF
 }
 
 // kill crashes it (SIGKILL): what was fsynced stays.

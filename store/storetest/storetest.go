@@ -101,7 +101,7 @@ func waitListening(addr string, exited <-chan error) bool {
 			return false
 		default:
 		}
-		if pong(addr) {
+		if Pong(addr) {
 			select {
 			case <-exited:
 				return false
@@ -114,8 +114,8 @@ func waitListening(addr string, exited <-chan error) bool {
 	return false
 }
 
-// pong reports whether a Redis server answers PING at addr.
-func pong(addr string) bool {
+// Pong reports whether a Redis server answers PING at addr (host:port).
+func Pong(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 	if err != nil {
 		return false

@@ -32,7 +32,7 @@ func TestWaitListeningWantsOurRedis(t *testing.T) {
 	}
 
 	srv := StartRedis(t)
-	if !pong(srv.URL[len("redis://"):]) {
+	if !Pong(srv.URL[len("redis://"):]) {
 		t.Fatal("a redis-server does not answer PONG")
 	}
 }
