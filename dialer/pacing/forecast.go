@@ -226,42 +226,8 @@ func (f *Forecast) Calls(v View) int {
 	if v.Max > 0 && w.Rate(v.Window) >= v.Max || v.Target <= 0 {
 		return max(min(agents-dialing, free), 0)
 	}
-	// The live-answer rate: the recent live answers over the recent
-	// attempts (see recent). Attempts are counted when classified, a live
-	// answer at its hang-up, after the talk; an unanswered call after its
-	// ring: in the campaign's first hour the classified live answers lag
-	// behind the others (by the talk time), and those still in progress
-	// are counted.
 	warm := v.Completed < int64(v.PredictAdjust)
-	open := 0.0
-	if v.Now.Sub(f.firstView) < time.Hour {
-		for _, fl := range v.InFlight {
-			if fl.State >= attempt.WaitingAgent && fl.State <= attempt.Message {
-				open++
-			}
-		}
-	}
-	var p float64
-	if warm {
-		// The rate's upper bound, every call in flight counted as a live
-		// answer: the calls decided first are the quick ones (busy,
-		// failed), not a sample of all (taken for one, they had the
-		// predictive crash test's first answers told the message). A
-		// call ringing counts as likely as an answered call's ring is to
-		// last so long: one unanswered long past it is next to surely no
-		// live answer.
-		inFlight, couldBeLive := float64(len(v.InFlight)), 0.0
-		for _, fl := range v.InFlight {
-			if fl.State == attempt.Ringing {
-				couldBeLive += f.ringLastsTable(fl.Age)
-			} else {
-				couldBeLive++
-			}
-		}
-		p = wilsonUpper(f.recentLive+couldBeLive, f.recentCalls+inFlight)
-	} else {
-		p = min(max((f.recentLive+open+f.LivePrior*forecastPriorWeight)/(f.recentCalls+open+forecastPriorWeight), 0.001), 1)
-	}
+	p := f.liveRate(v, warm)
 	machines := 0.0 // the share of answers AMD calls machines
 	if w.MachineHour+w.LiveHour > 0 {
 		machines = float64(w.MachineHour) / float64(w.MachineHour+w.LiveHour)
@@ -365,6 +331,43 @@ func (f *Forecast) Calls(v View) int {
 		n++
 	}
 	return n
+}
+
+// liveRate is the live answers per attempt to forecast with. Past the
+// warm-up: the recent live answers over the recent attempts (see
+// recent), with a prior. Attempts are counted when classified, a live
+// answer at its hang-up, after the talk; an unanswered call after its
+// ring: in the campaign's first hour the classified live answers lag
+// behind the others (by the talk time), and those still in progress are
+// counted.
+//
+// In the warm-up: the rate's upper bound, every call in flight counted
+// as a live answer: the calls decided first are the quick ones (busy,
+// failed), not a sample of all (taken for one, they had the predictive
+// crash test's first answers told the message). A call ringing counts as
+// likely as an answered call's ring is to last so long: one unanswered
+// long past it is next to surely no live answer.
+func (f *Forecast) liveRate(v View, warm bool) float64 {
+	if warm {
+		couldBeLive := 0.0
+		for _, fl := range v.InFlight {
+			if fl.State == attempt.Ringing {
+				couldBeLive += f.ringLastsTable(fl.Age)
+			} else {
+				couldBeLive++
+			}
+		}
+		return wilsonUpper(f.recentLive+couldBeLive, f.recentCalls+float64(len(v.InFlight)))
+	}
+	open := 0.0
+	if v.Now.Sub(f.firstView) < time.Hour {
+		for _, fl := range v.InFlight {
+			if fl.State >= attempt.WaitingAgent && fl.State <= attempt.Message {
+				open++
+			}
+		}
+	}
+	return min(max((f.recentLive+open+f.LivePrior*forecastPriorWeight)/(f.recentCalls+open+forecastPriorWeight), 0.001), 1)
 }
 
 // observe learns from the view: the talk times of the calls that ended
