@@ -156,8 +156,9 @@ func TestPredictiveAbandonsAreTheSwitchs(t *testing.T) {
 
 // TestPredictiveFallsBackAtTheCeiling: every member answers and two
 // agents take them; dialing ahead abandons a few calls, and once the rate
-// over the 24 h window reaches maxPredictiveSilentCalls the campaign
-// dials one call per ready agent: no more abandons while it stays there.
+// over the 24 h window nears maxPredictiveSilentCalls the campaign places
+// only the calls next to sure to find a ready agent (here, where all
+// answer, one per ready agent): no more abandons while it stays there.
 // Without the ceiling the same campaign goes on abandoning.
 func TestPredictiveFallsBackAtTheCeiling(t *testing.T) {
 	run := func(max float64) (abandoned, live int64) {

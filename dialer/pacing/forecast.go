@@ -39,9 +39,10 @@ import (
 //     those abandoned and a margin for the noise of the next two hours'
 //     abandons) spread over those two hours, once the window has 20 live
 //     answers; it is at most forecastMaxRisk times the target. With too
-//     little to spare, and near the ceiling, it places only the calls
-//     whose risk is under a tenth of the target, the ready agents its
-//     only supply; at or over the ceiling it dials progressive.
+//     little to spare, and near or at the ceiling, it places only the
+//     calls whose risk is under a tenth of the target, the ready agents
+//     its only supply; over the ceiling by more than chance explains it
+//     dials progressive.
 //
 // Until PredictAdjust attempts have completed (the warm-up) the ready
 // agents are its only supply and the live-answer rate is the upper bound
@@ -157,6 +158,7 @@ const (
 	forecastLeaveWeight = 50.0  // ... as if seen over so many calls
 	forecastMaxLeave    = 0.3
 	forecastMaxRisk     = 4.0 // the threshold's ceiling, times the target
+	forecastCeilingZ    = 2.0 // standard deviations over the ceiling that are no chance
 )
 
 func (f *Forecast) defaults() {
@@ -220,10 +222,14 @@ func (f *Forecast) Calls(v View) int {
 		return 0
 	}
 	w := v.Abandon
-	// Progressive while the rate over the compliance window is at or over
-	// the ceiling (a model that is wrong must not keep a campaign over
-	// it), and with no target.
-	if v.Max > 0 && w.Rate(v.Window) >= v.Max || v.Target <= 0 {
+	// Progressive while the compliance window is over the ceiling by more
+	// than chance explains (a model that is wrong must not keep a
+	// campaign over it), and with no target. Over it by chance (a window
+	// of a few dozen live answers that met two or three abandons; with
+	// AMD, people who hang up in its silence, 1.4 % of them even
+	// progressive), the frugal regime below dilutes it: progressive
+	// would too, only slower.
+	if v.Max > 0 && overCeiling(w, v.Window, v.Max/100) || v.Target <= 0 {
 		return max(min(agents-dialing, free), 0)
 	}
 	warm := v.Completed < int64(v.PredictAdjust)
@@ -435,12 +441,7 @@ func (f *Forecast) recent(v View) {
 // view raises the threshold by forecastRiskStep times the allowed rate,
 // each abandon lowers it by forecastRiskStep.
 func (f *Forecast) budget(v View) {
-	live, abandoned, machines := v.Abandon.LiveDay, v.Abandon.AbandonedDay, v.Abandon.MachineDay
-	if v.Window == "30d" {
-		live, abandoned, machines = v.Abandon.LiveMonth, v.Abandon.AbandonedMonth, v.Abandon.MachineMonth
-	}
-	people := v.Abandon.FalseMachine * float64(machines)
-	l, a := float64(live)+people, float64(abandoned)+people
+	l, a := v.Abandon.counts(v.Window)
 	t := v.Target / 100
 	dl, da := l-f.prevLive, a-f.prevAband
 	if !f.counting { // the window's past is not news
@@ -454,7 +455,7 @@ func (f *Forecast) budget(v View) {
 	h := max(forecastHorizon*float64(v.Abandon.LiveHour), forecastMinHorizon)
 	margin := forecastMarginFixed + forecastMarginZ*math.Sqrt(t*h)
 	f.allowed = min(max(t+(t*l-a-margin)/h, 0), t)
-	if live < forecastMinLive {
+	if l < forecastMinLive {
 		// too few live answers to judge by: the threshold as it starts
 		f.allowed = t
 		return
@@ -464,6 +465,14 @@ func (f *Forecast) budget(v View) {
 	if dl >= 0 && da >= 0 && f.allowed >= forecastFrugal*t {
 		f.risk = min(max(f.risk*math.Exp(forecastRiskStep*(f.allowed*dl-da)), 1e-4), forecastMaxRisk*t, 1)
 	}
+}
+
+// overCeiling reports whether a window's abandons are over the share
+// max of its live answers by more than one abandon and forecastCeilingZ
+// standard deviations of the count at that share.
+func overCeiling(w Windows, window string, max float64) bool {
+	live, abandoned := w.counts(window)
+	return abandoned > max*live+1+forecastCeilingZ*math.Sqrt(max*live)
 }
 
 // liveAfter is the probability that a call still ringing after age is

@@ -97,21 +97,29 @@ func (w *Windows) Count(live, abandoned, machine bool) {
 	add(machine, &w.MachineHour, &w.MachineDay, &w.MachineMonth)
 }
 
+// counts are the live answers and the abandoned calls over a window
+// ("1h", "24h", "30d"), AMD's machine verdicts taken for people (the UK
+// rule) counted in both.
+func (w Windows) counts(window string) (live, abandoned float64) {
+	l, a, machines := w.LiveHour, w.AbandonedHour, w.MachineHour
+	switch window {
+	case "24h":
+		l, a, machines = w.LiveDay, w.AbandonedDay, w.MachineDay
+	case "30d":
+		l, a, machines = w.LiveMonth, w.AbandonedMonth, w.MachineMonth
+	}
+	people := w.FalseMachine * float64(machines)
+	return float64(l) + people, float64(a) + people
+}
+
 // Rate is the abandon rate in percent over a window ("1h", "24h", "30d");
 // 0 with no live answer.
 func (w Windows) Rate(window string) float64 {
-	live, abandoned, machines := w.LiveHour, w.AbandonedHour, w.MachineHour
-	switch window {
-	case "24h":
-		live, abandoned, machines = w.LiveDay, w.AbandonedDay, w.MachineDay
-	case "30d":
-		live, abandoned, machines = w.LiveMonth, w.AbandonedMonth, w.MachineMonth
-	}
-	people := w.FalseMachine * float64(machines)
-	if float64(live)+people == 0 {
+	live, abandoned := w.counts(window)
+	if live == 0 {
 		return 0
 	}
-	return 100 * (float64(abandoned) + people) / (float64(live) + people)
+	return 100 * abandoned / live
 }
 
 // Predictive is a first policy of predictive dialing, correct rather than
