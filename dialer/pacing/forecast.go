@@ -39,10 +39,10 @@ import (
 //     those abandoned and a margin for the noise of the next two hours'
 //     abandons) spread over those two hours, once the window has 20 live
 //     answers; it is at most forecastMaxRisk times the target. With too
-//     little to spare, and near or at the ceiling, it places only the
-//     calls whose risk is under a tenth of the target, the ready agents
-//     its only supply; over the ceiling by more than chance explains it
-//     dials progressive.
+//     little to spare, and near the ceiling (or over it by chance), it
+//     places only the calls whose risk is under a tenth of the target,
+//     the ready agents its only supply; over the ceiling by more than
+//     chance explains it dials progressive.
 //
 // Until PredictAdjust attempts have completed (the warm-up) the ready
 // agents are its only supply and the live-answer rate is the upper bound
@@ -146,7 +146,7 @@ const (
 	forecastTalkPriorN  = 10.0  // talk times the prior is worth
 	forecastTalkSigma   = 0.8   // the prior's log standard deviation
 	forecastRingSigma   = 0.5   // the answered calls' ring time's log standard deviation
-	forecastMinLive     = 20    // live answers in the window before the threshold moves
+	forecastMinLive     = 20    // live answers in the window (AMD's people among its machines too) before the threshold moves
 	forecastLiveMemory  = 200.0 // live answers the live-answer rate remembers
 	forecastRiskStep    = 0.1   // the threshold's step: -10 % an abandon, +10 % x allowed rate a live answer
 	forecastHorizon     = 2.0   // hours of live answers (at the last hour's pace) the budget looks ahead
@@ -225,10 +225,10 @@ func (f *Forecast) Calls(v View) int {
 	// Progressive while the compliance window is over the ceiling by more
 	// than chance explains (a model that is wrong must not keep a
 	// campaign over it), and with no target. Over it by chance (a window
-	// of a few dozen live answers that met two or three abandons; with
-	// AMD, people who hang up in its silence, 1.4 % of them even
-	// progressive), the frugal regime below dilutes it: progressive
-	// would too, only slower.
+	// of a few dozen live answers that met an abandon or two; with AMD,
+	// people who hang up in its silence, whom progressive abandons too),
+	// the frugal regime below dilutes it: progressive would too, only
+	// slower.
 	if v.Max > 0 && overCeiling(w, v.Window, v.Max/100) || v.Target <= 0 {
 		return max(min(agents-dialing, free), 0)
 	}
@@ -257,7 +257,7 @@ func (f *Forecast) Calls(v View) int {
 			f.supply = addBernoulli(f.supply, q)
 		}
 	}
-	// With next to nothing to spare, or at the ceiling's door: only the
+	// With next to nothing to spare, or near the ceiling: only the
 	// calls next to sure to find a ready agent. That still dials ahead of
 	// an agent whose call has rung long unanswered, where progressive
 	// waits for the no-answer (5 agents, 10 % answers, 300 s talks: 74.1
@@ -468,11 +468,13 @@ func (f *Forecast) budget(v View) {
 }
 
 // overCeiling reports whether a window's abandons are over the share
-// max of its live answers by more than one abandon and forecastCeilingZ
-// standard deviations of the count at that share.
-func overCeiling(w Windows, window string, max float64) bool {
+// ceiling of its live answers by more than chance explains: by more than
+// forecastCeilingZ standard deviations of the count at that share, and
+// one abandon besides, so that a window of a handful of live answers
+// (where a standard deviation is under one) is not over for its first.
+func overCeiling(w Windows, window string, ceiling float64) bool {
 	live, abandoned := w.counts(window)
-	return abandoned > max*live+1+forecastCeilingZ*math.Sqrt(max*live)
+	return abandoned > ceiling*live+1+forecastCeilingZ*math.Sqrt(ceiling*live)
 }
 
 // liveAfter is the probability that a call still ringing after age is

@@ -91,6 +91,35 @@ func TestForecastLinesAndCeiling(t *testing.T) {
 	if atByChance <= 18 || atByChance >= under {
 		t.Errorf("9 abandons of 300 (at 3 %%): %d calls, want between 18 and the %d under the ceiling", atByChance, under)
 	}
+	if got := calls(16); got != atByChance {
+		t.Errorf("16 abandons of 300 (over 3 %% by chance): %d calls, want %d as at 9", got, atByChance)
+	}
+}
+
+// The fewest abandons over a 3 % ceiling that chance does not explain:
+// more than 3 % of the live answers, one abandon, and two standard
+// deviations.
+func TestOverCeiling(t *testing.T) {
+	for _, tc := range []struct {
+		live, abandoned int64
+		want            bool
+	}{
+		{0, 0, false},
+		{1, 1, false}, // a window's first abandon
+		{5, 1, false},
+		{5, 2, true},
+		{11, 2, false},
+		{11, 3, true},
+		{50, 4, false},
+		{50, 5, true},
+		{300, 16, false},
+		{300, 17, true},
+	} {
+		w := Windows{LiveDay: tc.live, AbandonedDay: tc.abandoned}
+		if got := overCeiling(w, "24h", 0.03); got != tc.want {
+			t.Errorf("%d abandons of %d live answers: over the ceiling %v, want %v", tc.abandoned, tc.live, got, tc.want)
+		}
+	}
 }
 
 // In the warm-up (fewer than PredictAdjust attempts completed) it dials
